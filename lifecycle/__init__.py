@@ -1,0 +1,1 @@
+"""lifecycle: a state-machine engine for SageMaker-style inference experiments."""
