@@ -1,0 +1,214 @@
+"""``lifecycle serve``: its arguments, and wiring store, service, reconciler and auth.
+
+``lifecycle.cli`` hooks these into its ``serve`` subcommand::
+
+    add_serve_arguments(subparsers.add_parser("serve", help=...))
+    ...
+    return run_serve(args)
+
+``python -m lifecycle._serve_cli [ARGS]`` runs the same thing on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["add_serve_arguments", "default_store_url", "main", "run_serve"]
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def default_store_url() -> str:
+    """``sqlite:///lifecycle.db`` when the SQLite store is available, else ``memory://``."""
+    stores = importlib.import_module("lifecycle.stores")
+    if hasattr(stores, "open_store") and importlib.util.find_spec("lifecycle.stores.sqlite"):
+        return "sqlite:///lifecycle.db"
+    return "memory://"
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is not between 0 and 65535")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number, 0 or more")
+    return value
+
+
+def _account_id(text: str) -> str:
+    if not re.fullmatch(r"[0-9]{12}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a 12-digit AWS account id")
+    return text
+
+
+def _region(text: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name like us-east-1")
+    return text
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` options to ``parser``."""
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; another address without --auth "
+        "prints a warning)",
+    )
+    parser.add_argument(
+        "--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=default_store_url(),
+        help="where experiments are kept: memory://, sqlite:///PATH or postgresql://... "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--region", type=_region, default="us-east-1", help="region in ARNs (default us-east-1)"
+    )
+    parser.add_argument(
+        "--account-id",
+        type=_account_id,
+        default="123456789012",
+        help="account id in ARNs (default 123456789012)",
+    )
+    parser.add_argument(
+        "--max-live-experiments",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="refuse Create (ResourceLimitExceeded) past N experiments that are not "
+        "Completed or Cancelled (default 100)",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=_seconds,
+        default=0.0,
+        metavar="S",
+        help="how long Creating, Starting, Updating and Stopping last before the "
+        "reconciler moves them on (default 0: on its next pass)",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("none", "sigv4"),
+        default="none",
+        help="check AWS Signature Version 4 on every request (needs --credentials)",
+    )
+    parser.add_argument(
+        "--credentials",
+        metavar="FILE",
+        help="access keys accepted with --auth sigv4, in the format of ~/.aws/credentials: "
+        "[section] lines each followed by aws_access_key_id = ... and "
+        "aws_secret_access_key = ...",
+    )
+    parser.add_argument(
+        "--log-level", choices=_LOG_LEVELS, default="info", help="log level (default info)"
+    )
+
+
+def _open_store(url: str) -> Any:
+    open_store = getattr(importlib.import_module("lifecycle.stores"), "open_store", None)
+    if open_store is None:
+        if url not in ("memory://", "memory:"):
+            raise ValueError(
+                f"store {url!r} is not available in this build; use memory://"
+            ) from None
+        from lifecycle.stores.memory import MemoryStore
+
+        return MemoryStore()
+    return open_store(url)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Build the store, service, reconciler and auth from ``args`` and serve until stopped."""
+    from lifecycle.errors import LifecycleError
+    from lifecycle.server import serve
+    from lifecycle.wire.sigv4 import CredentialsError, SigV4Verifier
+
+    auth: SigV4Verifier | None = None
+    if args.auth == "sigv4":
+        if not args.credentials:
+            print("error: --auth sigv4 needs --credentials FILE", file=sys.stderr)
+            return 2
+        try:
+            auth = SigV4Verifier.from_file(args.credentials)
+        except CredentialsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    elif args.credentials:
+        print("error: --credentials is only used with --auth sigv4", file=sys.stderr)
+        return 2
+
+    try:
+        store = _open_store(args.store)
+    except (LifecycleError, ValueError, OSError) as exc:
+        print(f"error: cannot open store {args.store}: {exc}", file=sys.stderr)
+        return 1
+
+    from lifecycle.reconciler import Reconciler
+    from lifecycle.service import ExperimentService
+
+    try:
+        service = ExperimentService(
+            store,
+            region=args.region,
+            account_id=args.account_id,
+            settle_seconds=args.settle_seconds,
+            max_live_experiments=args.max_live_experiments,
+        )
+        reconciler = Reconciler(service)
+        return serve(
+            service,
+            reconciler,
+            args.host,
+            args.port,
+            auth=auth,
+            log_level=args.log_level,
+            offload=args.store.startswith(("postgres://", "postgresql://")),
+        )
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lifecycle serve",
+        description="Serve the inference-experiment API (AWS JSON 1.1) over HTTP.",
+    )
+    add_serve_arguments(parser)
+    return run_serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""The only socket code: an ASGI app over one ``ExperimentService``, run by uvicorn.
+
+- ``POST /``: AWS JSON 1.1 (``lifecycle.wire.protocol.handle``). The body is
+  read in chunks; past 1 MiB the rest is discarded unread into memory and
+  the answer is 413 ``RequestEntityTooLarge``.
+- ``GET /health``: 200 ``{"status": "ok"}`` when ``service.store.ping()``
+  works, else 503 ``{"status": "unavailable", "message": ...}``.
+- The reconciler runs in the same process: on ASGI lifespan startup a
+  background task calls ``reconciler.run_once()`` in a dedicated worker
+  thread every ``tick_seconds`` (0.1 s), so requests are never blocked by it;
+  on shutdown the loop finishes the pass in progress and stops.
+- One log line per request on the ``lifecycle.server`` logger (INFO):
+  operation, experiment name, outcome code, HTTP status, milliseconds.
+
+:func:`serve` runs the app under uvicorn and returns an exit code; SIGINT
+and SIGTERM stop it gracefully (requests in flight finish, then the
+reconciler stops) and it returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import ipaddress
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, Protocol
+
+from lifecycle.wire.protocol import (
+    MAX_BODY_BYTES,
+    Authenticator,
+    Service,
+    WireResponse,
+    error_response,
+    handle,
+)
+
+__all__ = ["LifecycleApp", "Reconciling", "ServedService", "is_loopback", "serve"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_log = logging.getLogger("lifecycle.server")
+
+#: a body declared (Content-Length) up to this size is drained after a 413 so
+#: the client reads the answer; a bigger one is refused without reading it
+_DRAIN_LIMIT = 16 * MAX_BODY_BYTES
+_HEALTH_TIMEOUT_SECONDS = 5.0
+
+
+class _Pingable(Protocol):
+    def ping(self) -> None: ...
+
+
+class ServedService(Service, Protocol):
+    """What the server needs of ``ExperimentService``: ``invoke`` and ``store.ping``."""
+
+    @property
+    def store(self) -> _Pingable: ...
+
+
+class Reconciling(Protocol):
+    """What the server needs of ``Reconciler``."""
+
+    def run_once(self) -> int: ...
+
+
+def _log_value(value: str | None) -> str:
+    if value is None:
+        return "-"
+    if value.isprintable() and " " not in value and value:
+        return value
+    return repr(value)
+
+
+class LifecycleApp:
+    """ASGI 3 application: the wire protocol, health, and the reconciler loop."""
+
+    def __init__(
+        self,
+        service: ServedService,
+        reconciler: Reconciling | None = None,
+        *,
+        auth: Authenticator | None = None,
+        tick_seconds: float = 0.1,
+        offload: bool = False,
+    ) -> None:
+        """``offload=True`` runs each request in a worker thread instead of the
+        event loop (for stores that wait on a network, such as PostgreSQL)."""
+        self.service = service
+        self.reconciler = reconciler
+        self.auth = auth
+        self.tick_seconds = tick_seconds
+        self.offload = offload
+        self._stopping: asyncio.Event | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.reconciler_passes = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1003})
+
+    # -- lifespan: the reconciler loop ------------------------------------------------
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self.start_reconciler()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop_reconciler()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def start_reconciler(self) -> None:
+        """Start the background reconciler loop (on the running event loop)."""
+        if self.reconciler is None or self._loop_task is not None:
+            return
+        self._stopping = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="lifecycle-reconciler")
+        self._loop_task = asyncio.get_running_loop().create_task(
+            self._reconcile_forever(self.reconciler, self._stopping, self._executor)
+        )
+        _log.info("reconciler started (a pass every %.2fs)", self.tick_seconds)
+
+    async def stop_reconciler(self) -> None:
+        """Stop the loop after the pass in progress, and wait for it."""
+        if self._loop_task is None or self._stopping is None:
+            return
+        self._stopping.set()
+        await self._loop_task
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        self._loop_task = None
+        self._executor = None
+        _log.info("reconciler stopped after %d passes", self.reconciler_passes)
+
+    async def _reconcile_forever(
+        self, reconciler: Reconciling, stopping: asyncio.Event, executor: ThreadPoolExecutor
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        last_error: str | None = None
+        while not stopping.is_set():
+            try:
+                await loop.run_in_executor(executor, reconciler.run_once)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:  # once per distinct error, not ten times a second
+                    _log.exception("reconciler pass failed")
+                last_error = error
+            else:
+                if last_error is not None:
+                    _log.info("reconciler passes succeed again")
+                last_error = None
+            self.reconciler_passes += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.tick_seconds)
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+
+        if path == "/health" and method in ("GET", "HEAD"):
+            response = await self._health()
+        else:
+            body = await self._read_body(headers, receive)
+            if body is None:
+                response = error_response(
+                    "RequestEntityTooLarge",
+                    f"the request body is over {MAX_BODY_BYTES} bytes",
+                    413,
+                )
+            else:
+                call = partial(
+                    handle,
+                    self.service,
+                    method=method,
+                    path=path,
+                    headers=headers,
+                    body=body,
+                    query=scope.get("query_string", b"").decode("latin-1"),
+                    auth=self.auth,
+                )
+                if self.offload:
+                    response = await asyncio.get_running_loop().run_in_executor(None, call)
+                else:
+                    response = call()
+
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": [
+                    (k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers
+                ],
+            }
+        )
+        await send(
+            {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
+        )
+        _log.info(
+            "%s name=%s outcome=%s status=%d ms=%.2f",
+            response.operation or f"{method} {path[:100]}",
+            _log_value(response.name),
+            response.outcome,
+            response.status,
+            (time.perf_counter() - started) * 1000.0,
+        )
+
+    async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
+        """The whole body, or None once it passes MAX_BODY_BYTES."""
+        declared = headers.get("content-length")
+        declared_size = int(declared) if declared and declared.isdigit() else None
+        if declared_size is not None and declared_size > _DRAIN_LIMIT:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        too_big = declared_size is not None and declared_size > MAX_BODY_BYTES
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # http.disconnect: the client went away
+                return None if too_big else b"".join(chunks)
+            chunk: bytes = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                too_big = True
+                chunks.clear()
+                if size > _DRAIN_LIMIT:
+                    return None
+            elif not too_big:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        if too_big:
+            return None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _health(self) -> WireResponse:
+        ping = self.service.store.ping
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ping), _HEALTH_TIMEOUT_SECONDS)
+        except Exception as exc:
+            reason = "store did not answer in time" if isinstance(exc, TimeoutError) else str(exc)
+            status, body = 503, {"status": "unavailable", "message": reason}
+            outcome = "Unavailable"
+        else:
+            status, body, outcome = 200, {"status": "ok"}, "OK"
+        raw = json.dumps(body).encode()
+        return WireResponse(
+            status,
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(raw))),
+                ("x-amzn-RequestId", str(uuid.uuid4())),
+            ],
+            raw,
+            "Health",
+            None,
+            outcome,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _log_config(log_level: str) -> dict[str, Any]:
+    import uvicorn.config
+
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["lifecycle"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+@contextlib.contextmanager
+def _quiet_signal_exit() -> Iterator[None]:
+    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; make that a no-op.
+
+    Without this a SIGTERM would end the process by the default handler
+    (exit status -15) and a SIGINT would surface as KeyboardInterrupt, after
+    everything had already shut down cleanly.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve(
+    service: ServedService,
+    reconciler: Reconciling | None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    auth: Authenticator | None = None,
+    log_level: str = "info",
+    *,
+    offload: bool = False,
+    tick_seconds: float = 0.1,
+) -> int:
+    """Serve ``service`` over HTTP until SIGINT/SIGTERM; return the exit code.
+
+    0 after a signal-driven shutdown; 1 when the server cannot start (the
+    port is taken, the address cannot be bound, the app fails to start).
+    ``port=0`` picks a free port; uvicorn logs the one it bound.
+    """
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - depends on the install
+        print(
+            "error: serving needs uvicorn; install it with: pip install 'lifecycle[server]'",
+            file=sys.stderr,
+        )
+        return 1
+    if auth is None and not is_loopback(host):
+        print(
+            f"warning: serving on {host}, which is not a loopback address, without "
+            "authentication: anyone who can reach it can change experiments; "
+            "use --auth sigv4 --credentials FILE",
+            file=sys.stderr,
+        )
+    app = LifecycleApp(service, reconciler, auth=auth, offload=offload, tick_seconds=tick_seconds)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=_log_config(log_level),
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    with _quiet_signal_exit():
+        try:
+            server.run()
+        except SystemExit as exc:  # uvicorn exits on a failed bind or startup
+            return exc.code if isinstance(exc.code, int) and exc.code else 1
+    return 0 if server.started else 1

@@ -1,0 +1,323 @@
+"""AWS JSON 1.1 between bytes and ``ExperimentService.invoke`` (SPEC §5).
+
+Pure: no sockets, no event loop. :func:`handle` takes one request as plain
+values and returns one :class:`WireResponse`. The ASGI server
+(``lifecycle.server``) calls it, and so can anything else that holds request
+bytes, such as a botocore event hook that answers a boto3 client in process.
+
+What it does, in order:
+
+1. ``POST /`` only (other methods or paths: ``UnknownOperationException``,
+   405 / 404).
+2. A body over :data:`MAX_BODY_BYTES` (1 MiB): 413 ``RequestEntityTooLarge``.
+3. When an authenticator is given (SigV4, ``lifecycle.wire.sigv4``), the
+   request must pass it: 403 otherwise.
+4. ``X-Amz-Target: SageMaker.<Operation>`` names one of the service's
+   operations: ``UnknownOperationException`` otherwise.
+5. ``Content-Type`` is ``application/x-amz-json-1.1`` or
+   ``application/json`` (parameters such as ``charset`` allowed):
+   ``SerializationException`` otherwise.
+6. The body is UTF-8 JSON holding one object, with no ``NaN``/``Infinity``,
+   no lone surrogate escapes and at most :data:`MAX_DEPTH` levels of nesting:
+   ``SerializationException`` otherwise. An empty body reads as ``{}`` (what
+   AWS JSON services do for a request with no members).
+7. ``service.invoke(operation, payload)``; its ``LifecycleError`` becomes the
+   error envelope ``{"__type": CODE, "Message": TEXT}`` with the
+   ``X-Amzn-ErrorType`` header and the error's HTTP status.
+
+Every response carries ``x-amzn-RequestId``. Anything else that escapes is a
+bug: it is logged with its traceback and answered with HTTP 500
+``InternalFailure``, never raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lifecycle.errors import LifecycleError, ProtocolError
+
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "MAX_BODY_BYTES",
+    "MAX_DEPTH",
+    "TARGET_PREFIX",
+    "Authenticator",
+    "Service",
+    "WireResponse",
+    "error_response",
+    "handle",
+]
+
+#: the largest request body accepted (1 MiB); one byte more is a 413
+MAX_BODY_BYTES = 1024 * 1024
+#: the deepest nesting of arrays and objects a body may have
+MAX_DEPTH = 64
+TARGET_PREFIX = "SageMaker."
+JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
+_ACCEPTED_CONTENT_TYPES = frozenset({JSON_CONTENT_TYPE, "application/json"})
+
+_log = logging.getLogger("lifecycle.wire")
+
+
+class Service(Protocol):
+    """What :func:`handle` needs of ``ExperimentService``."""
+
+    @property
+    def OPERATIONS(self) -> Sequence[str]: ...
+
+    def invoke(self, operation: str, payload: Any, /) -> Mapping[str, Any]: ...
+
+
+class Authenticator(Protocol):
+    """Checks a request before anything else sees it (``SigV4Verifier``).
+
+    ``verify`` returns the caller's identity (the access key id) or raises a
+    ``ProtocolError`` whose status is 403.
+    """
+
+    def verify(
+        self,
+        *,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> str: ...
+
+
+@dataclass(slots=True)
+class WireResponse:
+    """One HTTP response: status, headers (name, value) and body bytes.
+
+    ``operation``, ``name`` and ``outcome`` say what the request was (the
+    operation when the target named a known one, the experiment name when
+    the body had a string ``Name``) and how it ended (``OK`` or the error
+    code), for the server's log line.
+    """
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    operation: str | None = None
+    name: str | None = None
+    outcome: str = "OK"
+
+
+def _new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _reject_constant(value: str) -> Any:
+    raise ValueError(f"{value} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def error_response(
+    code: str,
+    message: str,
+    status: int = 400,
+    *,
+    request_id: str | None = None,
+    operation: str | None = None,
+    name: str | None = None,
+) -> WireResponse:
+    """The AWS JSON 1.1 error envelope for ``code``."""
+    body = _ENCODER.encode({"__type": code, "Message": message}).encode()
+    return WireResponse(
+        status,
+        [
+            ("Content-Type", JSON_CONTENT_TYPE),
+            ("Content-Length", str(len(body))),
+            ("x-amzn-RequestId", request_id or _new_request_id()),
+            ("X-Amzn-ErrorType", code),
+        ],
+        body,
+        operation,
+        name,
+        code,
+    )
+
+
+def handle(
+    service: Service,
+    *,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    request_id: str | None = None,
+    query: str = "",
+    auth: Authenticator | None = None,
+) -> WireResponse:
+    """Answer one AWS JSON 1.1 request. Never raises.
+
+    ``headers`` has lower-case names. ``query`` is the raw query string
+    (only SigV4 reads it).
+    """
+    rid = request_id or _new_request_id()
+    operation: str | None = None
+    name: str | None = None
+    try:
+        if method != "POST":
+            raise ProtocolError(
+                "UnknownOperationException", f"method {method} is not allowed; use POST /", 405
+            )
+        if path != "/":
+            raise ProtocolError(
+                "UnknownOperationException", f"no such path {path!r}; requests go to POST /", 404
+            )
+        if len(body) > MAX_BODY_BYTES:
+            raise ProtocolError(
+                "RequestEntityTooLarge",
+                f"the request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}",
+                413,
+            )
+        if auth is not None:
+            auth.verify(method=method, path=path, query=query, headers=headers, body=body)
+        operation = _operation(service, headers.get("x-amz-target"))
+        _check_content_type(headers.get("content-type"))
+        payload = _decode(body)
+        raw_name = payload.get("Name")
+        if type(raw_name) is str:
+            name = raw_name[:128]
+        result = service.invoke(operation, payload)
+        out = _ENCODER.encode(result).encode()
+    except LifecycleError as exc:
+        if exc.http_status >= 500:
+            _log.error("%s failed in the store: %s", operation, exc.message, exc_info=exc)
+        return error_response(
+            exc.code, exc.message, exc.http_status, request_id=rid, operation=operation, name=name
+        )
+    except Exception:
+        _log.exception("bug: %s raised while answering request %s", operation, rid)
+        return error_response(
+            "InternalFailure",
+            f"an internal error occurred (request {rid})",
+            500,
+            request_id=rid,
+            operation=operation,
+            name=name,
+        )
+    return WireResponse(
+        200,
+        [
+            ("Content-Type", JSON_CONTENT_TYPE),
+            ("Content-Length", str(len(out))),
+            ("x-amzn-RequestId", rid),
+        ],
+        out,
+        operation,
+        name,
+    )
+
+
+def _operation(service: Service, target: str | None) -> str:
+    if target is None:
+        raise ProtocolError(
+            "UnknownOperationException",
+            "the X-Amz-Target header is missing; it must be SageMaker.<Operation>",
+        )
+    if target.startswith(TARGET_PREFIX):
+        operation = target[len(TARGET_PREFIX) :]
+        if operation in service.OPERATIONS:
+            return operation
+    shown = target if len(target) <= 100 else target[:100] + "..."
+    raise ProtocolError(
+        "UnknownOperationException",
+        f"unknown operation {shown!r}; X-Amz-Target must be SageMaker.<Operation> with one of: "
+        + ", ".join(service.OPERATIONS),
+    )
+
+
+def _check_content_type(content_type: str | None) -> None:
+    if content_type == JSON_CONTENT_TYPE:
+        return
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media not in _ACCEPTED_CONTENT_TYPES:
+        shown = "none" if content_type is None else repr(content_type[:100])
+        raise ProtocolError(
+            "SerializationException",
+            f"Content-Type {shown} is not accepted; send {JSON_CONTENT_TYPE} or application/json",
+        )
+
+
+def _decode(body: bytes) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(
+            "SerializationException", f"the request body is not valid UTF-8: {exc.reason}"
+        ) from None
+    if not text or text.isspace():
+        return {}
+    try:
+        payload = _DECODER.decode(text)
+    except RecursionError:
+        raise ProtocolError(
+            "SerializationException", f"the request body is nested deeper than {MAX_DEPTH} levels"
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer too long
+        raise ProtocolError(
+            "SerializationException", f"the request body is not valid JSON: {exc}"
+        ) from None
+    if type(payload) is not dict:
+        raise ProtocolError(
+            "SerializationException",
+            f"the request body must be a JSON object, not {_json_type(payload)}",
+        )
+    # Only a body with many brackets can be too deep, and only one with a
+    # \uD8xx-style escape can hold a lone surrogate: the common case skips the walk.
+    if (body.count(b"[") + body.count(b"{") > MAX_DEPTH) or b"\\u" in body:
+        _check_tree(payload)
+    return payload
+
+
+def _check_tree(payload: dict[str, Any]) -> None:
+    """Depth and well-formed strings, iteratively (no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ProtocolError(
+                "SerializationException",
+                f"the request body is nested deeper than {MAX_DEPTH} levels",
+            )
+        if isinstance(node, dict):
+            for key, value in node.items():
+                _check_string(key)
+                stack.append((value, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+        elif isinstance(node, str):
+            _check_string(node)
+
+
+def _check_string(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(
+            "SerializationException",
+            "the request body holds a string with a lone surrogate escape (not valid Unicode)",
+        ) from None
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "null"
