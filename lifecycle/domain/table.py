@@ -84,7 +84,9 @@ class MachineTable:
         return iter(dict.fromkeys(g for t in self.transitions for g in t.guards))
 
     def fired_by(self, event: str) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(f for t in self.transitions if t.event == event for f in t.fired_by))
+        return tuple(
+            dict.fromkeys(f for t in self.transitions if t.event == event for f in t.fired_by)
+        )
 
 
 _R = (RECONCILER,)
@@ -106,8 +108,12 @@ EXPERIMENT_TABLE = MachineTable(
         Transition("updated", E.UPDATING, E.CREATED, _R, ("left_created",)),
         Transition("updated", E.UPDATING, E.RUNNING, _R, ("left_running",)),
         Transition("stop", E.RUNNING, E.STOPPING, (STOP_OP, RECONCILER), ("variant_action_rules",)),
-        Transition("stopped", E.STOPPING, E.COMPLETED, _R, ("variant_steps_done", "desired_completed")),
-        Transition("stopped", E.STOPPING, E.CANCELLED, _R, ("variant_steps_done", "desired_cancelled")),
+        Transition(
+            "stopped", E.STOPPING, E.COMPLETED, _R, ("variant_steps_done", "desired_completed")
+        ),
+        Transition(
+            "stopped", E.STOPPING, E.CANCELLED, _R, ("variant_steps_done", "desired_cancelled")
+        ),
         Transition("fail", E.CREATING, E.CANCELLED, _R),
         Transition("fail", E.STARTING, E.CANCELLED, _R),
         Transition("fail", E.UPDATING, E.CANCELLED, _R),

@@ -1,0 +1,62 @@
+"""Stored records -> response dicts in the wire shape (timestamps as epoch seconds)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lifecycle.domain.experiment import Experiment
+from lifecycle.domain.statuses import ExperimentStatus
+
+__all__ = ["describe_response", "summary"]
+
+_ENDPOINT_UPDATING = frozenset(
+    {ExperimentStatus.CREATING, ExperimentStatus.STARTING, ExperimentStatus.UPDATING, ExperimentStatus.STOPPING}
+)
+
+
+def _common(exp: Experiment) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "Name": exp.name,
+        "Type": exp.type,
+        "Schedule": {"StartTime": exp.start_time, "EndTime": exp.end_time},
+        "Status": exp.status.value,
+    }
+    if exp.status_reason is not None:
+        out["StatusReason"] = exp.status_reason
+    if exp.description is not None:
+        out["Description"] = exp.description
+    out["CreationTime"] = exp.creation_time
+    if exp.completion_time is not None:
+        out["CompletionTime"] = exp.completion_time
+    out["LastModifiedTime"] = exp.last_modified_time
+    out["RoleArn"] = exp.role_arn
+    return out
+
+
+def summary(exp: Experiment) -> dict[str, Any]:
+    """An InferenceExperimentSummary: only its members (no Arn)."""
+    return _common(exp)
+
+
+def describe_response(exp: Experiment) -> dict[str, Any]:
+    """A DescribeInferenceExperimentResponse with every required member."""
+    out = {"Arn": exp.arn, **_common(exp)}
+    out["EndpointMetadata"] = {
+        "EndpointName": exp.endpoint_name,
+        "EndpointStatus": "Updating" if exp.status in _ENDPOINT_UPDATING else "InService",
+    }
+    out["ModelVariants"] = [
+        {
+            "ModelName": v.model_name,
+            "VariantName": v.name,
+            "InfrastructureConfig": v.infrastructure,
+            "Status": v.status.value,
+        }
+        for v in exp.variants
+    ]
+    if exp.data_storage_config is not None:
+        out["DataStorageConfig"] = exp.data_storage_config
+    out["ShadowModeConfig"] = exp.shadow_mode_config
+    if exp.kms_key is not None:
+        out["KmsKey"] = exp.kms_key
+    return out

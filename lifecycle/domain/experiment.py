@@ -1,0 +1,144 @@
+"""The Experiment and Variant records: plain data with a version number.
+
+Nested configurations (infrastructure, shadow mode, data storage, tags) are
+kept in their wire shape as plain dicts, which is what every store writes and
+what Describe returns. Times are epoch seconds (float).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
+
+__all__ = ["Experiment", "HistoryEntry", "Variant"]
+
+JSON = dict[str, Any]
+
+
+@dataclass(slots=True)
+class Variant:
+    """One model variant of an experiment.
+
+    ``pending`` is the step the reconciler still has to carry out for it (the
+    variant event that ends its transitional status: ``provisioned``,
+    ``updated``, ``promoted``, ``removed``), and ``pending_config`` the model
+    and infrastructure that step will put in place.
+    """
+
+    name: str
+    model_name: str
+    infrastructure: JSON
+    status: VariantStatus = VariantStatus.CREATING
+    pending: str | None = None
+    pending_model_name: str | None = None
+    pending_infrastructure: JSON | None = None
+
+    def copy(self) -> Variant:
+        return Variant(
+            self.name,
+            self.model_name,
+            self.infrastructure,
+            self.status,
+            self.pending,
+            self.pending_model_name,
+            self.pending_infrastructure,
+        )
+
+
+@dataclass(slots=True)
+class Experiment:
+    """One inference experiment as stored. ``version`` grows by one on every save."""
+
+    name: str
+    arn: str
+    endpoint_name: str
+    role_arn: str
+    variants: list[Variant]
+    shadow_mode_config: JSON
+    start_time: float
+    end_time: float
+    creation_time: float
+    last_modified_time: float
+    type: str = "ShadowMode"
+    status: ExperimentStatus = ExperimentStatus.CREATING
+    description: str | None = None
+    kms_key: str | None = None
+    data_storage_config: JSON | None = None
+    tags: list[JSON] = field(default_factory=list)
+    status_reason: str | None = None
+    completion_time: float | None = None
+    version: int = 0
+    #: when the current status was entered (settling is counted from here)
+    entered_at: float = 0.0
+    #: when the reconciler next has something to do (None: nothing, ever)
+    due_at: float | None = None
+    #: the status an Updating experiment goes back to
+    update_origin: ExperimentStatus | None = None
+    #: the DesiredState of the stop being carried out
+    desired_state: DesiredState | None = None
+    #: failed attempts of the step being carried out
+    attempts: int = 0
+    last_error: str | None = None
+    #: the variant actions of the stop being carried out (variant name -> action)
+    stop_actions: dict[str, VariantAction] | None = None
+
+    @property
+    def production_variant(self) -> str:
+        return str(self.shadow_mode_config["SourceModelVariantName"])
+
+    @property
+    def shadow_variant(self) -> str:
+        return str(self.shadow_mode_config["ShadowModelVariants"][0]["ShadowModelVariantName"])
+
+    def variant(self, name: str) -> Variant | None:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        return None
+
+    def copy(self) -> Experiment:
+        """A copy whose changes never reach this one (nested dicts are never mutated in place)."""
+        return Experiment(
+            self.name,
+            self.arn,
+            self.endpoint_name,
+            self.role_arn,
+            [v.copy() for v in self.variants],
+            self.shadow_mode_config,
+            self.start_time,
+            self.end_time,
+            self.creation_time,
+            self.last_modified_time,
+            self.type,
+            self.status,
+            self.description,
+            self.kms_key,
+            self.data_storage_config,
+            self.tags,
+            self.status_reason,
+            self.completion_time,
+            self.version,
+            self.entered_at,
+            self.due_at,
+            self.update_origin,
+            self.desired_state,
+            self.attempts,
+            self.last_error,
+            self.stop_actions,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One committed transition of one experiment."""
+
+    name: str
+    time: float
+    event: str
+    from_status: ExperimentStatus | None
+    to_status: ExperimentStatus
+    reason: str | None = None
+    request_id: str | None = None
+    version: int = 0

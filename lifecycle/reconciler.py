@@ -1,0 +1,159 @@
+"""The reconciler: moves experiments through their transitional statuses.
+
+``run_once()`` asks the store which experiments are due (an index on due
+time, not a scan), and for each carries out the step its status calls for
+through the :class:`~lifecycle.actuator.Actuator`, then fires the event that
+ends the step and saves with the version it loaded. A save that finds a newer
+version means another request or replica got there first: the step is left
+to it. A step whose actuator call fails is retried; past ``max_attempts``
+the experiment fails (Cancelled, StatusReason = the error).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from lifecycle.actuator import Actuator, ActuatorError, SimulatedActuator, Step
+from lifecycle.domain.experiment import Experiment, HistoryEntry
+from lifecycle.domain.machine import fire_variant
+from lifecycle.domain.rules import Firing, plan_stop
+from lifecycle.domain.statuses import ExperimentStatus as S
+from lifecycle.domain.statuses import VariantAction
+from lifecycle.errors import StaleVersionError
+from lifecycle.service import ExperimentService
+
+__all__ = ["Reconciler"]
+
+_log = logging.getLogger("lifecycle.reconciler")
+
+_VARIANT_ACTIONS = {
+    "provisioned": "provision-variant",
+    "updated": "update-variant",
+    "promoted": "promote-variant",
+    "removed": "remove-variant",
+}
+_CAUGHT_UP = "Schedule.EndTime passed before the experiment was started; it was started and stopped at once"
+
+
+class Reconciler:
+    def __init__(
+        self,
+        service: ExperimentService,
+        actuator: Actuator | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        max_attempts: int = 3,
+        retry_seconds: float = 1.0,
+        batch: int = 100,
+    ) -> None:
+        self.service = service
+        self.actuator: Actuator = actuator if actuator is not None else SimulatedActuator()
+        self.clock = clock or service.clock
+        self.max_attempts = max_attempts
+        self.retry_seconds = retry_seconds
+        self.batch = batch
+
+    def run_once(self, max_rounds: int = 16) -> int:
+        """Carry out every step due now; return how many experiments were moved on.
+
+        With settle time 0 one call runs a new experiment through to Running:
+        a step that makes the next one due at once is taken in the next round.
+        """
+        moved = 0
+        for _ in range(max_rounds):
+            now = self.clock()
+            names = self.service.store.due(now, self.batch)
+            if not names:
+                break
+            round_moved = sum(self.advance(name, now) for name in names)
+            moved += round_moved
+            if round_moved == 0:
+                break
+        return moved
+
+    def advance(self, name: str, now: float) -> int:
+        """Carry out the due step of one experiment; 1 if it was saved, else 0."""
+        exp = self.service.store.get(name)
+        if exp is None or exp.due_at is None or exp.due_at > now:
+            return 0
+        version = exp.version
+        entries: list[HistoryEntry] = []
+        try:
+            self._step(exp, now, entries)
+        except ActuatorError as err:
+            exp.attempts += 1
+            exp.last_error = str(err)
+            if exp.attempts >= self.max_attempts:
+                _log.warning("inference experiment %s failed: %s", name, err)
+                entries.append(self._fire(exp, "fail", now, reason=str(err)))
+            else:
+                exp.due_at = now + self.retry_seconds
+        try:
+            self.service.commit(exp, version, entries)
+        except StaleVersionError:
+            return 0  # someone else moved it on first
+        return 1
+
+    # -- steps ----------------------------------------------------------------------
+
+    def _fire(self, exp: Experiment, event: str, now: float, plan: object = None, reason: str | None = None) -> HistoryEntry:
+        firing = Firing(exp, now, self.service.settle_seconds, plan, reason)
+        return self.service.transition(exp, event, firing)
+
+    def _apply(self, exp: Experiment, action: str, variant: str | None = None, model: str | None = None, infra: dict[str, object] | None = None) -> None:
+        # exp.version is the version loaded for this step: the same on every try of the
+        # step until a save records its outcome, so a crash before the save repeats the key
+        key = f"{exp.arn}|v{exp.version}|{action}|{variant or ''}"
+        self.actuator.apply(Step(key, exp.name, exp.endpoint_name, action, variant, model, infra))
+
+    def _carry_variants(self, exp: Experiment) -> None:
+        """Carry out each variant's pending step, then fire the variant event that ends it."""
+        for v in exp.variants:
+            if v.pending is None:
+                continue
+            model = v.pending_model_name or v.model_name
+            infra = v.pending_infrastructure or v.infrastructure
+            self._apply(exp, _VARIANT_ACTIONS[v.pending], v.name, model, infra)
+            fire_variant(v, v.pending)
+
+    def _step(self, exp: Experiment, now: float, entries: list[HistoryEntry]) -> None:
+        status = exp.status
+        if status is S.CREATING:
+            self._carry_variants(exp)
+            entries.append(self._fire(exp, "provisioned", now))
+        elif status is S.CREATED:
+            if exp.end_time <= now:
+                self._catch_up(exp, now, entries)
+            else:
+                entries.append(self._fire(exp, "start", now))
+        elif status is S.STARTING:
+            self._apply(exp, "start-shadow-test")
+            entries.append(self._fire(exp, "started", now))
+        elif status is S.UPDATING:
+            self._carry_variants(exp)
+            self._apply(exp, "apply-update")
+            entries.append(self._fire(exp, "updated", now))
+        elif status is S.RUNNING:
+            entries.append(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
+        elif status is S.STOPPING:
+            self._carry_variants(exp)
+            self._apply(exp, "end-shadow-test")
+            entries.append(self._fire(exp, "stopped", now))
+
+    @staticmethod
+    def _automatic_stop(exp: Experiment) -> object:
+        """The stop at EndTime: production Retain, shadow Remove, Completed."""
+        actions = {exp.production_variant: VariantAction.RETAIN.value, exp.shadow_variant: VariantAction.REMOVE.value}
+        return plan_stop(actions, [], "Completed", None)
+
+    def _catch_up(self, exp: Experiment, now: float, entries: list[HistoryEntry]) -> None:
+        """A Created experiment whose EndTime has passed: start and stop it at once."""
+        entries.append(self._fire(exp, "start", now))
+        self._apply(exp, "start-shadow-test")
+        entries.append(self._fire(exp, "started", now))
+        entries.append(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
+        exp.status_reason = _CAUGHT_UP
+        self._carry_variants(exp)
+        self._apply(exp, "end-shadow-test")
+        entries.append(self._fire(exp, "stopped", now))

@@ -1,0 +1,425 @@
+"""ExperimentService: one method per operation, each request -> one event -> one versioned save.
+
+Every transport goes through :meth:`ExperimentService.invoke`, which takes
+and returns the wire shapes as plain dicts. A request is validated once
+(ValidationException), its experiment loaded once (ResourceNotFound), one
+event fired on it through the machine (ConflictException, naming the rule),
+and the result saved once with the version that was loaded: a concurrent
+change makes the save a ``StaleVersionError`` (a ConflictException) and
+writes nothing. :meth:`explain` answers the same questions without
+changing anything and lists every rule a request breaks.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from lifecycle._responses import describe_response, summary
+from lifecycle._tokens import TokenCodec
+from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
+from lifecycle.domain.machine import explain_event, fire, refusal_error
+from lifecycle.domain.rules import (
+    UNSET,
+    Firing,
+    Refusal,
+    StopPlan,
+    UpdatePlan,
+    effective_schedule,
+    plan_stop,
+    schedule_refusals,
+    stop_request_refusals,
+)
+from lifecycle.domain.statuses import ExperimentStatus
+from lifecycle.domain.table import EXPERIMENT_TABLE
+from lifecycle.errors import LifecycleError, NotFoundError, ProtocolError, ValidationError
+from lifecycle.stores.base import ListQuery, Store, sort_key
+from lifecycle.wire.shapes import parse_request
+
+__all__ = ["OPERATIONS", "ExperimentService", "Listener"]
+
+OPERATIONS = (
+    "CreateInferenceExperiment",
+    "DescribeInferenceExperiment",
+    "ListInferenceExperiments",
+    "StartInferenceExperiment",
+    "StopInferenceExperiment",
+    "UpdateInferenceExperiment",
+    "DeleteInferenceExperiment",
+)
+
+#: called after each committed transition, with its history entry
+Listener = Callable[[HistoryEntry], None]
+
+
+def _validation(refusals: list[Refusal]) -> ValidationError:
+    errors = [(r.field or "", r.message) for r in refusals]
+    n = len(errors)
+    head = f"{n} validation error{'s' if n > 1 else ''} detected: "
+    first = refusals[0]
+    return ValidationError(head + "; ".join(r.message for r in refusals), field=first.field, rule=first.rule, errors=errors)
+
+
+def _not_found(name: str) -> NotFoundError:
+    return NotFoundError(f"Inference experiment '{name}' does not exist", name=name, rule="experiment-exists")
+
+
+def _infra(model: Any) -> dict[str, Any]:
+    return model.model_dump(exclude_none=True)  # type: ignore[no-any-return]
+
+
+class ExperimentService:
+    """The seven operations of the inference-experiment lifecycle over one store."""
+
+    OPERATIONS = OPERATIONS
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        clock: Callable[[], float] = time.time,
+        region: str = "us-east-1",
+        account_id: str = "123456789012",
+        settle_seconds: float = 0.0,
+        max_live_experiments: int | None = 100,
+        token_secret: bytes | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.region = region
+        self.account_id = account_id
+        self.settle_seconds = settle_seconds
+        self.max_live_experiments = max_live_experiments
+        self._tokens = TokenCodec(token_secret)
+        self._listeners: list[Listener] = []
+        self._handlers: dict[str, Callable[[Any, str | None], dict[str, Any]]] = {
+            "CreateInferenceExperiment": self._create,
+            "DescribeInferenceExperiment": self._describe,
+            "ListInferenceExperiments": self._list,
+            "StartInferenceExperiment": self._start,
+            "StopInferenceExperiment": self._stop,
+            "UpdateInferenceExperiment": self._update,
+            "DeleteInferenceExperiment": self._delete,
+        }
+
+    # -- the one entry point ----------------------------------------------------
+
+    def invoke(self, operation: str, payload: object, *, request_id: str | None = None) -> dict[str, Any]:
+        """Run one operation on a wire-shaped payload; return the wire-shaped response."""
+        handler = self._handlers.get(operation)
+        if handler is None:
+            raise ProtocolError("UnknownOperationException", f"Operation '{operation}' is not one of {', '.join(OPERATIONS)}")
+        return handler(parse_request(operation, payload), request_id)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(entry)`` after each committed transition."""
+        self._listeners.append(listener)
+
+    def arn(self, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:inference-experiment/{name}"
+
+    # boto3-style methods: same names, same keyword arguments, same dicts back
+    def create_inference_experiment(self, **kw: Any) -> dict[str, Any]:
+        return self.invoke("CreateInferenceExperiment", kw)
+
+    def describe_inference_experiment(self, **kw: Any) -> dict[str, Any]:
+        return self.invoke("DescribeInferenceExperiment", kw)
+
+    def list_inference_experiments(self, **kw: Any) -> dict[str, Any]:
+        return self.invoke("ListInferenceExperiments", kw)
+
+    def start_inference_experiment(self, **kw: Any) -> dict[str, Any]:
+        return self.invoke("StartInferenceExperiment", kw)
+
+    def stop_inference_experiment(self, **kw: Any) -> dict[str, Any]:
+        return self.invoke("StopInferenceExperiment", kw)
+
+    def update_inference_experiment(self, **kw: Any) -> dict[str, Any]:
+        return self.invoke("UpdateInferenceExperiment", kw)
+
+    def delete_inference_experiment(self, **kw: Any) -> dict[str, Any]:
+        return self.invoke("DeleteInferenceExperiment", kw)
+
+    # -- committing ---------------------------------------------------------------
+
+    def commit(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
+        """Save ``exp`` over ``expected_version`` with its history, then tell the listeners."""
+        self.store.save(exp, expected_version, entries)
+        for listener in self._listeners:
+            for entry in entries:
+                listener(entry)
+
+    def transition(
+        self,
+        exp: Experiment,
+        event: str,
+        firing: Firing,
+        request_id: str | None = None,
+    ) -> HistoryEntry:
+        """Fire ``event`` on ``exp`` (in place) and return the history entry to commit."""
+        source = exp.status
+        fire(exp, event, firing)
+        reason = exp.status_reason if event in ("stop", "fail", "stopped") else firing.reason
+        return HistoryEntry(exp.name, firing.now, event, source, exp.status, reason, request_id)
+
+    def _load(self, name: str) -> Experiment:
+        exp = self.store.get(name)
+        if exp is None:
+            raise _not_found(name)
+        return exp
+
+    def _fire_and_save(self, exp: Experiment, event: str, firing: Firing, request_id: str | None) -> dict[str, Any]:
+        version = exp.version
+        entry = self.transition(exp, event, firing, request_id or str(uuid.uuid4()))
+        self.commit(exp, version, [entry])
+        return {"InferenceExperimentArn": exp.arn}
+
+    # -- plans: what each request means, with the rules it breaks ---------------------
+
+    def _create_refusals(self, req: Any, now: float) -> list[Refusal]:
+        out: list[Refusal] = []
+        names = [v.VariantName for v in req.ModelVariants]
+        smc = req.ShadowModeConfig
+        source = smc.SourceModelVariantName
+        shadow = smc.ShadowModelVariants[0].ShadowModelVariantName
+        if len(set(names)) != len(names):
+            out.append(Refusal("unique-variant-names", "ModelVariants names a variant more than once", "ModelVariants"))
+        if source == shadow:
+            out.append(Refusal("distinct-source-and-shadow", f"ShadowModeConfig names '{source}' as both source and shadow variant; they must differ", "ShadowModeConfig"))
+        missing = [n for n in (source, shadow) if n not in names]
+        if missing:
+            out.append(Refusal("variants-in-model-variants", f"ShadowModeConfig names {', '.join(repr(m) for m in missing)}, not in ModelVariants ({', '.join(names)})", "ShadowModeConfig"))
+        extra = [n for n in names if n not in (source, shadow)]
+        if extra:
+            out.append(Refusal("variants-in-shadow-config", f"ModelVariants names {', '.join(repr(m) for m in extra)}, which ShadowModeConfig does not use as source or shadow", "ModelVariants"))
+        sched = req.Schedule
+        start, end = effective_schedule(sched.StartTime if sched else None, sched.EndTime if sched else None, now)
+        out.extend(schedule_refusals(start, end, now, end_given=bool(sched and sched.EndTime is not None)))
+        return out
+
+    def _stop_plan(self, req: Any) -> StopPlan:
+        desired = [(d.VariantName, d.ModelName, _infra(d.InfrastructureConfig)) for d in req.DesiredModelVariants or ()]
+        return plan_stop(req.ModelVariantActions, desired, req.DesiredState, req.Reason)
+
+    def _update_plan(self, req: Any) -> UpdatePlan:
+        sched = req.Schedule
+        fields = req.model_fields_set
+        return UpdatePlan(
+            start_time=sched.StartTime if sched and sched.StartTime is not None else UNSET,
+            end_time=sched.EndTime if sched and sched.EndTime is not None else UNSET,
+            description=req.Description if "Description" in fields and req.Description is not None else UNSET,
+            variants={v.VariantName: (v.ModelName, _infra(v.InfrastructureConfig)) for v in req.ModelVariants} if req.ModelVariants else UNSET,
+            data_storage_config=req.DataStorageConfig.model_dump(exclude_none=True) if req.DataStorageConfig else UNSET,
+            shadow_mode_config=req.ShadowModeConfig.model_dump(exclude_none=True) if req.ShadowModeConfig else UNSET,
+        )
+
+    def _update_request_refusals(self, req: Any, plan: UpdatePlan, now: float) -> list[Refusal]:
+        out: list[Refusal] = []
+        if all(getattr(plan, f) is UNSET for f in UpdatePlan.__slots__):
+            out.append(Refusal("update-changes-something", "UpdateInferenceExperiment needs at least one member besides Name (Schedule, Description, ModelVariants, DataStorageConfig or ShadowModeConfig)", "Name"))
+        if plan.end_time is not UNSET and plan.end_time <= now:
+            out.append(Refusal("schedule-end-in-future", "Schedule.EndTime must be in the future", "Schedule.EndTime"))
+        smc = plan.shadow_mode_config
+        if smc is not UNSET and smc["SourceModelVariantName"] == smc["ShadowModelVariants"][0]["ShadowModelVariantName"]:
+            out.append(Refusal("distinct-source-and-shadow", f"ShadowModeConfig names '{smc['SourceModelVariantName']}' as both source and shadow variant; they must differ", "ShadowModeConfig"))
+        if plan.variants is not UNSET and len(plan.variants) != len(req.ModelVariants):
+            out.append(Refusal("unique-variant-names", "ModelVariants names a variant more than once", "ModelVariants"))
+        return out
+
+    @staticmethod
+    def _update_schedule_refusals(exp: Experiment, plan: UpdatePlan, now: float) -> list[Refusal]:
+        if plan.start_time is UNSET and plan.end_time is UNSET:
+            return []
+        start = exp.start_time if plan.start_time is UNSET else plan.start_time
+        end = exp.end_time if plan.end_time is UNSET else plan.end_time
+        return schedule_refusals(start, end, now, end_given=False)
+
+    # -- operations ---------------------------------------------------------------
+
+    def _create(self, req: Any, request_id: str | None) -> dict[str, Any]:
+        now = self.clock()
+        refusals = self._create_refusals(req, now)
+        if refusals:
+            raise _validation(refusals)
+        sched = req.Schedule
+        start, end = effective_schedule(sched.StartTime if sched else None, sched.EndTime if sched else None, now)
+        exp = Experiment(
+            name=req.Name,
+            arn=self.arn(req.Name),
+            endpoint_name=req.EndpointName,
+            role_arn=req.RoleArn,
+            variants=[
+                Variant(v.VariantName, v.ModelName, _infra(v.InfrastructureConfig), pending="provisioned")
+                for v in req.ModelVariants
+            ],
+            shadow_mode_config=req.ShadowModeConfig.model_dump(exclude_none=True),
+            start_time=start,
+            end_time=end,
+            creation_time=now,
+            last_modified_time=now,
+            type=req.Type,
+            description=req.Description,
+            kms_key=req.KmsKey,
+            data_storage_config=req.DataStorageConfig.model_dump(exclude_none=True) if req.DataStorageConfig else None,
+            tags=[t.model_dump() for t in req.Tags or ()],
+            entered_at=now,
+            due_at=now + self.settle_seconds,
+        )
+        entry = HistoryEntry(exp.name, now, "create", None, exp.status, None, request_id or str(uuid.uuid4()), 1)
+        self.store.create(exp, entry, max_live=self.max_live_experiments)
+        for listener in self._listeners:
+            listener(entry)
+        return {"InferenceExperimentArn": exp.arn}
+
+    def _describe(self, req: Any, request_id: str | None) -> dict[str, Any]:
+        return describe_response(self._load(req.Name))
+
+    def _list_query(self, req: Any) -> tuple[ListQuery, dict[str, Any]]:
+        scope = {
+            k: getattr(req, k)
+            for k in ("NameContains", "Type", "StatusEquals", "CreationTimeAfter", "CreationTimeBefore",
+                      "LastModifiedTimeAfter", "LastModifiedTimeBefore", "SortBy", "SortOrder")
+        }
+        sort_by = req.SortBy or "CreationTime"
+        query = ListQuery(
+            name_contains=req.NameContains,
+            type=req.Type,
+            status=ExperimentStatus(req.StatusEquals) if req.StatusEquals else None,
+            created_after=req.CreationTimeAfter,
+            created_before=req.CreationTimeBefore,
+            modified_after=req.LastModifiedTimeAfter,
+            modified_before=req.LastModifiedTimeBefore,
+            sort_by=sort_by,
+            descending=(req.SortOrder or "Descending") == "Descending",
+            limit=req.MaxResults or 10,
+            after=self._tokens.decode(req.NextToken, scope) if req.NextToken else None,
+        )
+        return query, scope
+
+    def _list(self, req: Any, request_id: str | None) -> dict[str, Any]:
+        query, scope = self._list_query(req)
+        page = self.store.list(query)
+        out: dict[str, Any] = {"InferenceExperiments": [summary(e) for e in page.items]}
+        if page.has_more and page.items:
+            out["NextToken"] = self._tokens.encode(sort_key(page.items[-1], query.sort_by), scope)
+        return out
+
+    def _start(self, req: Any, request_id: str | None) -> dict[str, Any]:
+        exp = self._load(req.Name)
+        return self._fire_and_save(exp, "start", Firing(exp, self.clock(), self.settle_seconds), request_id)
+
+    def _stop(self, req: Any, request_id: str | None) -> dict[str, Any]:
+        plan = self._stop_plan(req)
+        refusals = stop_request_refusals(plan)
+        if refusals:
+            raise _validation(refusals)
+        exp = self._load(req.Name)
+        return self._fire_and_save(exp, "stop", Firing(exp, self.clock(), self.settle_seconds, plan), request_id)
+
+    def _update(self, req: Any, request_id: str | None) -> dict[str, Any]:
+        now = self.clock()
+        plan = self._update_plan(req)
+        refusals = self._update_request_refusals(req, plan, now)
+        if refusals:
+            raise _validation(refusals)
+        exp = self._load(req.Name)
+        refusals = self._update_schedule_refusals(exp, plan, now)
+        if refusals:
+            raise _validation(refusals)
+        return self._fire_and_save(exp, "update", Firing(exp, now, self.settle_seconds, plan), request_id)
+
+    def _delete_refusals(self, exp: Experiment) -> list[Refusal]:
+        if exp.status in EXPERIMENT_TABLE.deletable_from:
+            return []
+        allowed = ", ".join(s.value for s in EXPERIMENT_TABLE.statuses if s in EXPERIMENT_TABLE.deletable_from)
+        return [Refusal("delete-from-status", f"Cannot delete inference experiment '{exp.name}' while it is {exp.status.value}: delete is allowed only from {allowed}", "Status")]
+
+    def _delete(self, req: Any, request_id: str | None) -> dict[str, Any]:
+        exp = self._load(req.Name)
+        refusals = self._delete_refusals(exp)
+        if refusals:
+            raise refusal_error(exp.name, exp.status, "delete", refusals)
+        self.store.delete(exp.name, exp.version)
+        return {"InferenceExperimentArn": exp.arn}
+
+    # -- explain ----------------------------------------------------------------------
+
+    def explain(self, operation: str, payload: object) -> list[LifecycleError]:
+        """Every rule ``payload`` would break, one error per rule; empty exactly when
+        :meth:`invoke` would succeed now. Changes nothing."""
+        if operation not in self._handlers:
+            return [ProtocolError("UnknownOperationException", f"Operation '{operation}' is not one of {', '.join(OPERATIONS)}")]
+        try:
+            req = parse_request(operation, payload)
+        except ValidationError as err:
+            return [ValidationError(f"1 validation error detected: {msg}", field=f, rule=err.rule, errors=[(f, msg)]) for f, msg in err.errors]
+        now = self.clock()
+        return [*self._explain(operation, req, now)]
+
+    def _explain(self, operation: str, req: BaseModel, now: float) -> list[LifecycleError]:
+        r: Any = req
+        early: list[Refusal] = []
+        if operation == "CreateInferenceExperiment":
+            early = self._create_refusals(r, now)
+        elif operation == "StopInferenceExperiment":
+            early = stop_request_refusals(self._stop_plan(r))
+        elif operation == "UpdateInferenceExperiment":
+            early = self._update_request_refusals(r, self._update_plan(r), now)
+        elif operation == "ListInferenceExperiments":
+            try:
+                self._list_query(r)
+            except ValidationError as err:
+                return [err]
+        if early:
+            return [_validation([x]) for x in early]
+        if operation == "CreateInferenceExperiment":
+            return self._explain_create(r)
+        if operation == "ListInferenceExperiments":
+            return []
+        exp = self.store.get(r.Name)
+        if exp is None:
+            return [_not_found(r.Name)]
+        if operation == "DeleteInferenceExperiment":
+            return [refusal_error(exp.name, exp.status, "delete", [x]) for x in self._delete_refusals(exp)]
+        if operation == "DescribeInferenceExperiment":
+            return []
+        event, firing = {
+            "StartInferenceExperiment": lambda: ("start", Firing(exp, now)),
+            "StopInferenceExperiment": lambda: ("stop", Firing(exp, now, plan=self._stop_plan(r))),
+            "UpdateInferenceExperiment": lambda: ("update", Firing(exp, now, plan=self._update_plan(r))),
+        }[operation]()
+        if event == "update":
+            sched = self._update_schedule_refusals(exp, firing.plan, now)
+            if sched:
+                return [_validation([x]) for x in sched]
+        return [refusal_error(exp.name, exp.status, event, [x]) for x in explain_event(exp, event, firing)]
+
+    def _explain_create(self, req: Any) -> list[LifecycleError]:
+        from lifecycle.errors import ResourceInUseError, ResourceLimitExceededError
+
+        if self.store.get(req.Name) is not None:
+            return [ResourceInUseError(f"Inference experiment '{req.Name}' already exists", name=req.Name, rule="unique-name")]
+        # the endpoint and limit rules are decided by the store at create time; a dry run
+        # asks the same store through a query of live experiments
+        live = [e for status in ExperimentStatus if not status.terminal for e in self._all(status)]
+        out: list[LifecycleError] = []
+        if any(e.endpoint_name == req.EndpointName for e in live):
+            out.append(ResourceInUseError(f"Endpoint '{req.EndpointName}' already has a live inference experiment; one live experiment per endpoint", name=req.Name, rule="one-live-experiment-per-endpoint"))
+        if self.max_live_experiments is not None and len(live) >= self.max_live_experiments:
+            out.append(ResourceLimitExceededError(f"At most {self.max_live_experiments} inference experiments may be live (not Completed or Cancelled) at once", name=req.Name, rule="max-live-experiments"))
+        return out
+
+    def _all(self, status: ExperimentStatus) -> list[Experiment]:
+        out: list[Experiment] = []
+        after = None
+        while True:
+            page = self.store.list(ListQuery(status=status, sort_by="Name", descending=False, limit=100, after=after))
+            out.extend(page.items)
+            if not page.has_more:
+                return out
+            after = sort_key(page.items[-1], "Name")
+

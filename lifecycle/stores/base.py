@@ -1,0 +1,116 @@
+"""The Store protocol: what every store (memory, SQLite, PostgreSQL) does.
+
+A store keeps experiments and their history. Every write is versioned:
+``save`` succeeds only when the stored version is the one the caller
+loaded, and writes the record and its history entries together, or nothing.
+Records handed out are private copies: changing one changes nothing stored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from lifecycle.domain.experiment import Experiment, HistoryEntry
+from lifecycle.domain.statuses import ExperimentStatus
+
+__all__ = ["ListPage", "ListQuery", "SortBy", "Store", "sort_key"]
+
+SortBy = Literal["Name", "CreationTime", "Status"]
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Filters, sort and keyset position of one List page.
+
+    Time filters are strict (``created_after`` keeps experiments created
+    after that instant). ``after`` is the sort key of the last experiment of
+    the previous page (see :func:`sort_key`); the page starts past it.
+    """
+
+    name_contains: str | None = None
+    type: str | None = None
+    status: ExperimentStatus | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    modified_after: float | None = None
+    modified_before: float | None = None
+    sort_by: SortBy = "CreationTime"
+    descending: bool = True
+    limit: int = 10
+    after: tuple[str | float, str] | None = None
+
+    def matches(self, exp: Experiment) -> bool:
+        return not (
+            (self.name_contains is not None and self.name_contains not in exp.name)
+            or (self.type is not None and exp.type != self.type)
+            or (self.status is not None and exp.status is not self.status)
+            or (self.created_after is not None and not exp.creation_time > self.created_after)
+            or (self.created_before is not None and not exp.creation_time < self.created_before)
+            or (self.modified_after is not None and not exp.last_modified_time > self.modified_after)
+            or (self.modified_before is not None and not exp.last_modified_time < self.modified_before)
+        )
+
+
+def sort_key(exp: Experiment, sort_by: SortBy) -> tuple[str | float, str]:
+    """The key an experiment sorts by: the sort field, then the name (ties broken by name)."""
+    if sort_by == "Name":
+        return (exp.name, exp.name)
+    if sort_by == "Status":
+        return (exp.status.value, exp.name)
+    return (exp.creation_time, exp.name)
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    items: list[Experiment]
+    has_more: bool
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where experiments live. Every implementation passes ``tests/contract``."""
+
+    def create(self, exp: Experiment, entry: HistoryEntry, *, max_live: int | None = None) -> None:
+        """Store a new experiment (version 1) with its first history entry.
+
+        Raises ``ResourceInUseError`` when the name exists or another live
+        (not terminal) experiment targets the same endpoint, and
+        ``ResourceLimitExceededError`` when ``max_live`` live experiments exist.
+        """
+        ...
+
+    def get(self, name: str) -> Experiment | None:
+        """A private copy of the experiment, or None."""
+        ...
+
+    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
+        """Write ``exp`` as version ``expected_version + 1`` with its history entries.
+
+        Raises ``StaleVersionError`` (and writes nothing) when the stored
+        version is not ``expected_version`` or the experiment is gone.
+        Sets ``exp.version`` on success.
+        """
+        ...
+
+    def delete(self, name: str, expected_version: int) -> None:
+        """Remove the experiment and its history; ``StaleVersionError`` if it changed."""
+        ...
+
+    def list(self, query: ListQuery) -> ListPage:
+        """One page of experiments matching the query, in its order."""
+        ...
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        """The experiment's committed transitions, oldest first."""
+        ...
+
+    def due(self, now: float, limit: int = 100) -> list[str]:
+        """Names of experiments whose next step is due at ``now``, soonest first."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``StoreError`` when the store cannot be reached."""
+        ...
+
+    def close(self) -> None: ...
