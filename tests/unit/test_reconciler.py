@@ -1,0 +1,112 @@
+"""The reconciler: settle times, due work, retries, failure (SPEC §1 Settling, Failure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lifecycle.actuator import SimulatedActuator
+from lifecycle.reconciler import Reconciler
+
+from .conftest import World
+
+
+def test_each_transitional_status_lasts_the_settle_time(make_world: Any) -> None:
+    world = make_world(settle=30)
+    world.create()
+    world.clock.advance(29)
+    world.reconciler.run_once()
+    assert world.status() == "Creating"
+    world.clock.advance(1)
+    world.reconciler.run_once()
+    assert world.status() == "Starting"
+    world.clock.advance(30)
+    world.reconciler.run_once()
+    assert world.status() == "Running"
+
+
+def test_with_settle_zero_one_pass_runs_a_new_experiment_to_running(world: World) -> None:
+    world.create()
+    assert world.reconciler.run_once() == 2
+    assert world.status() == "Running"
+
+
+def test_nothing_due_does_nothing(world: World) -> None:
+    world.running()
+    version = world.store.get("exp").version  # type: ignore[union-attr]
+    assert world.reconciler.run_once() == 0
+    assert world.store.get("exp").version == version  # type: ignore[union-attr]
+
+
+def failing_world(action: str, times: int, **kw: Any) -> tuple[World, SimulatedActuator]:
+    world = World()
+    actuator = SimulatedActuator()
+    actuator.fail(action, times, "capacity error")
+    world.reconciler = Reconciler(world.service, actuator, clock=world.clock, **kw)
+    return world, actuator
+
+
+def test_a_failed_step_is_retried_and_then_succeeds() -> None:
+    world, _ = failing_world("start-shadow-test", 2, retry_seconds=5)
+    world.create()
+    world.reconciler.run_once()
+    assert world.status() == "Starting"
+    world.clock.advance(5)
+    world.reconciler.run_once()
+    assert world.status() == "Starting"
+    world.clock.advance(5)
+    world.reconciler.run_once()
+    assert world.status() == "Running"
+
+
+def test_the_last_failed_attempt_cancels_with_the_error_as_status_reason() -> None:
+    world, _ = failing_world("start-shadow-test", 3, retry_seconds=1)
+    world.create()
+    for _ in range(3):
+        world.reconciler.run_once()
+        world.clock.advance(1)
+    d = world.describe()
+    assert d["Status"] == "Cancelled"
+    assert "capacity error" in d["StatusReason"]
+    assert "CompletionTime" in d
+
+
+def test_a_failed_stop_returns_variants_caught_mid_step_to_their_status() -> None:
+    world, _ = failing_world("promote-variant", 1, max_attempts=1)
+    world.running()
+    world.service.invoke("StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}})
+    world.reconciler.run_once()
+    assert world.status() == "Cancelled"
+    statuses = {n: v["Status"] for n, v in world.variants().items()}
+    assert statuses["shadow"] == "InService"
+
+
+def test_a_failed_create_ends_its_variants_deleted() -> None:
+    world, _ = failing_world("provision-variant", 1, max_attempts=1)
+    world.create()
+    world.reconciler.run_once()
+    assert world.status() == "Cancelled"
+    assert {v["Status"] for v in world.variants().values()} == {"Deleted"}
+
+
+def test_each_variant_step_reaches_the_actuator_once_with_a_key() -> None:
+    world = World()
+    actuator = SimulatedActuator()
+    world.reconciler = Reconciler(world.service, actuator, clock=world.clock)
+    world.running()
+    world.service.invoke("StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}})
+    world.reconciler.run_once()
+    actions = [(s.action, s.variant) for s in actuator.calls]
+    assert actions.count(("promote-variant", "shadow")) == 1
+    assert actions.count(("remove-variant", "prod")) == 1
+    assert len({s.key for s in actuator.calls}) == len(actuator.calls)
+
+
+def test_a_repeated_key_is_carried_out_once(tmp_path: Any) -> None:
+    log = tmp_path / "steps.jsonl"
+    from lifecycle.actuator import Step
+
+    step = Step("k1", "exp", "ep", "remove-variant", "prod")
+    SimulatedActuator(log).apply(step)
+    again = SimulatedActuator(log)  # a restarted process
+    again.apply(step)
+    assert log.read_text().count('"k1"') == 1
