@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from lifecycle.wire.protocol import (
     MAX_BODY_BYTES,
+    TARGET_PREFIX,
     Authenticator,
     Service,
     WireResponse,
@@ -57,6 +58,10 @@ _log = logging.getLogger("lifecycle.server")
 #: the client reads the answer; a bigger one is refused without reading it
 _DRAIN_LIMIT = 16 * MAX_BODY_BYTES
 _HEALTH_TIMEOUT_SECONDS = 5.0
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request body was complete."""
 
 
 class _Pingable(Protocol):
@@ -189,12 +194,18 @@ class LifecycleApp:
         if path == "/health" and method in ("GET", "HEAD"):
             response = await self._health()
         else:
-            body = await self._read_body(headers, receive)
+            try:
+                body = await self._read_body(headers, receive)
+            except _ClientGone:
+                _log.info("%s %s: the client went away before sending its body", method, path[:100])
+                return
             if body is None:
+                target = headers.get("x-amz-target", "")
                 response = error_response(
                     "RequestEntityTooLarge",
                     f"the request body is over {MAX_BODY_BYTES} bytes",
                     413,
+                    operation=target.removeprefix(TARGET_PREFIX)[:100] or None,
                 )
             else:
                 call = partial(
@@ -244,8 +255,8 @@ class LifecycleApp:
         too_big = declared_size is not None and declared_size > MAX_BODY_BYTES
         while True:
             message = await receive()
-            if message["type"] != "http.request":  # http.disconnect: the client went away
-                return None if too_big else b"".join(chunks)
+            if message["type"] != "http.request":  # http.disconnect: never act on half a body
+                raise _ClientGone
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY_BYTES:
@@ -377,5 +388,6 @@ def serve(
         try:
             server.run()
         except SystemExit as exc:  # uvicorn exits on a failed bind or startup
-            return exc.code if isinstance(exc.code, int) and exc.code else 1
+            _log.debug("uvicorn exited with %r", exc.code)
+            return 1
     return 0 if server.started else 1

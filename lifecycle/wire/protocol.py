@@ -21,7 +21,7 @@ What it does, in order:
    no lone surrogate escapes and at most :data:`MAX_DEPTH` levels of nesting:
    ``SerializationException`` otherwise. An empty body reads as ``{}`` (what
    AWS JSON services do for a request with no members).
-7. ``service.invoke(operation, payload)``; its ``LifecycleError`` becomes the
+7. ``service.invoke(operation, payload, request_id=...)``; its ``LifecycleError`` becomes the
    error envelope ``{"__type": CODE, "Message": TEXT}`` with the
    ``X-Amzn-ErrorType`` header and the error's HTTP status.
 
@@ -70,7 +70,11 @@ class Service(Protocol):
     @property
     def OPERATIONS(self) -> Sequence[str]: ...
 
-    def invoke(self, operation: str, payload: Any, /) -> Mapping[str, Any]: ...
+    def invoke(
+        self, operation: str, payload: Any, /, *, request_id: str | None = None
+    ) -> Mapping[str, Any]:
+        """Run one operation; ``request_id`` is the x-amzn-RequestId, for its history."""
+        ...
 
 
 class Authenticator(Protocol):
@@ -189,13 +193,15 @@ def handle(
         raw_name = payload.get("Name")
         if type(raw_name) is str:
             name = raw_name[:128]
-        result = service.invoke(operation, payload)
+        result = service.invoke(operation, payload, request_id=rid)
         out = _ENCODER.encode(result).encode()
     except LifecycleError as exc:
-        if exc.http_status >= 500:
-            _log.error("%s failed in the store: %s", operation, exc.message, exc_info=exc)
+        message = exc.message
+        if exc.http_status >= 500:  # the store failed: details go to the log, not the client
+            _log.error("%s failed (request %s): %s", operation, rid, message, exc_info=exc)
+            message = f"an internal error occurred (request {rid})"
         return error_response(
-            exc.code, exc.message, exc.http_status, request_id=rid, operation=operation, name=name
+            exc.code, message, exc.http_status, request_id=rid, operation=operation, name=name
         )
     except Exception:
         _log.exception("bug: %s raised while answering request %s", operation, rid)

@@ -33,7 +33,10 @@ class EchoService:
         self.result = result
         self.calls: list[tuple[str, Any]] = []
 
-    def invoke(self, operation: str, payload: Any, /) -> Mapping[str, Any]:
+    def invoke(
+        self, operation: str, payload: Any, /, *, request_id: str | None = None
+    ) -> Mapping[str, Any]:
+        assert request_id
         self.calls.append((operation, payload))
         if self.raises is not None:
             raise self.raises
@@ -113,7 +116,9 @@ def test_the_response_says_operation_name_and_outcome_for_the_log() -> None:
 
 def test_application_json_and_a_charset_parameter_are_accepted() -> None:
     assert call(EchoService(), content_type="application/json").status == 200
-    assert call(EchoService(), content_type="application/x-amz-json-1.1; charset=UTF-8").status == 200
+    assert (
+        call(EchoService(), content_type="application/x-amz-json-1.1; charset=UTF-8").status == 200
+    )
 
 
 def test_an_empty_body_reads_as_an_empty_object() -> None:
@@ -262,7 +267,10 @@ def test_every_error_carries_a_request_id() -> None:
 @pytest.mark.parametrize(
     ("error", "code"),
     [
-        (ValidationError("1 validation error detected: Value 'x' at 'name'"), "ValidationException"),
+        (
+            ValidationError("1 validation error detected: Value 'x' at 'name'"),
+            "ValidationException",
+        ),
         (ConflictError("not Running"), "ConflictException"),
         (NotFoundError("no such experiment"), "ResourceNotFound"),
         (ResourceInUseError("name taken"), "ResourceInUse"),
@@ -295,8 +303,11 @@ def test_a_store_failure_is_500_internal_failure_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR, logger="lifecycle.wire")
-    status, code, _ = envelope(call(EchoService(raises=StoreError("database is locked"))))
+    response = call(EchoService(raises=StoreError("database is locked")), request_id="req-db")
+    status, code, message = envelope(response)
     assert (status, code) == (500, "InternalFailure")
+    assert "database is locked" not in message
+    assert "req-db" in message
     assert "database is locked" in caplog.text
 
 
@@ -310,3 +321,237 @@ def test_error_response_builds_the_envelope() -> None:
     assert response.status == 400
     assert json.loads(response.body) == {"__type": "ConflictException", "Message": "nope"}
     assert header(response, "x-amzn-RequestId") == "r1"
+
+
+# -- thousands of bad bodies against the real service ----------------------------------------
+
+_MEMBERS = {
+    "CreateInferenceExperiment": {
+        "Name": "string", "Type": "string", "Schedule": "structure", "Description": "string",
+        "RoleArn": "string", "EndpointName": "string", "ModelVariants": "list",
+        "DataStorageConfig": "structure", "ShadowModeConfig": "structure", "KmsKey": "string",
+        "Tags": "list",
+    },
+    "DescribeInferenceExperiment": {"Name": "string"},
+    "ListInferenceExperiments": {
+        "NameContains": "string", "Type": "string", "StatusEquals": "string",
+        "CreationTimeAfter": "timestamp", "CreationTimeBefore": "timestamp",
+        "LastModifiedTimeAfter": "timestamp", "LastModifiedTimeBefore": "timestamp",
+        "SortBy": "string", "SortOrder": "string", "NextToken": "string", "MaxResults": "integer",
+    },
+    "StartInferenceExperiment": {"Name": "string"},
+    "StopInferenceExperiment": {
+        "Name": "string", "ModelVariantActions": "map", "DesiredModelVariants": "list",
+        "DesiredState": "string", "Reason": "string",
+    },
+    "UpdateInferenceExperiment": {
+        "Name": "string", "Schedule": "structure", "Description": "string",
+        "ModelVariants": "list", "DataStorageConfig": "structure", "ShadowModeConfig": "structure",
+    },
+    "DeleteInferenceExperiment": {"Name": "string"},
+}  # fmt: skip
+_REQUIRED = {
+    "CreateInferenceExperiment": (
+        "Name", "Type", "RoleArn", "EndpointName", "ModelVariants", "ShadowModeConfig",
+    ),
+    "DescribeInferenceExperiment": ("Name",),
+    "ListInferenceExperiments": (),
+    "StartInferenceExperiment": ("Name",),
+    "StopInferenceExperiment": ("Name", "ModelVariantActions"),
+    "UpdateInferenceExperiment": ("Name",),
+    "DeleteInferenceExperiment": ("Name",),
+}  # fmt: skip
+
+
+def _variant(name: str, model: str) -> dict[str, Any]:
+    return {
+        "ModelName": model,
+        "VariantName": name,
+        "InfrastructureConfig": {
+            "InfrastructureType": "RealTimeInference",
+            "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+        },
+    }
+
+
+def _create(name: str, **extra: Any) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "Name": name,
+        "Type": "ShadowMode",
+        "RoleArn": "arn:aws:iam::123456789012:role/lifecycle",
+        "EndpointName": f"{name}-endpoint",
+        "ModelVariants": [_variant("prod", "model-a"), _variant("shadow", "model-b")],
+        "ShadowModeConfig": {
+            "SourceModelVariantName": "prod",
+            "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}],
+        },
+    }
+    request.update(extra)
+    return request
+
+
+#: a valid request per operation: each would change the store if sent as it is
+_VALID = {
+    "CreateInferenceExperiment": _create("fuzz-new"),
+    "DescribeInferenceExperiment": {"Name": "fuzz-running"},
+    "ListInferenceExperiments": {"MaxResults": 10, "SortBy": "Name"},
+    "StartInferenceExperiment": {"Name": "fuzz-created"},
+    "StopInferenceExperiment": {
+        "Name": "fuzz-running",
+        "ModelVariantActions": {"shadow": "Remove"},
+    },
+    "UpdateInferenceExperiment": {"Name": "fuzz-created", "Description": "changed"},
+    "DeleteInferenceExperiment": {"Name": "fuzz-created"},
+}
+
+
+@pytest.fixture(scope="module")
+def fuzz_world() -> tuple[Any, list[str]]:
+    """A real service with one Running and one Created experiment; writes are recorded."""
+    import time
+
+    from lifecycle.reconciler import Reconciler
+    from lifecycle.service import ExperimentService
+    from lifecycle.stores.memory import MemoryStore
+
+    writes: list[str] = []
+
+    class WatchedStore(MemoryStore):
+        def create(self, *args: Any, **kwargs: Any) -> None:
+            writes.append("create")
+            super().create(*args, **kwargs)
+
+        def save(self, *args: Any, **kwargs: Any) -> None:
+            writes.append("save")
+            super().save(*args, **kwargs)
+
+        def delete(self, *args: Any, **kwargs: Any) -> None:
+            writes.append("delete")
+            super().delete(*args, **kwargs)
+
+    service = ExperimentService(WatchedStore(), settle_seconds=0.0)
+    service.invoke("CreateInferenceExperiment", _create("fuzz-running"))
+    later = time.time() + 86_400
+    service.invoke(
+        "CreateInferenceExperiment", _create("fuzz-created", Schedule={"StartTime": later})
+    )
+    Reconciler(service).run_once()
+    assert service.invoke("DescribeInferenceExperiment", {"Name": "fuzz-running"})["Status"] == (
+        "Running"
+    )
+    assert service.invoke("DescribeInferenceExperiment", {"Name": "fuzz-created"})["Status"] == (
+        "Created"
+    )
+    writes.clear()
+    return service, writes
+
+
+def _bad_bodies(operation: str) -> Any:
+    from hypothesis import strategies as st
+
+    members = _MEMBERS[operation]
+    valid = _VALID[operation]
+    scalars = (
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(10**20), max_value=10**20)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=30)
+        | st.sampled_from(["", " ", "x" * 5000, "fuzz-running", "fuzz-created", "Promote"])
+    )
+    values = st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=12), children, max_size=4)
+        ),
+        max_leaves=12,
+    )
+    wrong_type = {
+        "string": values.filter(lambda v: v is not None and not isinstance(v, str)),
+        "integer": values.filter(lambda v: v is not None and type(v) not in (int, float)),
+        "timestamp": values.filter(lambda v: isinstance(v, list | dict | bool)),
+        "list": values.filter(lambda v: v is not None and not isinstance(v, list)),
+        "map": values.filter(lambda v: v is not None and not isinstance(v, dict)),
+        "structure": values.filter(lambda v: v is not None and not isinstance(v, dict)),
+    }
+
+    def with_unknown(pair: tuple[str, Any]) -> dict[str, Any]:
+        return {**valid, pair[0]: pair[1]}
+
+    unknown_member = st.tuples(
+        st.text(min_size=1, max_size=20).filter(lambda k: k not in members),
+        values.filter(lambda v: v is not None),  # null would count as absent
+    ).map(with_unknown)
+    wrong_member = st.sampled_from(sorted(members)).flatmap(
+        lambda key: wrong_type[members[key]].map(lambda value: {**valid, key: value})
+    )
+    strategies = [unknown_member, wrong_member]
+    if _REQUIRED[operation]:
+        strategies.append(
+            st.sampled_from(_REQUIRED[operation]).map(
+                lambda key: {k: v for k, v in valid.items() if k != key}
+            )
+        )
+        strategies.append(
+            st.sampled_from(_REQUIRED[operation]).map(lambda key: {**valid, key: None})
+        )
+    if "Name" in members:
+        strategies.append(
+            st.sampled_from(
+                ["", "x" * 121, "fuzz-running\n", "-fuzz", "fuzz_created", "fuzz created", "é"]
+            ).map(lambda name: {**valid, "Name": name})
+        )
+    as_json = st.one_of(strategies).map(lambda body: json.dumps(body).encode())
+    not_objects = values.filter(lambda v: not isinstance(v, dict)).map(
+        lambda v: json.dumps(v).encode()
+    )
+    raw_bytes = st.binary(max_size=64) | st.sampled_from(
+        [
+            b'{"Name": NaN}',
+            b'{"Name": "\\ud800"}',
+            b"[" * 3000,
+            b'{"Name": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+            b'{"Name": "fuzz-running",}',
+            b"\xff" + json.dumps(valid).encode(),
+        ]
+    )
+    deep = st.integers(min_value=1, max_value=2000).map(
+        lambda d: (
+            json.dumps({**valid, "Zz": 0}).encode()[:-1] + b', "D": ' + b"[" * d + b"]" * d + b"}"
+        )
+    )
+    return st.one_of(as_json, as_json, as_json, not_objects, raw_bytes, deep)
+
+
+@pytest.mark.parametrize("operation", sorted(_MEMBERS))
+def test_thousands_of_bad_bodies_get_a_4xx_and_change_nothing(
+    fuzz_world: tuple[Any, list[str]], operation: str
+) -> None:
+    from hypothesis import HealthCheck, given, settings
+
+    service, writes = fuzz_world
+    allowed = {
+        "ValidationException",
+        "SerializationException",
+        "ResourceNotFound",
+        "ConflictException",
+        "ResourceInUse",
+        "RequestEntityTooLarge",
+    }
+
+    @settings(
+        max_examples=450,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(body=_bad_bodies(operation))
+    def check(body: bytes) -> None:
+        response = call(service, body, target=f"SageMaker.{operation}")
+        assert response.status in (400, 413), (response.status, response.body[:300])
+        _, code, _ = envelope(response)
+        assert code in allowed
+        assert writes == [], f"{operation} wrote {writes} for {body[:200]!r}"
+
+    check()
