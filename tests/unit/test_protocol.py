@@ -531,6 +531,7 @@ def test_thousands_of_bad_bodies_get_a_4xx_and_change_nothing(
     from hypothesis import HealthCheck, given, settings
 
     service, writes = fuzz_world
+    reads = {"ListInferenceExperiments", "DescribeInferenceExperiment"}
     allowed = {
         "ValidationException",
         "SerializationException",
@@ -549,9 +550,11 @@ def test_thousands_of_bad_bodies_get_a_4xx_and_change_nothing(
     @given(body=_bad_bodies(operation))
     def check(body: bytes) -> None:
         response = call(service, body, target=f"SageMaker.{operation}")
+        assert writes == [], f"{operation} wrote {writes} for {body[:200]!r}"
+        if response.status == 200 and operation in reads:
+            return  # an empty body is a valid List, and reads are free to succeed
         assert response.status in (400, 413), (response.status, response.body[:300])
         _, code, _ = envelope(response)
         assert code in allowed
-        assert writes == [], f"{operation} wrote {writes} for {body[:200]!r}"
 
     check()

@@ -1,0 +1,218 @@
+"""``lifecycle serve`` as a process: its flags, the AWS CLI against it, signals, warnings."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+AWS = shutil.which("aws")
+
+
+def aws_env(tmp_path: Path) -> dict[str, str]:
+    """Dummy credentials, and no user configuration leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_CONFIG_FILE=str(tmp_path / "absent-config"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "absent-credentials"),
+        AWS_PAGER="",
+    )
+    return env
+
+
+@pytest.mark.skipif(AWS is None, reason="the aws program is not installed")
+def test_the_aws_cli_stops_an_experiment(
+    serve_process: Any,
+    client_for: Any,
+    create_request: Any,
+    wait_for_status: Any,
+    tmp_path: Path,
+) -> None:
+    assert AWS is not None
+    server = serve_process("--store", "memory://").wait_started()
+    client = client_for(server.url)
+    client.create_inference_experiment(**create_request("cli-1"))
+    wait_for_status(client, "cli-1", "Running", timeout=5)
+
+    result = subprocess.run(
+        [
+            AWS,
+            "sagemaker",
+            "stop-inference-experiment",
+            "--endpoint-url",
+            server.url,
+            "--name",
+            "cli-1",
+            "--model-variant-actions",
+            "shadow=Promote",
+            "--reason",
+            "stopped from the AWS CLI",
+            "--output",
+            "json",
+        ],
+        env=aws_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/cli-1"
+    assert json.loads(result.stdout) == {"InferenceExperimentArn": arn}
+    done = wait_for_status(client, "cli-1", "Completed", timeout=5)
+    assert done["StatusReason"] == "stopped from the AWS CLI"
+
+    again = subprocess.run(
+        [
+            AWS,
+            "sagemaker",
+            "stop-inference-experiment",
+            "--endpoint-url",
+            server.url,
+            "--name",
+            "cli-1",
+            "--model-variant-actions",
+            "shadow=Promote",
+        ],
+        env=aws_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode != 0
+    assert "ConflictException" in again.stderr
+
+
+def test_serve_logs_each_request_and_exits_0_on_sigterm(
+    serve_process: Any, client_for: Any
+) -> None:
+    server = serve_process("--store", "memory://").wait_started()
+    client = client_for(server.url)
+    with pytest.raises(client.exceptions.ResourceNotFound):
+        client.describe_inference_experiment(Name="nobody")
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output
+    assert "DescribeInferenceExperiment name=nobody outcome=ResourceNotFound status=400" in (
+        server.output
+    )
+    assert "reconciler stopped" in server.output
+    assert "Traceback" not in server.output
+
+
+def test_serve_exits_0_on_sigint(serve_process: Any) -> None:
+    server = serve_process("--store", "memory://").wait_started()
+    server.signal(signal.SIGINT)
+    assert server.wait() == 0, server.output
+    assert "Traceback" not in server.output
+
+
+def test_region_account_and_live_limit_flags_reach_the_service(
+    serve_process: Any, client_for: Any, create_request: Any
+) -> None:
+    server = serve_process(
+        "--store",
+        "memory://",
+        "--region",
+        "eu-west-1",
+        "--account-id",
+        "111122223333",
+        "--max-live-experiments",
+        "1",
+    ).wait_started()
+    client = client_for(server.url)
+    arn = client.create_inference_experiment(**create_request("flags-1"))["InferenceExperimentArn"]
+    assert arn == "arn:aws:sagemaker:eu-west-1:111122223333:inference-experiment/flags-1"
+    with pytest.raises(client.exceptions.ResourceLimitExceeded):
+        client.create_inference_experiment(**create_request("flags-2"))
+
+
+def test_settle_seconds_holds_a_transitional_status(
+    serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any
+) -> None:
+    server = serve_process("--store", "memory://", "--settle-seconds", "1.5").wait_started()
+    client = client_for(server.url)
+    client.create_inference_experiment(**create_request("settle-1"))
+    time.sleep(0.6)
+    assert client.describe_inference_experiment(Name="settle-1")["Status"] == "Creating"
+    wait_for_status(client, "settle-1", "Running", timeout=6)
+
+
+def test_binding_a_non_loopback_address_without_auth_warns(serve_process: Any) -> None:
+    # 192.0.2.1 (TEST-NET-1) is not ours: the bind fails, after the warning.
+    server = serve_process("--store", "memory://", "--host", "192.0.2.1")
+    assert server.wait() == 1
+    assert "warning:" in server.output
+    assert "--auth sigv4" in server.output
+
+
+def test_a_port_in_use_exits_1(serve_process: Any) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = serve_process("--store", "memory://", "--port", str(port))
+        assert server.wait() == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--auth", "sigv4"], "needs --credentials"),
+        (["--credentials", "/nonexistent"], "only used with --auth sigv4"),
+        (["--auth", "sigv4", "--credentials", "/nonexistent/credentials"], "cannot read"),
+    ],
+)
+def test_auth_flags_that_do_not_fit_exit_2_with_the_reason(
+    serve_process: Any, args: list[str], words: str
+) -> None:
+    server = serve_process("--store", "memory://", *args)
+    assert server.wait() == 2
+    assert words in server.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--port", "70000"],
+        ["--max-live-experiments", "0"],
+        ["--settle-seconds", "-1"],
+        ["--settle-seconds", "nan"],
+        ["--account-id", "12"],
+        ["--region", "Mars"],
+    ],
+)
+def test_bad_flag_values_are_usage_errors(serve_process: Any, args: list[str]) -> None:
+    server = serve_process("--store", "memory://", *args)
+    assert server.wait() == 2
+    assert "error:" in server.output
+
+
+def test_serve_with_sigv4_credentials_file(
+    serve_process: Any, client_for: Any, tmp_path: Path
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[ci]\naws_access_key_id = AKIDSERVE\naws_secret_access_key = serve-secret\n"
+    )
+    server = serve_process(
+        "--store", "memory://", "--auth", "sigv4", "--credentials", str(credentials)
+    ).wait_started()
+    good = client_for(
+        server.url, aws_access_key_id="AKIDSERVE", aws_secret_access_key="serve-secret"
+    )
+    with pytest.raises(good.exceptions.ResourceNotFound):
+        good.describe_inference_experiment(Name="nobody")
+    bad = client_for(server.url, aws_access_key_id="AKIDSERVE", aws_secret_access_key="wrong")
+    with pytest.raises(bad.exceptions.ClientError) as caught:
+        bad.describe_inference_experiment(Name="nobody")
+    assert caught.value.response["Error"]["Code"] == "InvalidSignatureException"
