@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from lifecycle._serve_cli import default_store_url
+from lifecycle._serve_cli import main as serve_main
+from lifecycle.server import serve
+from lifecycle.service import ExperimentService
+from lifecycle.stores.memory import MemoryStore
 
 AWS = shutil.which("aws")
 
@@ -180,23 +191,6 @@ def test_auth_flags_that_do_not_fit_exit_2_with_the_reason(
     assert words in server.output
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["--port", "70000"],
-        ["--max-live-experiments", "0"],
-        ["--settle-seconds", "-1"],
-        ["--settle-seconds", "nan"],
-        ["--account-id", "12"],
-        ["--region", "Mars"],
-    ],
-)
-def test_bad_flag_values_are_usage_errors(serve_process: Any, args: list[str]) -> None:
-    server = serve_process("--store", "memory://", *args)
-    assert server.wait() == 2
-    assert "error:" in server.output
-
-
 def test_serve_with_sigv4_credentials_file(
     serve_process: Any, client_for: Any, tmp_path: Path
 ) -> None:
@@ -216,3 +210,119 @@ def test_serve_with_sigv4_credentials_file(
     with pytest.raises(bad.exceptions.ClientError) as caught:
         bad.describe_inference_experiment(Name="nobody")
     assert caught.value.response["Error"]["Code"] == "InvalidSignatureException"
+
+
+# -- the same entry points in this process (what coverage sees) ----------------------------
+
+
+@contextlib.contextmanager
+def restored_logging() -> Iterator[None]:
+    """serve() installs uvicorn's logging config; put the loggers back as they were."""
+    names = ["", "lifecycle", "uvicorn", "uvicorn.error", "uvicorn.access"]
+    saved = {}
+    for name in names:
+        logger = logging.getLogger(name)
+        saved[name] = (logger.handlers[:], logger.propagate, logger.level, logger.disabled)
+    try:
+        yield
+    finally:
+        for name, (handlers, propagate, level, disabled) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers[:] = handlers
+            logger.propagate, logger.level, logger.disabled = propagate, level, disabled
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _interrupt_when_healthy(port: int) -> threading.Thread:
+    """Send SIGINT to this process once the server answers /health (or after 15 s)."""
+
+    def run() -> None:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/health")
+                healthy = connection.getresponse().status == 200
+                connection.close()
+                if healthy:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals need the main thread"
+)
+def test_main_serves_in_process_until_sigint_and_returns_0() -> None:
+    port = _free_port()
+    stopper = _interrupt_when_healthy(port)
+    with restored_logging():
+        code = serve_main(["--port", str(port), "--store", "memory://", "--log-level", "warning"])
+    stopper.join(5)
+    assert code == 0
+
+
+def test_serve_in_process_warns_off_loopback_and_returns_1_when_it_cannot_bind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    service = ExperimentService(MemoryStore())
+    with restored_logging():
+        code = serve(service, None, "192.0.2.1", 0, log_level="critical")
+    assert code == 1
+    assert "warning:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--auth", "sigv4"], 2, "needs --credentials"),
+        (["--credentials", "/nonexistent"], 2, "only used with --auth sigv4"),
+        (["--auth", "sigv4", "--credentials", "/nonexistent/credentials"], 2, "cannot read"),
+        (["--store", "nosuchscheme://x"], 1, "cannot open store"),
+    ],
+)
+def test_main_in_process_refuses_what_does_not_fit(
+    capsys: pytest.CaptureFixture[str], args: list[str], code: int, words: str
+) -> None:
+    assert serve_main(args) == code
+    assert words in capsys.readouterr().err
+
+
+def test_the_default_store_is_sqlite_once_it_exists() -> None:
+    assert default_store_url() in ("sqlite:///lifecycle.db", "memory://")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--port", "70000"],
+        ["--port", "http"],
+        ["--max-live-experiments", "0"],
+        ["--max-live-experiments", "many"],
+        ["--settle-seconds", "-1"],
+        ["--settle-seconds", "nan"],
+        ["--settle-seconds", "soon"],
+        ["--account-id", "12"],
+        ["--region", "Mars"],
+        ["--auth", "basic"],
+    ],
+)
+def test_bad_flag_values_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], args: list[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        serve_main(args)
+    assert caught.value.code == 2
+    assert "error:" in capsys.readouterr().err
