@@ -13,6 +13,7 @@ this process so the client is not the bottleneck. Counts and time are
 bounded; everything stays on 127.0.0.1.
 
     python benchmarks/bench_http.py [--clients 16] [--requests 20000] [--seconds 10]
+                                    [--store memory|sqlite]
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -144,7 +146,7 @@ class Result:
         p50 = statistics.median(ordered) * 1000 if ordered else float("nan")
         p99 = ordered[min(done - 1, int(done * 0.99))] * 1000 if ordered else float("nan")
         return (
-            f"{self.label:<46} clients={clients:<3} requests={done:<6} "
+            f"{self.label:<55} clients={clients:<3} requests={done:<6} "
             f"rps={done / self.elapsed:8.0f}  p50={p50:6.2f}ms  p99={p99:6.2f}ms  "
             f"errors={self.errors}"
         )
@@ -240,8 +242,17 @@ def seed(port: int, names: list[str], clients: int) -> None:
             time.sleep(0.05)
 
 
-def bench_lifecycle(clients: int, requests: int, seconds: float) -> list[Result]:
+def bench_lifecycle(clients: int, requests: int, seconds: float, store: str) -> list[Result]:
     port = free_port()
+    with tempfile.TemporaryDirectory() as scratch:
+        url = "memory://" if store == "memory" else f"sqlite:///{scratch}/bench.db"
+        return _bench_lifecycle(port, url, clients, requests, seconds)
+
+
+def _bench_lifecycle(
+    port: int, url: str, clients: int, requests: int, seconds: float
+) -> list[Result]:
+    store = url.split(":", 1)[0]
     argv = [
         sys.executable,
         "-m",
@@ -251,7 +262,7 @@ def bench_lifecycle(clients: int, requests: int, seconds: float) -> list[Result]
         "--port",
         str(port),
         "--store",
-        "memory://",
+        url,
         "--settle-seconds",
         "0",
         "--max-live-experiments",
@@ -281,8 +292,10 @@ def bench_lifecycle(clients: int, requests: int, seconds: float) -> list[Result]
             for name in stopped
         ]
         return [
-            load("lifecycle DescribeInferenceExperiment", port, describe, clients, seconds),
-            load("lifecycle StopInferenceExperiment", port, stop, clients, seconds),
+            load(
+                f"lifecycle ({store}) DescribeInferenceExperiment", port, describe, clients, seconds
+            ),
+            load(f"lifecycle ({store}) StopInferenceExperiment", port, stop, clients, seconds),
         ]
 
 
@@ -331,9 +344,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="concurrent connections")
     parser.add_argument("--requests", type=int, default=20000, help="requests per measurement")
     parser.add_argument("--seconds", type=float, default=10.0, help="time cap per measurement")
+    parser.add_argument(
+        "--store",
+        choices=("memory", "sqlite"),
+        default="memory",
+        help="the lifecycle server's store (sqlite: a file in a temporary directory)",
+    )
     args = parser.parse_args(argv)
 
-    results = bench_lifecycle(args.clients, args.requests, args.seconds)
+    results = bench_lifecycle(args.clients, args.requests, args.seconds, args.store)
     moto = bench_moto(args.clients, args.requests, args.seconds)
     for result in results + ([moto] if moto else []):
         print(result.line(args.clients))
