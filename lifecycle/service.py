@@ -12,6 +12,7 @@ changing anything and lists every rule a request breaks.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -95,6 +96,10 @@ class ExperimentService:
         self.settle_seconds = settle_seconds
         self.max_live_experiments = max_live_experiments
         self._tokens = TokenCodec(token_secret)
+        # request ids: a random per-service prefix and a counter (unique, and cheap on the hot path)
+        hexed = uuid.uuid4().hex
+        self._id_prefix = f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-"
+        self._id_counter = itertools.count()
         self._listeners: list[Listener] = []
         self._handlers: dict[str, Callable[[Any, str | None], dict[str, Any]]] = {
             "CreateInferenceExperiment": self._create,
@@ -166,6 +171,9 @@ class ExperimentService:
         reason = exp.status_reason if event in ("stop", "fail", "stopped") else firing.reason
         return HistoryEntry(exp.name, firing.now, event, source, exp.status, reason, request_id)
 
+    def _new_request_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter):012x}"
+
     def _load(self, name: str) -> Experiment:
         exp = self.store.get(name)
         if exp is None:
@@ -174,7 +182,7 @@ class ExperimentService:
 
     def _fire_and_save(self, exp: Experiment, event: str, firing: Firing, request_id: str | None) -> dict[str, Any]:
         version = exp.version
-        entry = self.transition(exp, event, firing, request_id or str(uuid.uuid4()))
+        entry = self.transition(exp, event, firing, request_id or self._new_request_id())
         self.commit(exp, version, [entry])
         return {"InferenceExperimentArn": exp.arn}
 
@@ -269,7 +277,7 @@ class ExperimentService:
             entered_at=now,
             due_at=now + self.settle_seconds,
         )
-        entry = HistoryEntry(exp.name, now, "create", None, exp.status, None, request_id or str(uuid.uuid4()), 1)
+        entry = HistoryEntry(exp.name, now, "create", None, exp.status, None, request_id or self._new_request_id(), 1)
         self.store.create(exp, entry, max_live=self.max_live_experiments)
         for listener in self._listeners:
             listener(entry)

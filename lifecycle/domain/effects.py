@@ -35,10 +35,16 @@ def next_due(exp: Experiment, settle: float) -> float | None:
     return None
 
 
-def _variant_event(v: Variant, event: str, **kwargs: Any) -> None:
-    from lifecycle.domain.machine import fire_variant  # the machine module imports this one
+_fire_variant: list[Callable[..., None]] = []
 
-    fire_variant(v, event, **kwargs)
+
+def use_variant_machine(fire_variant: Callable[..., None]) -> None:
+    """Called once by ``machine.py``: experiment effects fire variant events through it."""
+    _fire_variant[:] = [fire_variant]
+
+
+def _variant_event(v: Variant, event: str, **kwargs: Any) -> None:
+    _fire_variant[0](v, event, **kwargs)
 
 
 def _start(ed: EventData) -> None:

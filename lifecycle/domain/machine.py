@@ -17,9 +17,14 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from transitions import EventData, Machine
+from transitions import EventData, Machine, State
 
-from lifecycle.domain.effects import EXPERIMENT_EFFECTS, VARIANT_EFFECTS, after_experiment_change
+from lifecycle.domain.effects import (
+    EXPERIMENT_EFFECTS,
+    VARIANT_EFFECTS,
+    after_experiment_change,
+    use_variant_machine,
+)
 from lifecycle.domain.experiment import Experiment, Variant
 from lifecycle.domain.rules import GUARDS, Firing, Refusal
 from lifecycle.domain.table import EXPERIMENT_TABLE, VARIANT_TABLE, MachineTable
@@ -43,12 +48,29 @@ def _condition(name: str) -> Callable[[EventData], bool]:
     return check
 
 
+class _NamedState(State):  # type: ignore[misc]
+    """A State whose name is computed once: transitions reads it several times per
+    trigger, and for Enum states each read is an Enum attribute lookup."""
+
+    def __init__(self, name: StrEnum, *args: Any, **kwargs: Any) -> None:
+        super().__init__(name, *args, **kwargs)
+        self._cached_name = name.name
+
+    @property
+    def name(self) -> str:
+        return self._cached_name
+
+
+class _Machine(Machine):  # type: ignore[misc]
+    state_cls = _NamedState
+
+
 def _build(
     table: MachineTable,
     effects: dict[str, Callable[[EventData], None]],
     after_change: Callable[[EventData], None] | None = None,
 ) -> Machine:
-    machine = Machine(
+    machine = _Machine(
         after_state_change=[after_change] if after_change else None,
         model=None,
         states=list(table.statuses),
@@ -133,3 +155,6 @@ def fire_variant(variant: Variant, event: str, **kwargs: Any) -> None:
             rule=f"variant-{event}-from-status",
         )
     VARIANT_MACHINE.events[event].trigger(variant, **kwargs)
+
+
+use_variant_machine(fire_variant)

@@ -165,6 +165,10 @@ def stop_request_refusals(plan: StopPlan) -> list[Refusal]:
     return out
 
 
+_ACTIONS = {a.value: a for a in VariantAction}
+_STATES = {d.value: d for d in DesiredState}
+
+
 def plan_stop(
     actions: Mapping[str, str],
     desired: Sequence[tuple[str, str, JSON]],
@@ -172,10 +176,10 @@ def plan_stop(
     reason: str | None,
 ) -> StopPlan:
     return StopPlan(
-        actions={k: VariantAction(v) for k, v in actions.items()},
+        actions={k: _ACTIONS[v] for k, v in actions.items()},
         desired={name: (model, infra) for name, model, infra in desired},
         desired_order=tuple(name for name, _, _ in desired),
-        desired_state=DesiredState(desired_state) if desired_state else DesiredState.COMPLETED,
+        desired_state=_STATES[desired_state] if desired_state else DesiredState.COMPLETED,
         reason=reason,
     )
 
