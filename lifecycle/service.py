@@ -38,7 +38,7 @@ from lifecycle.domain.rules import (
 from lifecycle.domain.statuses import ExperimentStatus
 from lifecycle.domain.table import EXPERIMENT_TABLE
 from lifecycle.errors import LifecycleError, NotFoundError, ProtocolError, ValidationError
-from lifecycle.stores.base import ListQuery, Store, sort_key
+from lifecycle.stores.base import ListQuery, SortBy, Store, sort_key
 from lifecycle.wire.shapes import parse_request
 
 __all__ = ["OPERATIONS", "ExperimentService", "Listener"]
@@ -292,7 +292,7 @@ class ExperimentService:
             for k in ("NameContains", "Type", "StatusEquals", "CreationTimeAfter", "CreationTimeBefore",
                       "LastModifiedTimeAfter", "LastModifiedTimeBefore", "SortBy", "SortOrder")
         }
-        sort_by = req.SortBy or "CreationTime"
+        sort_by: SortBy = req.SortBy or "CreationTime"
         query = ListQuery(
             name_contains=req.NameContains,
             type=req.Type,
@@ -395,15 +395,17 @@ class ExperimentService:
             return [refusal_error(exp.name, exp.status, "delete", [x]) for x in self._delete_refusals(exp)]
         if operation == "DescribeInferenceExperiment":
             return []
-        event, firing = {
-            "StartInferenceExperiment": lambda: ("start", Firing(exp, now)),
-            "StopInferenceExperiment": lambda: ("stop", Firing(exp, now, plan=self._stop_plan(r))),
-            "UpdateInferenceExperiment": lambda: ("update", Firing(exp, now, plan=self._update_plan(r))),
-        }[operation]()
-        if event == "update":
-            sched = self._update_schedule_refusals(exp, firing.plan, now)
+        plan: StopPlan | UpdatePlan | None = None
+        if operation == "StartInferenceExperiment":
+            event = "start"
+        elif operation == "StopInferenceExperiment":
+            event, plan = "stop", self._stop_plan(r)
+        else:
+            event, plan = "update", self._update_plan(r)
+            sched = self._update_schedule_refusals(exp, plan, now)
             if sched:
                 return [_validation([x]) for x in sched]
+        firing = Firing(exp, now, plan=plan)
         return [refusal_error(exp.name, exp.status, event, [x]) for x in explain_event(exp, event, firing)]
 
     def _explain_create(self, req: Any) -> list[LifecycleError]:

@@ -8,7 +8,7 @@ event's arguments arrive on the :class:`~lifecycle.domain.rules.Firing`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData
 
@@ -49,7 +49,7 @@ def _variant_event(v: Variant, event: str, **kwargs: Any) -> None:
 
 def _start(ed: EventData) -> None:
     f: Firing = ed.kwargs["firing"]
-    exp: Experiment = ed.model
+    exp = cast(Experiment, ed.model)
     if f.now < exp.start_time:  # started early by StartInferenceExperiment
         exp.start_time = f.now
         exp.end_time = min(exp.end_time, f.now + MAX_DURATION)
@@ -57,9 +57,10 @@ def _start(ed: EventData) -> None:
 
 def _update(ed: EventData) -> None:
     f: Firing = ed.kwargs["firing"]
-    exp: Experiment = ed.model
+    exp = cast(Experiment, ed.model)
     plan: UpdatePlan = f.plan
-    exp.update_origin = ed.machine.get_state(ed.transition.source).value
+    assert ed.transition is not None
+    exp.update_origin = cast(ExperimentStatus, ed.machine.get_state(ed.transition.source).value)
     if plan.start_time is not UNSET:
         exp.start_time = plan.start_time
     if plan.end_time is not UNSET:
@@ -77,12 +78,12 @@ def _update(ed: EventData) -> None:
 
 
 def _updated(ed: EventData) -> None:
-    ed.model.update_origin = None
+    cast(Experiment, ed.model).update_origin = None
 
 
 def _stop(ed: EventData) -> None:
     f: Firing = ed.kwargs["firing"]
-    exp: Experiment = ed.model
+    exp = cast(Experiment, ed.model)
     plan: StopPlan = f.plan
     actions = plan.resolve(exp)
     for v in exp.variants:
@@ -102,12 +103,12 @@ def _stop(ed: EventData) -> None:
 
 def _finish(ed: EventData) -> None:
     f: Firing = ed.kwargs["firing"]
-    ed.model.completion_time = f.now
+    cast(Experiment, ed.model).completion_time = f.now
 
 
 def _fail(ed: EventData) -> None:
     f: Firing = ed.kwargs["firing"]
-    exp: Experiment = ed.model
+    exp = cast(Experiment, ed.model)
     for v in exp.variants:
         if v.pending is not None:
             _variant_event(v, "rollback")
@@ -119,7 +120,7 @@ def _fail(ed: EventData) -> None:
 def after_experiment_change(ed: EventData) -> None:
     """Bookkeeping of every experiment transition: times, attempts, next due time."""
     f: Firing = ed.kwargs["firing"]
-    exp: Experiment = ed.model
+    exp = cast(Experiment, ed.model)
     exp.last_modified_time = f.now
     exp.entered_at = f.now
     exp.attempts = 0
@@ -142,7 +143,7 @@ EXPERIMENT_EFFECTS: dict[str, Callable[[EventData], None]] = {
 
 def _begin_step(ed: EventData) -> None:
     """A variant step starts: remember what the reconciler must do and with what."""
-    v: Variant = ed.model
+    v = cast(Variant, ed.model)
     v.pending = ed.kwargs.get("pending")
     v.pending_model_name = ed.kwargs.get("model_name")
     v.pending_infrastructure = ed.kwargs.get("infrastructure")
@@ -150,7 +151,7 @@ def _begin_step(ed: EventData) -> None:
 
 def _end_step(ed: EventData) -> None:
     """A variant step is carried out: its new configuration is now in place."""
-    v: Variant = ed.model
+    v = cast(Variant, ed.model)
     if v.pending_model_name is not None:
         v.model_name = v.pending_model_name
     if v.pending_infrastructure is not None:
@@ -160,7 +161,7 @@ def _end_step(ed: EventData) -> None:
 
 def _retain(ed: EventData) -> None:
     """Retain keeps the variant in service; a DesiredModelVariants item replaces its config."""
-    v: Variant = ed.model
+    v = cast(Variant, ed.model)
     if ed.kwargs.get("model_name") is not None:
         v.model_name = ed.kwargs["model_name"]
     if ed.kwargs.get("infrastructure") is not None:
@@ -168,7 +169,7 @@ def _retain(ed: EventData) -> None:
 
 
 def _rollback(ed: EventData) -> None:
-    v: Variant = ed.model
+    v = cast(Variant, ed.model)
     v.pending = v.pending_model_name = v.pending_infrastructure = None
 
 

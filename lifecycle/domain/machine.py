@@ -48,7 +48,7 @@ def _condition(name: str) -> Callable[[EventData], bool]:
     return check
 
 
-class _NamedState(State):  # type: ignore[misc]
+class _NamedState(State):
     """A State whose name is computed once: transitions reads it several times per
     trigger, and for Enum states each read is an Enum attribute lookup."""
 
@@ -61,7 +61,7 @@ class _NamedState(State):  # type: ignore[misc]
         return self._cached_name
 
 
-class _Machine(Machine):  # type: ignore[misc]
+class _Machine(Machine):
     state_cls = _NamedState
 
 

@@ -10,7 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from lifecycle.errors import LifecycleError
 
-from .conftest import T0, World, create_request
+from .conftest import World, create_request
 
 DAY = 86400.0
 NAMES = st.sampled_from(["a", "b", "c", "d"])
