@@ -223,6 +223,16 @@ class LifecycleApp:
                 else:
                     response = call()
 
+        # Logged before the answer goes out, so a client that has its answer can
+        # rely on the line being written (tests, anyone tailing the log).
+        _log.info(
+            "%s name=%s outcome=%s status=%d ms=%.2f",
+            response.operation or f"{method} {path[:100]}",
+            _log_value(response.name),
+            response.outcome,
+            response.status,
+            (time.perf_counter() - started) * 1000.0,
+        )
         await send(
             {
                 "type": "http.response.start",
@@ -234,14 +244,6 @@ class LifecycleApp:
         )
         await send(
             {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
-        )
-        _log.info(
-            "%s name=%s outcome=%s status=%d ms=%.2f",
-            response.operation or f"{method} {path[:100]}",
-            _log_value(response.name),
-            response.outcome,
-            response.status,
-            (time.perf_counter() - started) * 1000.0,
         )
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
