@@ -421,3 +421,15 @@ def test_a_client_that_leaves_mid_body_changes_nothing(
     assert service.store.get("half-1") is None
     status, _, _ = raw(server.port, b'{"Name": "half-1"}')
     assert status == 400  # ResourceNotFound, and the server still answers
+
+
+def test_requests_can_run_in_worker_threads_for_stores_that_wait_on_a_network(
+    start_server: Any, client_for: Any, create_request: Any, wait_for_status: Any
+) -> None:
+    service = ExperimentService(MemoryStore(), settle_seconds=0.0)
+    app = LifecycleApp(service, Reconciler(service), offload=True)
+    client = client_for(start_server(app).url)
+    client.create_inference_experiment(**create_request("offload-1"))
+    wait_for_status(client, "offload-1", "Running", timeout=3)
+    with pytest.raises(client.exceptions.ResourceNotFound):
+        client.describe_inference_experiment(Name="offload-2")
