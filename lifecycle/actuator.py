@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 __all__ = ["Actuator", "ActuatorError", "SimulatedActuator", "Step"]
 
@@ -52,7 +53,11 @@ class SimulatedActuator:
 
     With ``log_path`` the record is a durable append-only JSON-lines file
     (each line flushed and fsynced before ``apply`` returns), read back on
-    start, so a restarted process does not carry out a step twice.
+    start, so a restarted process does not carry out a step twice. Several
+    processes may share one log: ``apply`` takes an exclusive lock on the
+    file (``fcntl.flock``), reads what the others appended since it last
+    looked, and appends only a key nobody carried out. A line cut short by
+    a crash is ignored and the next line starts on a fresh line.
     ``fail(action, times, message)`` makes the next ``times`` steps of that
     action fail, for tests of the retry and fail paths.
     """
@@ -63,15 +68,32 @@ class SimulatedActuator:
         self.calls: list[Step] = []
         self._failures: dict[str, list[str]] = {}
         self._log = Path(log_path) if log_path is not None else None
+        self._offset = 0  # how far into the log this process has read
         if self._log is not None and self._log.exists():
-            for line in self._log.read_text().splitlines():
-                if line.strip():
-                    step = Step(**json.loads(line))
-                    self.applied[step.key] = step
+            with self._log.open("rb") as f:
+                _lock_file(f.fileno())
+                try:
+                    self._read_new(f)
+                finally:
+                    _unlock_file(f.fileno())
 
     def fail(self, action: str, times: int = 1, message: str = "simulated failure") -> None:
         with self._lock:
             self._failures.setdefault(action, []).extend([message] * times)
+
+    def _read_new(self, f: BinaryIO) -> bool:
+        """Take in the lines appended since the last read; True when the log ends mid-line."""
+        f.seek(self._offset)
+        data = f.read()
+        end = data.rfind(b"\n") + 1
+        for line in data[:end].splitlines():
+            try:
+                step = Step(**json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a line cut short by a crash, then completed by the next writer
+            self.applied.setdefault(step.key, step)
+        self._offset += end
+        return end < len(data)
 
     def apply(self, step: Step) -> None:
         with self._lock:
@@ -82,8 +104,35 @@ class SimulatedActuator:
             if step.key in self.applied:
                 return
             if self._log is not None:
-                with self._log.open("a") as f:
-                    f.write(json.dumps(asdict(step), sort_keys=True) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
+                with self._log.open("ab+") as f:
+                    _lock_file(f.fileno())
+                    try:
+                        torn = self._read_new(f)
+                        if step.key in self.applied:
+                            return  # another process carried it out
+                        line = json.dumps(asdict(step), sort_keys=True) + "\n"
+                        f.write((b"\n" if torn else b"") + line.encode())
+                        f.flush()
+                        os.fsync(f.fileno())
+                        self._offset = f.tell()
+                    finally:
+                        _unlock_file(f.fileno())
             self.applied[step.key] = step
+
+
+if sys.platform == "win32":  # pragma: no cover - no flock: one process per log
+
+    def _lock_file(fd: int) -> None:
+        return None
+
+    def _unlock_file(fd: int) -> None:
+        return None
+
+else:
+    import fcntl
+
+    def _lock_file(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock_file(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,7 +1,8 @@
 """The reconciler: moves experiments through their transitional statuses.
 
-``run_once()`` asks the store which experiments are due (an index on due
-time, not a scan), and for each carries out the step its status calls for
+``run_once()`` claims from the store the experiments that are due (an index
+on due time, not a scan; a claim with a lease, so another reconciler on
+another replica leaves them alone), and for each carries out the step its status calls for
 through the :class:`~lifecycle.actuator.Actuator`, then fires the event that
 ends the step and saves with the version it loaded. A save that finds a newer
 version means another request or replica got there first: the step is left
@@ -12,6 +13,9 @@ the experiment fails (Cancelled, StatusReason = the error).
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Callable
 
 from lifecycle.actuator import Actuator, ActuatorError, SimulatedActuator, Step
@@ -46,8 +50,14 @@ class Reconciler:
         max_attempts: int = 3,
         retry_seconds: float = 1.0,
         batch: int = 100,
+        owner: str | None = None,
+        lease_seconds: float = 30.0,
     ) -> None:
         self.service = service
+        #: who this reconciler is when it claims due work (unique per process and instance)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: how long a claim keeps other reconcilers off an experiment (a crashed one's work waits this long)
+        self.lease_seconds = lease_seconds
         self.actuator: Actuator = actuator if actuator is not None else SimulatedActuator()
         self.clock = clock or service.clock
         self.max_attempts = max_attempts
@@ -63,7 +73,8 @@ class Reconciler:
         moved = 0
         for _ in range(max_rounds):
             now = self.clock()
-            names = self.service.store.due(now, self.batch)
+            # claimed, not just listed: two replicas never take the same step at once
+            names = self.service.store.claim(now, self.batch, self.owner, self.lease_seconds)
             if not names:
                 break
             round_moved = sum(self.advance(name, now) for name in names)

@@ -8,6 +8,7 @@ Records handed out are private copies: changing one changes nothing stored.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -101,12 +102,26 @@ class Store(Protocol):
         """One page of experiments matching the query, in its order."""
         ...
 
-    def history(self, name: str) -> list[HistoryEntry]:
+    def history(self, name: str) -> builtins.list[HistoryEntry]:
         """The experiment's committed transitions, oldest first."""
         ...
 
-    def due(self, now: float, limit: int = 100) -> list[str]:
+    def due(self, now: float, limit: int = 100) -> builtins.list[str]:
         """Names of experiments whose next step is due at ``now``, soonest first."""
+        ...
+
+    def claim(self, now: float, limit: int, owner: str, lease_seconds: float) -> builtins.list[str]:
+        """Claim up to ``limit`` due experiments for ``owner``; their names, soonest first.
+
+        Like :meth:`due`, but an experiment claimed by another owner is left
+        out until that claim's lease (``now + lease_seconds`` at claim time)
+        has passed, or a save has replaced the version it was claimed at.
+        Claiming is atomic: two reconcilers (threads, processes, replicas)
+        claiming at once never both get the same experiment. An owner may
+        claim again what it already holds. A claim does not change the
+        experiment's version, so a step retried after a crash carries the
+        same idempotency key.
+        """
         ...
 
     def ping(self) -> None:

@@ -1,27 +1,71 @@
-"""MemoryStore: the in-memory store. Real (thread-safe, versioned) and the test double."""
+"""MemoryStore: the in-memory store. Real (thread-safe, versioned) and the test double.
+
+Besides the rows it keeps what a database keeps as indexes: sorted keys by
+creation time and by name, the same per status, a live-endpoint map and a
+due-time heap. A List page walks one index from its keyset position, so it
+costs the same at 1,000 and 1,000,000 experiments.
+
+A save touches the sorted indexes only when the status changes, and then
+only records the move (O(1)); moves are filed into the per-status indexes
+(a remove and an add in two sorted sets, O(log n) each) in one batch by the
+next List that reads them, or once 4,096 are waiting. Each save pushes one
+heap entry when a step is due.
+"""
 
 from __future__ import annotations
 
+import builtins
 import heapq
+import struct
 import threading
-from itertools import islice
+from collections.abc import Iterable, Iterator
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
+from lifecycle.domain.statuses import ExperimentStatus
 from lifecycle.errors import ResourceInUseError, ResourceLimitExceededError, StaleVersionError
-from lifecycle.stores.base import ListPage, ListQuery, sort_key
+from lifecycle.stores._sorted import SortedKeys
+from lifecycle.stores.base import ListPage, ListQuery
 
 __all__ = ["MemoryStore"]
 
+#: statuses in the order the Status sort puts them (alphabetical by wire value)
+_STATUS_ORDER = sorted(ExperimentStatus, key=lambda s: s.value)
+
+#: how many status moves may wait before a save files them
+_FILE_MOVES_AT = 4096
+
+_DOUBLE = struct.Struct(">d")
+_U64 = struct.Struct(">Q")
+
+
+def _created_key(creation_time: float, name: str) -> bytes:
+    """``(creation_time, name)`` as bytes that sort the same way (bytes compare faster than tuples).
+
+    The float's IEEE bits with the sign flipped (all bits flipped when
+    negative) sort as the numbers do; UTF-8 sorts as code points do.
+    """
+    (bits,) = _U64.unpack(_DOUBLE.pack(creation_time))
+    bits = bits ^ 0xFFFF_FFFF_FFFF_FFFF if bits >> 63 else bits | (1 << 63)
+    return _U64.pack(bits) + name.encode()
+
 
 class MemoryStore:
-    """Experiments in a dict, with a due-time heap and a live-endpoint index."""
+    """Experiments in a dict, with sorted indexes, a due-time heap and a live-endpoint index."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._rows: dict[str, Experiment] = {}
         self._history: dict[str, list[HistoryEntry]] = {}
         self._live_endpoints: dict[str, str] = {}  # endpoint -> name of its live experiment
         self._due: list[tuple[float, int, str]] = []  # (due_at, version, name); stale rows skipped
+        self._claims: dict[str, tuple[str, float, int]] = {}  # name -> (owner, until, version)
+        self._created: dict[str, bytes] = {}  # name -> its creation-order key
+        self._by_created: SortedKeys[bytes] = SortedKeys()
+        self._by_name: SortedKeys[str] = SortedKeys()
+        self._status_created: dict[ExperimentStatus, SortedKeys[bytes]] = {s: SortedKeys() for s in ExperimentStatus}
+        self._status_name: dict[ExperimentStatus, SortedKeys[str]] = {s: SortedKeys() for s in ExperimentStatus}
+        #: status moves not yet applied to the per-status indexes: name -> the status it is filed under
+        self._moved: dict[str, ExperimentStatus] = {}
 
     # -- writes ---------------------------------------------------------------
 
@@ -29,22 +73,35 @@ class MemoryStore:
         with self._lock:
             if exp.name in self._rows:
                 raise ResourceInUseError(f"Inference experiment '{exp.name}' already exists", name=exp.name, rule="unique-name")
-            holder = self._live_endpoints.get(exp.endpoint_name)
+            holder = self._live_endpoints.get(exp.endpoint_name) if not exp.status.terminal else None
             if holder is not None:
                 raise ResourceInUseError(
                     f"Endpoint '{exp.endpoint_name}' already has a live inference experiment ('{holder}'); one live experiment per endpoint",
                     name=exp.name,
                     rule="one-live-experiment-per-endpoint",
                 )
-            if max_live is not None and len(self._live_endpoints) >= max_live:
+            if max_live is not None and not exp.status.terminal and len(self._live_endpoints) >= max_live:
                 raise ResourceLimitExceededError(
                     f"At most {max_live} inference experiments may be live (not Completed or Cancelled) at once",
                     name=exp.name,
                     rule="max-live-experiments",
                 )
             exp.version = 1
-            self._put(exp)
+            self._put(None, exp)
             self._history[exp.name] = [entry]
+
+    def bulk_create(self, items: Iterable[tuple[Experiment, HistoryEntry]]) -> int:
+        """Create many experiments at once (seeding, imports), without the live limit.
+
+        The name and endpoint rules hold as in :meth:`create`. Returns how
+        many were created.
+        """
+        n = 0
+        with self._lock:
+            for exp, entry in items:
+                self.create(exp, entry)
+                n += 1
+        return n
 
     def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         with self._lock:
@@ -55,10 +112,10 @@ class MemoryStore:
                     name=exp.name,
                     rule="versioned-save",
                 )
-            if current.status.terminal is False and exp.status.terminal:
-                self._live_endpoints.pop(current.endpoint_name, None)
+            if not current.status.terminal and exp.status.terminal and self._live_endpoints.get(current.endpoint_name) == exp.name:
+                del self._live_endpoints[current.endpoint_name]
             exp.version = expected_version + 1
-            self._put(exp)
+            self._put(current, exp)
             self._history[exp.name].extend(entries)
 
     def delete(self, name: str, expected_version: int) -> None:
@@ -68,12 +125,52 @@ class MemoryStore:
                 raise StaleVersionError(f"Inference experiment '{name}' was changed by another request; nothing was deleted", name=name, rule="versioned-save")
             del self._rows[name]
             del self._history[name]
+            self._claims.pop(name, None)
+            self._unindex(current)
             if self._live_endpoints.get(current.endpoint_name) == name:
                 del self._live_endpoints[current.endpoint_name]
 
-    def _put(self, exp: Experiment) -> None:
+    def _index(self, row: Experiment) -> None:
+        created = self._created[row.name] = _created_key(row.creation_time, row.name)
+        self._by_created.add(created)
+        self._by_name.add(row.name)
+        self._status_created[row.status].add(created)
+        self._status_name[row.status].add(row.name)
+
+    def _unindex(self, row: Experiment) -> None:
+        created = self._created.pop(row.name)
+        filed = self._moved.pop(row.name, row.status)
+        self._by_created.discard(created)
+        self._by_name.discard(row.name)
+        self._status_created[filed].discard(created)
+        self._status_name[filed].discard(row.name)
+
+    def _file_moves(self) -> None:
+        """Bring the per-status indexes up to date with the status moves saves recorded."""
+        for name, filed in self._moved.items():
+            status = self._rows[name].status
+            if status is not filed:
+                created = self._created[name]
+                self._status_created[filed].discard(created)
+                self._status_name[filed].discard(name)
+                self._status_created[status].add(created)
+                self._status_name[status].add(name)
+        self._moved.clear()
+
+    def _put(self, current: Experiment | None, exp: Experiment) -> None:
         stored = exp.copy()
         self._rows[exp.name] = stored
+        self._claims.pop(exp.name, None)  # a save ends any claim on the version it replaced
+        if current is None:
+            self._index(stored)
+        elif current.creation_time != stored.creation_time:
+            self._unindex(current)
+            self._index(stored)
+        elif current.status is not stored.status:
+            # only the per-status indexes move; they are filed in batches (see _file_moves)
+            self._moved.setdefault(stored.name, current.status)
+            if len(self._moved) >= _FILE_MOVES_AT:
+                self._file_moves()
         if not stored.status.terminal:
             self._live_endpoints[stored.endpoint_name] = stored.name
         if stored.due_at is not None:
@@ -85,42 +182,77 @@ class MemoryStore:
         row = self._rows.get(name)
         return None if row is None else row.copy()
 
-    def list(self, query: ListQuery) -> ListPage:
-        with self._lock:
-            rows = [r for r in self._rows.values() if query.matches(r)]
-        by = query.sort_by
-        rows.sort(key=lambda r: sort_key(r, by), reverse=query.descending)
-        if query.after is not None:
-            after = query.after
-            if query.descending:
-                rows = [r for r in rows if sort_key(r, by) < after]
-            else:
-                rows = [r for r in rows if sort_key(r, by) > after]
-        page = list(islice(rows, query.limit + 1))
-        return ListPage([r.copy() for r in page[: query.limit]], len(page) > query.limit)
+    def _walk(self, query: ListQuery) -> Iterator[str]:
+        """Names in the query's order, starting past its keyset position."""
+        desc, after, status = query.descending, query.after, query.status
+        if self._moved and (status is not None or query.sort_by == "Status"):
+            self._file_moves()
+        if query.sort_by == "CreationTime":
+            created = self._status_created[status] if status is not None else self._by_created
+            position = None if after is None else _created_key(float(after[0]), after[1])
+            for key in created.walk(position, descending=desc):
+                yield key[8:].decode()
+        elif query.sort_by == "Name":
+            names = self._status_name[status] if status is not None else self._by_name
+            yield from names.walk(None if after is None else after[1], descending=desc)
+        else:  # Status, then Name
+            order = [status] if status is not None else _STATUS_ORDER
+            for s in reversed(order) if desc else order:
+                start: str | None = None
+                if after is not None:
+                    at = str(after[0])
+                    if (s.value < at) if not desc else (s.value > at):
+                        continue  # wholly before the position
+                    if s.value == at:
+                        start = after[1]
+                yield from self._status_name[s].walk(start, descending=desc)
 
-    def history(self, name: str) -> list[HistoryEntry]:
+    def list(self, query: ListQuery) -> ListPage:
+        want = query.limit + 1
+        page: builtins.list[Experiment] = []
+        with self._lock:
+            rows = self._rows
+            for name in self._walk(query):
+                row = rows[name]
+                if query.matches(row):
+                    page.append(row.copy())
+                    if len(page) == want:
+                        break
+        return ListPage(page[: query.limit], len(page) > query.limit)
+
+    def history(self, name: str) -> builtins.list[HistoryEntry]:
         with self._lock:
             return list(self._history.get(name, ()))
 
-    def due(self, now: float, limit: int = 100) -> list[str]:
-        out: list[str] = []
-        with self._lock:
-            heap = self._due
-            while heap and heap[0][0] <= now and len(out) < limit:
-                due_at, version, name = heap[0]
-                row = self._rows.get(name)
-                if row is None or row.version != version or row.due_at != due_at:
-                    heapq.heappop(heap)  # superseded by a later save
-                    continue
-                out.append(name)
-                heapq.heappop(heap)
-            # names handed out stay due until saved with a new due time: push them back
-            for name in out:
-                row = self._rows[name]
-                assert row.due_at is not None
-                heapq.heappush(heap, (row.due_at, row.version, name))
+    def _due_names(self, now: float, limit: int, owner: str | None) -> builtins.list[str]:
+        out: builtins.list[str] = []
+        held: builtins.list[tuple[float, int, str]] = []
+        heap = self._due
+        while heap and heap[0][0] <= now and len(out) < limit:
+            due_at, version, name = heapq.heappop(heap)
+            row = self._rows.get(name)
+            if row is None or row.version != version or row.due_at != due_at:
+                continue  # superseded by a later save
+            held.append((due_at, version, name))
+            claim = self._claims.get(name)
+            if owner is not None and claim is not None and claim[0] != owner and claim[1] > now and claim[2] == version:
+                continue  # another reconciler holds it
+            out.append(name)
+        # names handed out stay due until saved with a new due time: push them back
+        for item in held:
+            heapq.heappush(heap, item)
         return out
+
+    def due(self, now: float, limit: int = 100) -> builtins.list[str]:
+        with self._lock:
+            return self._due_names(now, limit, None)
+
+    def claim(self, now: float, limit: int, owner: str, lease_seconds: float) -> builtins.list[str]:
+        with self._lock:
+            names = self._due_names(now, limit, owner)
+            for name in names:
+                self._claims[name] = (owner, now + lease_seconds, self._rows[name].version)
+            return names
 
     def ping(self) -> None:
         return None

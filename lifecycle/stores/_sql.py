@@ -1,0 +1,209 @@
+"""What the SQLite and PostgreSQL stores share: columns, row mapping, the List query.
+
+Every field of an :class:`Experiment` is a column; the nested configurations
+(variants, shadow-mode and data-storage configs, tags, stop actions) are JSON
+text. Two more columns, ``claim_owner`` and ``claim_until``, hold a
+reconciler's claim; a save clears them. History rows are keyed by
+``(name, seq)`` where ``seq`` is ``version << 16 | position``: the order of
+an experiment's history without a sequence or a read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
+from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
+from lifecycle.stores.base import ListQuery
+
+__all__ = [
+    "COLUMNS",
+    "HISTORY_COLUMNS",
+    "TERMINAL_SQL",
+    "entry_params",
+    "history_seq",
+    "list_sql",
+    "row_entry",
+    "row_experiment",
+    "row_params",
+]
+
+#: the experiment columns, in the order of :func:`row_params` and :func:`row_experiment`
+COLUMNS = (
+    "name", "arn", "endpoint_name", "role_arn", "type", "status", "description", "kms_key",
+    "status_reason", "start_time", "end_time", "creation_time", "last_modified_time",
+    "completion_time", "version", "entered_at", "due_at", "update_origin", "desired_state",
+    "attempts", "last_error", "variants", "shadow_mode_config", "data_storage_config", "tags",
+    "stop_actions",
+)  # fmt: skip
+
+HISTORY_COLUMNS = ("name", "seq", "time", "event", "from_status", "to_status", "reason", "request_id", "version")
+
+#: ``status IN TERMINAL_SQL``: the statuses no event leaves
+TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in ExperimentStatus if s.terminal) + ")"
+
+_SORT_COLUMN = {"Name": None, "CreationTime": "creation_time", "Status": "status"}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _variant_json(v: Variant) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "model_name": v.model_name,
+        "infrastructure": v.infrastructure,
+        "status": v.status.value,
+        "pending": v.pending,
+        "pending_model_name": v.pending_model_name,
+        "pending_infrastructure": v.pending_infrastructure,
+    }
+
+
+def _variant(d: dict[str, Any]) -> Variant:
+    return Variant(
+        d["name"],
+        d["model_name"],
+        d["infrastructure"],
+        VariantStatus(d["status"]),
+        d.get("pending"),
+        d.get("pending_model_name"),
+        d.get("pending_infrastructure"),
+    )
+
+
+def row_params(exp: Experiment) -> tuple[Any, ...]:
+    """The column values of ``exp``, in :data:`COLUMNS` order."""
+    return (
+        exp.name, exp.arn, exp.endpoint_name, exp.role_arn, exp.type, exp.status.value,
+        exp.description, exp.kms_key, exp.status_reason, exp.start_time, exp.end_time,
+        exp.creation_time, exp.last_modified_time, exp.completion_time, exp.version,
+        exp.entered_at, exp.due_at,
+        None if exp.update_origin is None else exp.update_origin.value,
+        None if exp.desired_state is None else exp.desired_state.value,
+        exp.attempts, exp.last_error,
+        _dumps([_variant_json(v) for v in exp.variants]),
+        _dumps(exp.shadow_mode_config),
+        None if exp.data_storage_config is None else _dumps(exp.data_storage_config),
+        _dumps(exp.tags),
+        None if exp.stop_actions is None else _dumps({k: a.value for k, a in exp.stop_actions.items()}),
+    )  # fmt: skip
+
+
+def row_experiment(row: Sequence[Any]) -> Experiment:
+    """An :class:`Experiment` from a row of :data:`COLUMNS`."""
+    (name, arn, endpoint, role, type_, status, description, kms_key, reason, start, end, created,
+     modified, completed, version, entered_at, due_at, origin, desired, attempts, last_error,
+     variants, smc, dsc, tags, stop_actions) = row  # fmt: skip
+    return Experiment(
+        name=name,
+        arn=arn,
+        endpoint_name=endpoint,
+        role_arn=role,
+        variants=[_variant(v) for v in json.loads(variants)],
+        shadow_mode_config=json.loads(smc),
+        start_time=start,
+        end_time=end,
+        creation_time=created,
+        last_modified_time=modified,
+        type=type_,
+        status=ExperimentStatus(status),
+        description=description,
+        kms_key=kms_key,
+        data_storage_config=None if dsc is None else json.loads(dsc),
+        tags=json.loads(tags),
+        status_reason=reason,
+        completion_time=completed,
+        version=version,
+        entered_at=entered_at,
+        due_at=due_at,
+        update_origin=None if origin is None else ExperimentStatus(origin),
+        desired_state=None if desired is None else DesiredState(desired),
+        attempts=attempts,
+        last_error=last_error,
+        stop_actions=None if stop_actions is None else {k: VariantAction(a) for k, a in json.loads(stop_actions).items()},
+    )
+
+
+def history_seq(version: int, position: int) -> int:
+    """The ordering key of the ``position``-th history entry written with ``version``."""
+    return (version << 16) | position
+
+
+def entry_params(entry: HistoryEntry, seq: int) -> tuple[Any, ...]:
+    return (
+        entry.name,
+        seq,
+        entry.time,
+        entry.event,
+        None if entry.from_status is None else entry.from_status.value,
+        entry.to_status.value,
+        entry.reason,
+        entry.request_id,
+        entry.version,
+    )
+
+
+def row_entry(row: Sequence[Any]) -> HistoryEntry:
+    name, _seq, time, event, from_status, to_status, reason, request_id, version = row
+    return HistoryEntry(
+        name,
+        time,
+        event,
+        None if from_status is None else ExperimentStatus(from_status),
+        ExperimentStatus(to_status),
+        reason,
+        request_id,
+        version,
+    )
+
+
+def list_sql(query: ListQuery, table: str, *, ph: str, contains: str) -> tuple[str, list[Any]]:
+    """The SELECT of one List page (``limit + 1`` rows) and its parameters.
+
+    ``ph`` is the placeholder (``?`` or ``%s``); ``contains`` the condition
+    that ``name`` contains the parameter, with one placeholder. The filters
+    and the keyset position are ``WHERE`` terms and the order is that of an
+    index, so the database walks the index from the position.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if query.name_contains is not None:
+        where.append(contains)
+        params.append(query.name_contains)
+    if query.type is not None:
+        where.append(f"type = {ph}")
+        params.append(query.type)
+    if query.status is not None:
+        where.append(f"status = {ph}")
+        params.append(query.status.value)
+    for column, op, value in (
+        ("creation_time", ">", query.created_after),
+        ("creation_time", "<", query.created_before),
+        ("last_modified_time", ">", query.modified_after),
+        ("last_modified_time", "<", query.modified_before),
+    ):
+        if value is not None:
+            where.append(f"{column} {op} {ph}")
+            params.append(value)
+    sort_column = _SORT_COLUMN[query.sort_by]
+    direction = "DESC" if query.descending else "ASC"
+    op = "<" if query.descending else ">"
+    if query.after is not None:
+        first, last_name = query.after
+        if sort_column is None:
+            where.append(f"name {op} {ph}")
+            params.append(last_name)
+        else:
+            where.append(f"({sort_column}, name) {op} ({ph}, {ph})")
+            params.extend((float(first) if sort_column == "creation_time" else str(first), last_name))
+    order = f"name {direction}" if sort_column is None else f"{sort_column} {direction}, name {direction}"
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {table}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order} LIMIT {ph}"
+    params.append(query.limit + 1)
+    return sql, params

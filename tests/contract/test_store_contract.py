@@ -1,0 +1,521 @@
+"""The Store contract: memory, SQLite and PostgreSQL stores all behave the same way."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
+from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
+from lifecycle.errors import ResourceInUseError, ResourceLimitExceededError, StaleVersionError
+from lifecycle.stores import MemoryStore, SqliteStore, Store, open_store
+from lifecycle.stores.base import ListQuery, SortBy, sort_key
+
+S = ExperimentStatus
+T0 = 1_800_000_000.0
+INFRA = {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        made: Store = MemoryStore()
+    elif request.param == "sqlite":
+        made = SqliteStore(tmp_path / "lifecycle.db")
+    else:
+        made = open_store(request.getfixturevalue("postgres_url"))
+    yield made
+    made.close()
+
+
+def make(
+    name: str,
+    *,
+    status: ExperimentStatus = S.RUNNING,
+    created: float = T0,
+    modified: float | None = None,
+    endpoint: str | None = None,
+    due: float | None = None,
+    **fields: Any,
+) -> Experiment:
+    exp = Experiment(
+        name=name,
+        arn=f"arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/{name}",
+        endpoint_name=endpoint or f"ep-{name}",
+        role_arn="arn:aws:iam::123456789012:role/r",
+        variants=[
+            Variant("prod", "model-a", INFRA, VariantStatus.IN_SERVICE),
+            Variant("shadow", "model-b", INFRA, VariantStatus.IN_SERVICE),
+        ],
+        shadow_mode_config={"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}]},
+        start_time=created,
+        end_time=created + 7 * 86400,
+        creation_time=created,
+        last_modified_time=created if modified is None else modified,
+        status=status,
+        due_at=due,
+    )
+    for key, value in fields.items():
+        setattr(exp, key, value)
+    return exp
+
+
+def entry(name: str, event: str = "create", to: ExperimentStatus = S.CREATING, **kw: Any) -> HistoryEntry:
+    return HistoryEntry(name, kw.pop("time", T0), event, kw.pop("source", None), to, **kw)
+
+
+def add(store: Store, exp: Experiment, max_live: int | None = None) -> Experiment:
+    store.create(exp, entry(exp.name), max_live=max_live)
+    return exp
+
+
+def every_field(name: str) -> Experiment:
+    """An experiment with every field set to something other than its default."""
+    return make(
+        name,
+        status=S.STOPPING,
+        created=T0 + 0.125,
+        modified=T0 + 99.5,
+        endpoint="endpoint-ü",
+        due=T0 + 123.25,
+        variants=[
+            Variant("prod", "model-a", INFRA, VariantStatus.DELETING, "removed", None, None),
+            Variant("shadow", "model-b", {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 3}},
+                    VariantStatus.UPDATING, "promoted", "model-c", {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 0}}),
+        ],
+        type="ShadowMode",
+        description="line one\nline two — ✓ 'quoted' \"double\" %s ? \\",
+        kms_key="arn:aws:kms:us-east-1:123456789012:key/abc",
+        data_storage_config={"Destination": "s3://bucket/prefix", "KmsKey": "k", "ContentType": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}},
+        tags=[{"Key": "team", "Value": "ml"}, {"Key": "ü", "Value": ""}],
+        status_reason="shadow wins",
+        completion_time=T0 + 1e-6,
+        entered_at=T0 + 50.75,
+        update_origin=S.RUNNING,
+        desired_state=DesiredState.CANCELLED,
+        attempts=2,
+        last_error="simulated failure (promote-variant of shadow)",
+        stop_actions={"prod": VariantAction.REMOVE, "shadow": VariantAction.PROMOTE},
+        start_time=T0 - 1.5,
+        end_time=T0 + 30 * 86400.0,
+    )
+
+
+# -- records -----------------------------------------------------------------------------
+
+
+def test_create_then_get_returns_every_field_as_stored(store: Store) -> None:
+    exp = every_field("everything")
+    store.create(exp, entry("everything"))
+    assert exp.version == 1
+    assert store.get("everything") == exp
+
+
+def test_a_save_round_trips_every_field_including_none(store: Store) -> None:
+    add(store, make("e"))
+    changed = every_field("e")
+    changed.endpoint_name = "ep-e"
+    store.save(changed, 1, [])
+    assert store.get("e") == changed
+    cleared = make("e", description=None, kms_key=None, data_storage_config=None, tags=[], stop_actions=None, due=None)
+    store.save(cleared, 2, [])
+    got = store.get("e")
+    assert got == cleared
+    assert got is not None and got.version == 3
+
+
+def test_get_of_an_unknown_name_is_none(store: Store) -> None:
+    assert store.get("nope") is None
+
+
+def test_records_handed_out_are_private_copies(store: Store) -> None:
+    exp = add(store, make("e"))
+    exp.status = S.CANCELLED
+    exp.variants[0].status = VariantStatus.DELETED
+    got = store.get("e")
+    assert got is not None
+    assert got.status is S.RUNNING and got.variants[0].status is VariantStatus.IN_SERVICE
+    got.variants[1].model_name = "changed"
+    again = store.get("e")
+    assert again is not None and again.variants[1].model_name == "model-b"
+
+
+# -- versioned saves -------------------------------------------------------------------------
+
+
+def test_each_save_raises_the_version_by_one(store: Store) -> None:
+    exp = add(store, make("e"))
+    for expected in (1, 2, 3):
+        exp.description = f"v{expected}"
+        store.save(exp, expected, [])
+        assert exp.version == expected + 1
+    got = store.get("e")
+    assert got is not None and got.version == 4 and got.description == "v3"
+
+
+def test_a_save_with_a_stale_version_is_refused_and_writes_nothing(store: Store) -> None:
+    add(store, make("e"))
+    first = store.get("e")
+    second = store.get("e")
+    assert first is not None and second is not None
+    first.status = S.STOPPING
+    store.save(first, 1, [entry("e", "stop", S.STOPPING, source=S.RUNNING)])
+    second.description = "late"
+    with pytest.raises(StaleVersionError) as info:
+        store.save(second, 1, [entry("e", "update", S.UPDATING, source=S.RUNNING)])
+    assert info.value.code == "ConflictException"
+    got = store.get("e")
+    assert got is not None and got.version == 2 and got.description is None and got.status is S.STOPPING
+    assert [h.event for h in store.history("e")] == ["create", "stop"]
+
+
+def test_a_save_of_a_deleted_experiment_is_stale(store: Store) -> None:
+    exp = add(store, make("e", status=S.CREATED))
+    store.delete("e", 1)
+    with pytest.raises(StaleVersionError):
+        store.save(exp, 1, [])
+    assert store.get("e") is None
+
+
+def test_history_keeps_every_entry_in_commit_order(store: Store) -> None:
+    exp = add(store, make("e", status=S.CREATING))
+    batches = [
+        [entry("e", "provisioned", S.STARTING, source=S.CREATING, time=T0 + 1, request_id="r1")],
+        [
+            entry("e", "started", S.RUNNING, source=S.STARTING, time=T0 + 2),
+            entry("e", "stop", S.STOPPING, source=S.RUNNING, time=T0 + 2, reason="why\nnot"),
+            entry("e", "stopped", S.COMPLETED, source=S.STOPPING, time=T0 + 2, version=7),
+        ],
+        [],
+        [entry("e", "zzz-last", S.COMPLETED, source=S.COMPLETED, time=T0 + 3)],
+    ]
+    for version, batch in enumerate(batches, start=1):
+        store.save(exp, version, batch)
+    want = [entry("e"), *(e for batch in batches for e in batch)]
+    assert store.history("e") == want
+
+
+def test_history_of_an_unknown_name_is_empty(store: Store) -> None:
+    assert store.history("nope") == []
+
+
+def test_delete_removes_record_and_history_and_checks_the_version(store: Store) -> None:
+    exp = add(store, make("e", status=S.CREATED))
+    store.save(exp, 1, [entry("e", "provisioned", S.CREATED)])
+    with pytest.raises(StaleVersionError):
+        store.delete("e", 1)
+    assert store.get("e") is not None
+    store.delete("e", 2)
+    assert store.get("e") is None
+    assert store.history("e") == []
+    with pytest.raises(StaleVersionError):
+        store.delete("e", 2)
+    add(store, make("e"))  # the name is free again
+    assert [h.event for h in store.history("e")] == ["create"]
+
+
+# -- create rules ----------------------------------------------------------------------------
+
+
+def test_a_taken_name_is_resource_in_use(store: Store) -> None:
+    add(store, make("e", status=S.COMPLETED))
+    dup = make("e", endpoint="other")
+    with pytest.raises(ResourceInUseError) as info:
+        store.create(dup, entry("e"))
+    assert info.value.rule == "unique-name"
+    assert dup.version == 0
+    assert store.get("e") is not None and store.get("e").endpoint_name == "ep-e"  # type: ignore[union-attr]
+
+
+def test_a_second_live_experiment_on_an_endpoint_is_resource_in_use(store: Store) -> None:
+    add(store, make("first", endpoint="shared"))
+    with pytest.raises(ResourceInUseError) as info:
+        store.create(make("second", endpoint="shared"), entry("second"))
+    assert info.value.rule == "one-live-experiment-per-endpoint"
+    assert "'first'" in info.value.message
+    assert store.get("second") is None
+    assert store.history("second") == []
+
+
+def test_an_endpoint_is_free_again_once_its_experiment_is_terminal_or_deleted(store: Store) -> None:
+    first = add(store, make("first", endpoint="shared"))
+    first.status = S.COMPLETED
+    store.save(first, 1, [])
+    second = add(store, make("second", endpoint="shared", status=S.CREATED))
+    store.delete("second", 1)
+    add(store, make("third", endpoint="shared"))
+    add(store, make("done", endpoint="shared", status=S.CANCELLED))  # terminal ones never hold it
+    assert second.version == 1
+
+
+def test_the_live_limit_counts_only_experiments_that_are_not_terminal(store: Store) -> None:
+    add(store, make("old", status=S.COMPLETED), max_live=2)
+    a = add(store, make("a"), max_live=2)
+    add(store, make("b", status=S.CREATED), max_live=2)
+    with pytest.raises(ResourceLimitExceededError) as info:
+        store.create(make("c"), entry("c"), max_live=2)
+    assert info.value.rule == "max-live-experiments"
+    assert store.get("c") is None and store.history("c") == []
+    add(store, make("terminal", status=S.CANCELLED), max_live=2)  # terminal: no slot taken
+    a.status = S.CANCELLED
+    store.save(a, 1, [])  # frees a slot
+    add(store, make("c"), max_live=2)
+    with pytest.raises(ResourceLimitExceededError):
+        store.create(make("d"), entry("d"), max_live=2)
+    store.delete("b", 1)  # deleting a live (Created) experiment frees a slot too
+    add(store, make("d"), max_live=2)
+    add(store, make("e"))  # no limit given: no limit applied
+
+
+# -- List: filters --------------------------------------------------------------------------
+
+
+def _listed(store: Store, **kw: Any) -> list[str]:
+    return [e.name for e in store.list(ListQuery(limit=100, sort_by="Name", descending=False, **kw)).items]
+
+
+@pytest.fixture
+def listed(store: Store) -> Store:
+    add(store, make("alpha-one", created=T0 + 1, modified=T0 + 10, status=S.RUNNING))
+    add(store, make("alpha-two", created=T0 + 2, modified=T0 + 20, status=S.COMPLETED))
+    add(store, make("beta", created=T0 + 3, modified=T0 + 30, status=S.RUNNING))
+    add(store, make("Gamma-ALPHA", created=T0 + 4, modified=T0 + 40, status=S.CREATED))
+    add(store, make("delta", created=T0 + 5, modified=T0 + 50, status=S.CANCELLED, type="Other"))
+    return store
+
+
+def test_name_contains_is_a_case_sensitive_substring(listed: Store) -> None:
+    assert _listed(listed, name_contains="alpha") == ["alpha-one", "alpha-two"]
+    assert _listed(listed, name_contains="ALPHA") == ["Gamma-ALPHA"]
+    assert _listed(listed, name_contains="a-t") == ["alpha-two"]
+    assert _listed(listed, name_contains="%") == []
+    assert _listed(listed, name_contains="_") == []
+    assert len(_listed(listed, name_contains="")) == 5
+
+
+def test_type_filter(listed: Store) -> None:
+    assert _listed(listed, type="Other") == ["delta"]
+    assert len(_listed(listed, type="ShadowMode")) == 4
+
+
+@pytest.mark.parametrize("status", list(ExperimentStatus))
+def test_status_filter(listed: Store, status: ExperimentStatus) -> None:
+    want = {S.RUNNING: ["alpha-one", "beta"], S.COMPLETED: ["alpha-two"], S.CREATED: ["Gamma-ALPHA"], S.CANCELLED: ["delta"]}
+    assert _listed(listed, status=status) == want.get(status, [])
+
+
+def test_time_filters_are_strict(listed: Store) -> None:
+    assert _listed(listed, created_after=T0 + 2) == ["Gamma-ALPHA", "beta", "delta"]
+    assert _listed(listed, created_before=T0 + 2) == ["alpha-one"]
+    assert _listed(listed, created_after=T0 + 1, created_before=T0 + 4) == ["alpha-two", "beta"]
+    assert _listed(listed, modified_after=T0 + 40) == ["delta"]
+    assert _listed(listed, modified_before=T0 + 20) == ["alpha-one"]
+    assert _listed(listed, modified_after=T0 + 10, modified_before=T0 + 50, status=S.RUNNING) == ["beta"]
+
+
+# -- List: sort and pages ----------------------------------------------------------------------
+
+
+def _seed_for_sorting(store: Store) -> list[Experiment]:
+    rng = random.Random(7)
+    statuses = list(ExperimentStatus)
+    made = []
+    for i in range(40):
+        status = statuses[i % len(statuses)]
+        created = T0 + rng.choice([0.0, 1.5, 2.0, 1e-3])  # many ties: the name breaks them
+        made.append(add(store, make(f"x{rng.randrange(10**6):06d}-{i}", status=status, created=created)))
+    return made
+
+
+def _pages(store: Store, query: ListQuery) -> list[list[str]]:
+    pages = []
+    while True:
+        page = store.list(query)
+        pages.append([e.name for e in page.items])
+        if not page.has_more:
+            return pages
+        query = replace(query, after=sort_key(page.items[-1], query.sort_by))
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["Ascending", "Descending"])
+@pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
+def test_each_sort_and_order_with_name_breaking_ties(store: Store, sort_by: SortBy, descending: bool) -> None:
+    made = _seed_for_sorting(store)
+    want = [e.name for e in sorted(made, key=lambda e: sort_key(e, sort_by), reverse=descending)]
+    assert [e.name for e in store.list(ListQuery(sort_by=sort_by, descending=descending, limit=100)).items] == want
+    pages = _pages(store, ListQuery(sort_by=sort_by, descending=descending, limit=7))
+    assert [len(p) for p in pages] == [7, 7, 7, 7, 7, 5]
+    assert [n for p in pages for n in p] == want
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["Ascending", "Descending"])
+@pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
+def test_pages_of_a_status_filter_follow_the_sort(store: Store, sort_by: SortBy, descending: bool) -> None:
+    made = _seed_for_sorting(store)
+    want = [e.name for e in sorted(made, key=lambda e: sort_key(e, sort_by), reverse=descending) if e.status is S.STOPPING]
+    pages = _pages(store, ListQuery(status=S.STOPPING, sort_by=sort_by, descending=descending, limit=2))
+    assert [n for p in pages for n in p] == want
+
+
+def test_status_sorts_alphabetically(store: Store) -> None:
+    for i, status in enumerate(ExperimentStatus):
+        add(store, make(f"e{i}", status=status))
+    listed = [e.status.value for e in store.list(ListQuery(sort_by="Status", descending=False)).items]
+    assert listed == sorted(s.value for s in ExperimentStatus)[:10]
+
+
+def test_the_default_page_is_ten_newest_first(store: Store) -> None:
+    for i in range(12):
+        add(store, make(f"e{i:02d}", created=T0 + i))
+    page = store.list(ListQuery())
+    assert [e.name for e in page.items] == [f"e{i:02d}" for i in range(11, 1, -1)]
+    assert page.has_more
+
+
+def test_an_exact_last_page_says_no_more(store: Store) -> None:
+    for i in range(3):
+        add(store, make(f"e{i}"))
+    page = store.list(ListQuery(limit=3))
+    assert len(page.items) == 3 and not page.has_more
+    assert store.list(ListQuery(limit=3, after=sort_key(page.items[-1], "CreationTime"))).items == []
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["Ascending", "Descending"])
+@pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
+def test_pages_neither_skip_nor_repeat_while_others_are_created(store: Store, sort_by: SortBy, descending: bool) -> None:
+    rng = random.Random(11)
+    original = {e.name for e in _seed_for_sorting(store)}
+    query = ListQuery(sort_by=sort_by, descending=descending, limit=4)
+    seen: list[str] = []
+    created = 0
+    while True:
+        page = store.list(query)
+        seen.extend(e.name for e in page.items)
+        for _ in range(3):  # new experiments land before, at and after the position
+            created += 1
+            add(store, make(f"{rng.choice('aclxz')}{created:04d}", created=T0 + rng.choice([-1.0, 0.0, 1.5, 5.0]), status=rng.choice(list(ExperimentStatus))))
+        if not page.has_more:
+            break
+        query = replace(query, after=sort_key(page.items[-1], sort_by))
+    assert len(seen) == len(set(seen)), "a page repeated an experiment"
+    assert original <= set(seen), f"pages skipped {sorted(original - set(seen))}"
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(list(ExperimentStatus)), st.integers(0, 4), st.integers(0, 4), st.sampled_from(["ab", "ba", "b-c", "ca"])),
+        max_size=25,
+    ),
+    sort_by=st.sampled_from(["Name", "CreationTime", "Status"]),
+    descending=st.booleans(),
+    limit=st.integers(1, 6),
+    status=st.none() | st.sampled_from(list(ExperimentStatus)),
+    contains=st.none() | st.sampled_from(["a", "b-", "ca"]),
+    created_after=st.none() | st.integers(0, 4),
+)
+def test_any_query_pages_through_exactly_what_a_sort_of_everything_gives(
+    store: Store, rows: list[tuple[ExperimentStatus, int, int, str]], sort_by: SortBy, descending: bool, limit: int,
+    status: ExperimentStatus | None, contains: str | None, created_after: int | None,
+) -> None:
+    made = []
+    for i, (st_, created, modified, stem) in enumerate(rows):
+        made.append(add(store, make(f"{stem}{i}", status=st_, created=T0 + created, modified=T0 + modified)))
+    query = ListQuery(status=status, name_contains=contains, created_after=None if created_after is None else T0 + created_after,
+                      sort_by=sort_by, descending=descending, limit=limit)
+    try:
+        want = [e.name for e in sorted((e for e in made if query.matches(e)), key=lambda e: sort_key(e, sort_by), reverse=descending)]
+        assert [n for p in _pages(store, query) for n in p] == want
+    finally:
+        for e in made:
+            store.delete(e.name, e.version)
+
+
+def test_a_status_change_moves_an_experiment_between_status_filters_and_status_sort(store: Store) -> None:
+    exps = [add(store, make(f"m{i}", created=T0 + i)) for i in range(6)]
+    for round_, to in enumerate((S.STOPPING, S.COMPLETED)):
+        for exp in exps[: 4 - round_]:
+            exp.status = to
+            store.save(exp, exp.version, [])
+            listed = {s: _listed(store, status=s) for s in (S.RUNNING, S.STOPPING, S.COMPLETED)}
+            by_status = [(e.status, e.name) for e in store.list(ListQuery(sort_by="Status", descending=False, limit=100)).items]
+            assert by_status == sorted((e.status.value, e.name) for e in exps)
+            assert listed == {s: sorted(e.name for e in exps if e.status is s) for s in listed}
+    assert [e.name for e in store.list(ListQuery(status=S.COMPLETED)).items] == ["m2", "m1", "m0"]
+
+
+def test_the_memory_store_files_status_moves_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lifecycle.stores import memory
+
+    monkeypatch.setattr(memory, "_FILE_MOVES_AT", 3)
+    store = MemoryStore()
+    exps = [add(store, make(f"m{i}")) for i in range(10)]
+    for exp in exps:
+        exp.status = S.STOPPING
+        store.save(exp, 1, [])
+    store.delete("m9", 2)
+    assert _listed(store, status=S.STOPPING) == [f"m{i}" for i in range(9)]
+    assert _listed(store, status=S.RUNNING) == []
+
+
+# -- due and claims -----------------------------------------------------------------------------
+
+
+def test_due_lists_what_is_due_soonest_first(store: Store) -> None:
+    add(store, make("later", due=T0 + 20))
+    add(store, make("soon", due=T0 + 5))
+    add(store, make("never", status=S.COMPLETED))
+    add(store, make("future", due=T0 + 100))
+    add(store, make("tie-b", due=T0 + 5))
+    assert store.due(T0) == []
+    assert store.due(T0 + 20) == ["soon", "tie-b", "later"]
+    assert store.due(T0 + 20, limit=2) == ["soon", "tie-b"]
+    assert store.due(T0 + 20) == ["soon", "tie-b", "later"]  # still due until saved
+
+
+def test_a_save_moves_the_due_time(store: Store) -> None:
+    exp = add(store, make("e", due=T0 + 5))
+    exp.due_at = T0 + 50
+    store.save(exp, 1, [])
+    assert store.due(T0 + 10) == []
+    assert store.due(T0 + 50) == ["e"]
+    exp.due_at = None
+    store.save(exp, 2, [])
+    assert store.due(T0 + 10**6) == []
+
+
+def test_a_claim_keeps_due_work_from_other_owners_until_its_lease_ends(store: Store) -> None:
+    for name in ("a", "b", "c"):
+        add(store, make(name, due=T0 + ord(name)))
+    now = T0 + 1000
+    assert store.claim(now, 2, "one", 30.0) == ["a", "b"]
+    assert store.claim(now, 10, "two", 30.0) == ["c"]
+    assert store.claim(now + 1, 10, "three", 30.0) == []
+    assert store.claim(now + 1, 10, "one", 30.0) == ["a", "b"]  # an owner may take its own again
+    assert store.claim(now + 31.5, 10, "three", 30.0) == ["a", "b", "c"]  # leases over
+    assert store.due(now) == ["a", "b", "c"]  # due() ignores claims
+
+
+def test_a_save_ends_the_claim_on_the_version_it_replaces(store: Store) -> None:
+    exp = add(store, make("e", due=T0))
+    assert store.claim(T0, 10, "one", 60.0) == ["e"]
+    store.save(exp, 1, [])  # still due at T0
+    assert store.claim(T0, 10, "two", 60.0) == ["e"]
+
+
+def test_a_claim_leaves_the_version_alone(store: Store) -> None:
+    add(store, make("e", due=T0))
+    store.claim(T0, 10, "one", 60.0)
+    got = store.get("e")
+    assert got is not None and got.version == 1
+
+
+def test_ping_answers(store: Store) -> None:
+    store.ping()
