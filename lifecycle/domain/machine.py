@@ -49,8 +49,10 @@ def _condition(name: str) -> Callable[[EventData], bool]:
 
 
 class _NamedState(State):
-    """A State whose name is computed once: transitions reads it several times per
-    trigger, and for Enum states each read is an Enum attribute lookup."""
+    """A State whose name is computed once (transitions reads it several times per
+    trigger, and for Enum states each read is an Enum attribute lookup), and whose
+    enter and exit do nothing when it has no callbacks (ours never have: effects
+    are the transitions' ``after`` callbacks)."""
 
     def __init__(self, name: StrEnum, *args: Any, **kwargs: Any) -> None:
         super().__init__(name, *args, **kwargs)
@@ -60,9 +62,31 @@ class _NamedState(State):
     def name(self) -> str:
         return self._cached_name
 
+    def enter(self, event_data: EventData) -> None:
+        if self.on_enter:
+            super().enter(event_data)
+
+    def exit(self, event_data: EventData) -> None:
+        if self.on_exit:
+            super().exit(event_data)
+
 
 class _Machine(Machine):
     state_cls = _NamedState
+
+
+def _after(
+    effect: Callable[[EventData], None] | None, after_change: Callable[[EventData], None] | None
+) -> list[Callable[[EventData], None]]:
+    """One ``after`` callback per row: the event's effect, then the bookkeeping of every change."""
+    if effect is None or after_change is None:
+        return [f for f in (effect, after_change) if f is not None]
+
+    def both(event_data: EventData) -> None:
+        effect(event_data)
+        after_change(event_data)
+
+    return [both]
 
 
 def _build(
@@ -71,7 +95,6 @@ def _build(
     after_change: Callable[[EventData], None] | None = None,
 ) -> Machine:
     machine = _Machine(
-        after_state_change=[after_change] if after_change else None,
         model=None,
         states=list(table.statuses),
         initial=table.initial,
@@ -88,7 +111,7 @@ def _build(
             t.source,
             t.dest,
             conditions=[_condition(g) for g in t.guards],
-            after=[effect] if effect else [],
+            after=_after(effect, after_change),
         )
     return machine
 
