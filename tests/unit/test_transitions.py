@@ -1,6 +1,8 @@
 """Every (status, event) pair of both machines, against a matrix written by hand from SPEC.md.
 
-The expected outcomes are NOT read from the tables: a wrong table fails here.
+The pairs come from ``lifecycle.testing.transition_cases`` (read from the
+tables); the expected outcomes are NOT: the hand-written matrix is the
+oracle, so a wrong table, a wrong case or a wrong engine fails here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from lifecycle.domain.machine import fire, fire_variant
 from lifecycle.domain.rules import Firing, UpdatePlan, plan_stop
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantStatus
 from lifecycle.errors import ConflictError
+from lifecycle.testing import TransitionCase, transition_cases
 
 E = ExperimentStatus
 V = VariantStatus
@@ -75,22 +78,40 @@ def _firing(exp: Experiment, event: str) -> Firing:
 
 
 EXPERIMENT_PAIRS = [(s, e) for s in E for e in EVENTS]
+EXPERIMENT_CASES = transition_cases("experiment")
+# the hand-written outcomes of a pair that guards route: the statuses each may reach
+ROUTED = {"Created|Starting": {E.CREATED, E.STARTING}, "back": {E.CREATED, E.RUNNING}, "desired": {E.COMPLETED, E.CANCELLED}}
 
 
-@pytest.mark.parametrize(("status", "event"), EXPERIMENT_PAIRS, ids=[f"{s.value}-{e}" for s, e in EXPERIMENT_PAIRS])
-def test_experiment_pair_follows_the_spec_matrix(status: E, event: str) -> None:
-    exp = _experiment(status)
+def test_the_cases_are_every_pair_of_the_hand_written_matrix() -> None:
+    assert [(c.status, c.event) for c in EXPERIMENT_CASES] == EXPERIMENT_PAIRS
+
+
+@pytest.mark.parametrize("case", EXPERIMENT_CASES)
+def test_experiment_pair_follows_the_spec_matrix(case: TransitionCase) -> None:
+    status, event = case.status, case.event
+    assert isinstance(status, E)
     expected = EXPERIMENT_MATRIX[status].get(event, C)
+    # the tables (through the case) say what the spec says
     if expected == C:
+        assert (case.code, case.targets) == (C, ())
+    else:
+        assert set(case.targets) == ROUTED.get(str(expected), {expected})
+    # and the engine does what the case says
+    exp = _experiment(status)
+    if not case.allowed:
         before = dataclasses.asdict(exp)
         with pytest.raises(ConflictError) as info:
             fire(exp, event, _firing(exp, event))
+        assert (info.value.code, info.value.rule) == (case.code, case.rule)
         assert info.value.status == status.value
         assert info.value.event == event
-        assert event in info.value.message and status.value in info.value.message
+        assert event in info.value.message
+        assert status.value in info.value.message
         assert dataclasses.asdict(exp) == before
         return
     fire(exp, event, _firing(exp, event))
+    assert exp.status in case.targets
     if expected == "Created|Starting":
         assert exp.status is E.STARTING  # StartTime has passed
     elif expected == "back":
@@ -151,16 +172,25 @@ def test_fail_while_creating_ends_variants_deleted() -> None:
 
 
 VARIANT_PAIRS = [(s, e) for s in V for e in VARIANT_EVENTS]
+VARIANT_CASES = transition_cases("variant")
 
 
-@pytest.mark.parametrize(("status", "event"), VARIANT_PAIRS, ids=[f"{s.value}-{e}" for s, e in VARIANT_PAIRS])
-def test_variant_pair_follows_the_spec_matrix(status: V, event: str) -> None:
-    variant = Variant("v", "model", {}, status)
+def test_the_variant_cases_are_every_pair_of_the_hand_written_matrix() -> None:
+    assert [(c.status, c.event) for c in VARIANT_CASES] == VARIANT_PAIRS
+
+
+@pytest.mark.parametrize("case", VARIANT_CASES)
+def test_variant_pair_follows_the_spec_matrix(case: TransitionCase) -> None:
+    status, event = case.status, case.event
+    assert isinstance(status, V)
     expected = VARIANT_MATRIX[status].get(event)
+    assert case.target == expected
+    variant = Variant("v", "model", {}, status)
     if expected is None:
         before = dataclasses.asdict(variant)
-        with pytest.raises(ConflictError):
+        with pytest.raises(ConflictError) as info:
             fire_variant(variant, event)
+        assert (info.value.code, info.value.rule) == (case.code, case.rule)
         assert dataclasses.asdict(variant) == before
         return
     fire_variant(variant, event)

@@ -1,0 +1,242 @@
+"""lifecycle.testing.strategies: valid requests succeed, each invalid one breaks the one rule it names,
+and together the invalid ones break every rule the engine checks."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import botocore.loaders
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lifecycle
+from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
+from lifecycle.errors import LifecycleError
+from lifecycle.testing import World, strategies
+from lifecycle.testing.strategies import RequestCase
+from lifecycle.wire import shapes
+from lifecycle.wire._constraints import Enum, Int, Size, Str
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+PACKAGE = Path(lifecycle.__file__).parent
+
+
+def snapshot(world: World) -> Any:
+    from lifecycle.stores.base import ListQuery
+
+    return [(e, world.store.history(e.name)) for e in world.store.list(ListQuery(limit=1000)).items]
+
+
+def refused_as_it_says(case: RequestCase) -> None:
+    world = case.arrange()
+    before = snapshot(world)
+    reasons = world.service.explain(case.operation, case.payload)
+    assert [(r.code, r.rule) for r in reasons] == [(case.code, case.rule)], f"{case.id}: {reasons}"
+    with pytest.raises(LifecycleError) as refused:
+        world.service.invoke(case.operation, case.payload)
+    assert (refused.value.code, refused.value.rule) == (case.code, case.rule), refused.value.message
+    if case.field is not None:
+        assert refused.value.field == case.field, refused.value.message
+    assert snapshot(world) == before, "a refused request changed the store"
+
+
+# --- valid requests ------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(case=strategies.valid_requests())
+def test_every_valid_request_succeeds_on_an_experiment_in_its_status(case: RequestCase) -> None:
+    world = case.arrange()
+    assert world.service.explain(case.operation, case.payload) == []
+    world.service.invoke(case.operation, case.payload)
+
+
+@pytest.mark.parametrize("operation", strategies.OPERATIONS)
+@SETTINGS
+@given(data=st.data())
+def test_valid_requests_of_each_operation_succeed(operation: str, data: st.DataObject) -> None:
+    case = data.draw(strategies.valid_requests(operation))
+    assert case.operation == operation
+    assert case.valid
+    case.arrange().service.invoke(case.operation, case.payload)
+
+
+@pytest.mark.parametrize("status", ["Created", "Running"])
+@SETTINGS
+@given(data=st.data())
+def test_valid_updates_succeed_in_both_statuses_that_allow_them(status: str, data: st.DataObject) -> None:
+    case = data.draw(strategies.valid_requests("UpdateInferenceExperiment", status=status))
+    world = case.arrange()
+    world.service.invoke(case.operation, case.payload)
+    assert world.status() == "Updating"
+
+
+def test_a_status_where_an_operation_cannot_succeed_is_refused() -> None:
+    with pytest.raises(ValueError, match="does not succeed in Running"):
+        strategies.valid_requests("StartInferenceExperiment", status="Running")
+
+
+# --- invalid requests: one rule each --------------------------------------------------------------
+
+
+@SETTINGS
+@given(case=strategies.invalid_requests())
+def test_every_invalid_request_is_refused_with_the_rule_it_says_it_breaks(case: RequestCase) -> None:
+    refused_as_it_says(case)
+
+
+@pytest.mark.parametrize("rule", sorted(strategies.RULES))
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_each_rule_has_requests_that_break_it_alone(rule: str, data: st.DataObject) -> None:
+    case = data.draw(strategies.invalid_requests(rule=rule))
+    assert case.constraint == rule
+    refused_as_it_says(case)
+    assert data.draw(strategies.invalid_requests(rule=rule, code=case.code)).constraint == rule
+
+
+@SETTINGS
+@given(case=strategies.invalid_requests(code="ConflictException"))
+def test_conflict_requests_need_a_stored_experiment_in_a_given_status(case: RequestCase) -> None:
+    assert case.status is not None
+    refused_as_it_says(case)
+
+
+@pytest.mark.parametrize("rule", sorted(strategies.IMPLIED))
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_an_implied_rule_comes_with_the_rules_it_says(rule: str, data: st.DataObject) -> None:
+    case = data.draw(strategies.implied_requests(rule))
+    world = case.arrange()
+    reasons = world.service.explain(case.operation, case.payload)
+    assert reasons
+    assert reasons[0].rule == case.rule
+    assert len(reasons) == 1 + len(strategies.IMPLIED[rule])
+
+
+@pytest.mark.parametrize("operation", strategies.OPERATIONS)
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data())
+def test_invalid_requests_of_one_operation_are_of_that_operation(operation: str, data: st.DataObject) -> None:
+    case = data.draw(strategies.invalid_requests(operation))
+    assert case.operation == operation
+    assert case.constraint in strategies.rules_of(operation)
+
+
+def test_an_unknown_rule_or_operation_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="IMPLIED"):
+        strategies.invalid_requests(rule="variants-in-shadow-config")
+    with pytest.raises(ValueError, match="unknown operations"):
+        strategies.invalid_requests("ListEndpoints")
+
+
+# --- the rules the engine checks, read from the engine ------------------------------------------
+
+
+def _literal_rule_ids(path: Path) -> tuple[set[str], list[str]]:
+    """Rule ids in a module: first arguments of Refusal(...) and rule= keywords; and the
+    f-strings among them, unexpanded."""
+    ids: set[str] = set()
+    templates: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        values = [kw.value for kw in node.keywords if kw.arg == "rule"]
+        if isinstance(node.func, ast.Name) and node.func.id == "Refusal" and node.args:
+            values.append(node.args[0])
+        for value in values:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                ids.add(value.value)
+            elif isinstance(value, ast.JoinedStr):
+                templates.append(ast.unparse(value))
+    return ids, templates
+
+
+def _request_rule_ids() -> set[str]:
+    """Every rule id the engine names beyond the shapes, that a request can break."""
+    modules = [PACKAGE / "domain" / "rules.py", PACKAGE / "domain" / "machine.py", PACKAGE / "service.py",
+               PACKAGE / "_tokens.py", PACKAGE / "wire" / "shapes.py", *sorted((PACKAGE / "stores").glob("*.py"))]
+    ids: set[str] = set()
+    templates: set[str] = set()
+    for module in modules:
+        found, unexpanded = _literal_rule_ids(module)
+        ids |= found
+        templates.update(unexpanded)
+    operation_events = {t.event for t in EXPERIMENT_TABLE.transitions if t.source is not None and set(t.fired_by) - {RECONCILER}}
+    # guards of rows only the reconciler fires: no request meets them
+    reconciler_only = {g for t in EXPERIMENT_TABLE.transitions if t.fired_by == (RECONCILER,) for g in t.guards}
+    expected_templates = {
+        "f'{event}-from-status'",  # the machine: an event sent in a status with no row for it
+        "f'variant-{event}-from-status'",  # fired only by the engine's own effects, after the experiment's guards
+        "f'left_{status.value.lower()}'",  # routing guards of updated
+        "f'desired_{state.value.lower()}'",  # routing guards of stopped
+    }
+    assert templates == expected_templates, f"new rule ids built at run time: {templates - expected_templates}"
+    ids |= {f"{event}-from-status" for event in operation_events}
+    unreachable = reconciler_only | {
+        "versioned-save",  # a concurrent save, not one request
+        "shape",  # a pydantic error that yields no entry: a fallback
+        "unique-name-and-live-endpoint",  # the SQL stores' bulk create, which no operation calls
+    }
+    return ids - unreachable
+
+
+def _shape_rule_ids() -> set[str]:
+    """Every shape rule of the seven requests, from the service model and the wire layer's constraints."""
+    model = botocore.loaders.Loader().load_service_model("sagemaker", "service-2")["shapes"]
+    out: set[str] = set()
+    seen: set[str] = set()
+
+    def walk(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        shape = model[name]
+        kind = shape["type"]
+        spec = shapes.CONSTRAINTS.get(name)
+        if kind == "structure":
+            out.add(f"{name}:unknown-member")
+            out.update(f"{name}.{m}:not-null" for m in shape.get("required", ()))
+            for member in shape["members"].values():
+                out.add(f"{model[member['shape']]['type']}:type")
+                walk(member["shape"])
+        elif kind == "list":
+            walk(shape["member"]["shape"])
+        elif kind == "map":
+            walk(shape["key"]["shape"])
+            walk(shape["value"]["shape"])
+        if kind == "timestamp":
+            out.update({f"{name}:min-value", f"{name}:max-value"})
+        elif isinstance(spec, Enum):
+            out.add(f"{name}:enum")
+        elif isinstance(spec, Int):
+            out.update({f"{name}:min-value", f"{name}:max-value"})  # 32-bit where the model has no bound
+        elif isinstance(spec, Str | Size):
+            if (spec.min or 0) > 0:
+                out.add(f"{name}:min-length")
+            if spec.max is not None:
+                out.add(f"{name}:max-length")
+            if isinstance(spec, Str) and spec.check is not None:
+                out.add(f"{name}:pattern")
+
+    for operation in strategies.OPERATIONS:
+        walk(f"{operation}Request")
+    return out
+
+
+def test_the_invalid_strategies_break_every_rule_the_engine_checks() -> None:
+    engine = _shape_rule_ids() | _request_rule_ids()
+    ours = set(strategies.RULES) | set(strategies.IMPLIED)
+    assert sorted(engine - ours) == [], "rules no strategy breaks"
+    assert sorted(ours - engine) == [], "rules the engine does not check"
+
+
+def test_the_engine_scan_finds_the_rules_it_should() -> None:
+    ids = _request_rule_ids()
+    assert {"single-promote", "promote-shadow-only", "stop-from-status", "delete-from-status", "next-token",
+            "unique-name", "max-live-experiments", "experiment-exists", "body-object"} <= ids
+    assert "left_created" not in ids
+    assert "provisioned-from-status" not in ids
