@@ -229,9 +229,10 @@ class SqliteStore:
                 if row is None or row[0] != SCHEMA_VERSION:
                     found = "none" if row is None else row[0]
                     raise StoreError(f"cannot open SQLite store {self.path!r}: schema version {found}, this build reads {SCHEMA_VERSION}")
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            else:  # a new file: make the tables (an existing store is opened without a scan)
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             # a real write at start, so a read-only file fails here, not mid-request
             conn.execute("INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES ('opened_by', ?)", (str(os.getpid()),))
             conn.execute("COMMIT")
@@ -335,6 +336,8 @@ class SqliteStore:
                 conn.execute("UPDATE counters SET value = value - 1 WHERE key = 'live'")
 
     def claim(self, now: float, limit: int, owner: str, lease_seconds: float) -> list[str]:
+        if not self._read("SELECT 1 FROM experiments WHERE due_at <= ? LIMIT 1", (now,)):
+            return []  # nothing due: no write lock taken (the server polls twice a second)
         with self._write() as conn:
             names = [
                 r[0]

@@ -519,3 +519,53 @@ def test_a_claim_leaves_the_version_alone(store: Store) -> None:
 
 def test_ping_answers(store: Store) -> None:
     store.ping()
+
+
+# -- open_store -----------------------------------------------------------------------------------
+
+
+def test_open_store_memory() -> None:
+    assert isinstance(open_store("memory://"), MemoryStore)
+
+
+def test_open_store_sqlite_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///relative.db")
+    absolute = open_store(f"sqlite:///{tmp_path / 'absolute.db'}")  # sqlite:////tmp/...: four slashes
+    assert isinstance(relative, SqliteStore) and isinstance(absolute, SqliteStore)
+    assert (tmp_path / "relative.db").exists() and (tmp_path / "absolute.db").exists()
+    assert Path(absolute.path).is_absolute()
+    fast = open_store(f"sqlite:///{tmp_path / 'fast.db'}?synchronous=NORMAL")
+    assert isinstance(fast, SqliteStore) and fast.synchronous == "NORMAL"
+    for s in (relative, absolute, fast):
+        s.close()
+
+
+@pytest.mark.parametrize("url", ["mysql://host/db", "redis://x", "sqlite3:///x.db", "just-a-path.db", "sqlite://", "sqlite:///x.db?cache=big"])
+def test_open_store_refuses_what_it_does_not_know_naming_the_three(url: str) -> None:
+    from lifecycle.errors import StoreError
+
+    with pytest.raises(StoreError) as info:
+        open_store(url)
+    if "sqlite:" not in url:
+        assert all(scheme in info.value.message for scheme in ("memory://", "sqlite:///", "postgresql://"))
+
+
+@pytest.mark.postgres
+def test_open_store_postgres_with_a_schema(postgres_dsn: str, postgres_schema: str) -> None:
+    for scheme in ("postgresql", "postgres"):
+        url = postgres_dsn.replace("postgresql://", f"{scheme}://", 1)
+        store = open_store(f"{url}{'&' if '?' in url else '?'}schema={postgres_schema}")
+        assert type(store).__name__ == "PostgresStore"
+        assert store.schema == postgres_schema  # type: ignore[attr-defined]
+        store.close()
+
+
+def test_without_psycopg_the_postgres_store_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "lifecycle.stores.postgres", raising=False)
+    with pytest.raises(ImportError, match=r"pip install 'lifecycle\[postgres\]'"):
+        importlib.import_module("lifecycle.stores.postgres")
