@@ -77,7 +77,7 @@ class _Machine(Machine):
 
 def _after(
     effect: Callable[[EventData], None] | None, after_change: Callable[[EventData], None] | None
-) -> list[Callable[[EventData], None]]:
+) -> list[str | Callable[..., bool | None]]:
     """One ``after`` callback per row: the event's effect, then the bookkeeping of every change."""
     if effect is None or after_change is None:
         return [f for f in (effect, after_change) if f is not None]
