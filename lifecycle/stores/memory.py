@@ -93,15 +93,20 @@ class MemoryStore:
     def bulk_create(self, items: Iterable[tuple[Experiment, HistoryEntry]]) -> int:
         """Create many experiments at once (seeding, imports), without the live limit.
 
-        The name and endpoint rules hold as in :meth:`create`. Returns how
-        many were created.
+        The name and endpoint rules hold as in :meth:`create`; a batch that
+        breaks one writes nothing. Returns how many were created.
         """
-        n = 0
+        done: list[Experiment] = []
         with self._lock:
-            for exp, entry in items:
-                self.create(exp, entry)
-                n += 1
-        return n
+            try:
+                for exp, entry in items:
+                    self.create(exp, entry)
+                    done.append(exp)
+            except BaseException:
+                for exp in done:
+                    self.delete(exp.name, 1)
+                raise
+        return len(done)
 
     def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         with self._lock:

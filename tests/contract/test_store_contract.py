@@ -569,3 +569,50 @@ def test_without_psycopg_the_postgres_store_names_the_install_command(monkeypatc
     monkeypatch.delitem(sys.modules, "lifecycle.stores.postgres", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'lifecycle\[postgres\]'"):
         importlib.import_module("lifecycle.stores.postgres")
+
+
+# -- bulk loading and the memory store's sorted keys ---------------------------------------------------
+
+
+def test_bulk_create_loads_many_under_the_same_rules(store: Store) -> None:
+    bulk = getattr(store, "bulk_create")  # noqa: B009 - not part of the Store protocol
+    made = [make(f"b{i:03d}", created=T0 + i, status=S.RUNNING if i % 2 else S.COMPLETED) for i in range(200)]
+    assert bulk((e, entry(e.name)) for e in made) == 200
+    assert len(store) == 200  # type: ignore[arg-type]
+    assert store.get("b007") == made[7]
+    assert store.history("b007") == [entry("b007")]
+    assert [e.name for e in store.list(ListQuery(status=S.RUNNING, limit=3)).items] == ["b199", "b197", "b195"]
+    with pytest.raises(ResourceLimitExceededError):  # the 100 live ones count against a limit
+        store.create(make("over"), entry("over"), max_live=100)
+    with pytest.raises(ResourceInUseError):
+        bulk([(make("fresh"), entry("fresh")), (make("b001", endpoint="elsewhere"), entry("b001"))])
+    assert store.get("fresh") is None  # all of a batch or none of it
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 60)), max_size=300), st.integers(-1, 61), st.booleans(), st.booleans())
+def test_sorted_keys_walk_like_a_sorted_list(ops: list[tuple[bool, int]], start: int, descending: bool, inclusive: bool) -> None:
+    from lifecycle.stores import _sorted
+
+    original = _sorted._LOAD
+    _sorted._LOAD = 3  # tiny buckets: every split and merge path runs
+    try:
+        keys: _sorted.SortedKeys[int] = _sorted.SortedKeys()
+        model: set[int] = set()
+        for adding, key in ops:
+            if adding and key not in model:
+                keys.add(key)
+                model.add(key)
+            elif not adding:
+                keys.discard(key)
+                model.discard(key)
+        assert len(keys) == len(model)
+        ordered = sorted(model, reverse=descending)
+        assert list(keys.walk(descending=descending)) == ordered
+        if descending:
+            want = [k for k in ordered if k < start or (inclusive and k == start)]
+        else:
+            want = [k for k in ordered if k > start or (inclusive and k == start)]
+        assert list(keys.walk(start, descending=descending, inclusive=inclusive)) == want
+    finally:
+        _sorted._LOAD = original
