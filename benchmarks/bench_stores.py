@@ -96,20 +96,6 @@ def seed(store: Any, n: int, *, running: bool = False, prefix: str = "exp", chun
     return names
 
 
-def median_us(call: Callable[[Any], object], args: list[Any]) -> float:
-    samples = []
-    gc.collect()
-    gc.disable()
-    try:
-        for a in args:
-            t = time.perf_counter_ns()
-            call(a)
-            samples.append(time.perf_counter_ns() - t)
-    finally:
-        gc.enable()
-    return statistics.median(samples) / 1000
-
-
 def service_on(store: Store) -> ExperimentService:
     return ExperimentService(store, clock=lambda: T0 + 60, max_live_experiments=None)
 
@@ -124,16 +110,6 @@ def stops_per_second(store: Any, n: int) -> float:
     for name in names[50:]:
         service.invoke("StopInferenceExperiment", {"Name": name, **stop})
     return (n - 50) / (time.perf_counter() - started)
-
-
-def page_times(service: ExperimentService, body: dict[str, Any], pages: int, rounds: int) -> list[float]:
-    """Microseconds of each of ``pages`` successive pages, over ``rounds`` walks from the first page."""
-    samples: list[float] = []
-    gc.collect()
-    with _gc_off():
-        for _ in range(rounds):
-            _walk(service, body, pages, samples)
-    return samples
 
 
 @contextlib.contextmanager
@@ -156,20 +132,35 @@ def _walk(service: ExperimentService, body: dict[str, Any], pages: int, samples:
         request = {**body, "NextToken": out["NextToken"]}
 
 
-def reads(store: Any, names: list[str], describes: int) -> dict[str, float]:
-    service = service_on(store)
-    rng = random.Random(len(names))
-    picks = [rng.choice(names) for _ in range(describes)]
+class Reads:
+    """Describe and List timings on one store, taken in rounds so two stores can take turns."""
 
-    def describe(name: str) -> object:
-        return service.invoke("DescribeInferenceExperiment", {"Name": name})
+    def __init__(self, store: Any, names: list[str]) -> None:
+        self.service = service_on(store)
+        self.names = names
+        self.rng = random.Random(len(names))
+        self.samples: dict[str, list[float]] = {"describe": [], "list": [], "status": []}
+        self.round(50, 1)  # warm up; not kept
+        for kept in self.samples.values():
+            kept.clear()
 
-    for name in picks[:200]:
-        describe(name)
-    out = {"describe": median_us(describe, picks[200:])}
-    out["list"] = statistics.median(page_times(service, {}, 20, 25))
-    out["status"] = statistics.median(page_times(service, {"StatusEquals": STATUS_FILTER}, 20, 25))
-    return out
+    def describe(self, name: str) -> object:
+        return self.service.invoke("DescribeInferenceExperiment", {"Name": name})
+
+    def round(self, describes: int, walks: int) -> None:
+        picks = [self.rng.choice(self.names) for _ in range(describes)]
+        gc.collect()
+        with _gc_off():
+            for name in picks:
+                t = time.perf_counter_ns()
+                self.describe(name)
+                self.samples["describe"].append((time.perf_counter_ns() - t) / 1000)
+            for _ in range(walks):
+                _walk(self.service, {}, 20, self.samples["list"])
+                _walk(self.service, {"StatusEquals": STATUS_FILTER}, 20, self.samples["status"])
+
+    def medians(self) -> dict[str, float]:
+        return {k: statistics.median(v) for k, v in self.samples.items()}
 
 
 def line(label: str, what: str, small: float, large: float, large_n: int) -> str:
@@ -177,21 +168,25 @@ def line(label: str, what: str, small: float, large: float, large_n: int) -> str
 
 
 def compare(label: str, make: Callable[[str], Any], large_n: int, describes: int) -> list[str]:
-    out = []
+    """Seed a small and a large store, then time them in alternating rounds (same background load)."""
     small_store = make("small")
-    small = reads(small_store, seed(small_store, SMALL), describes)
-    small_store.close()
+    small = Reads(small_store, seed(small_store, SMALL))
     t = time.perf_counter()
     large_store = make("large")
-    names = seed(large_store, large_n)
-    seeded = time.perf_counter() - t
-    large = reads(large_store, names, describes)
+    large = Reads(large_store, seed(large_store, large_n))
+    print(f"# {label}: seeded {large_n:,} in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    rounds = 10
+    for _ in range(rounds):
+        small.round(describes // rounds, 3)
+        large.round(describes // rounds, 3)
+    small_store.close()
     large_store.close()
-    print(f"# {label}: seeded {large_n:,} in {seeded:.0f} s", file=sys.stderr, flush=True)
-    out.append(line(label, "Describe", small["describe"], large["describe"], large_n))
-    out.append(line(label, "List page (unfiltered)", small["list"], large["list"], large_n))
-    out.append(line(label, f"List page (StatusEquals={STATUS_FILTER})", small["status"], large["status"], large_n))
-    return out
+    a, b = small.medians(), large.medians()
+    return [
+        line(label, "Describe", a["describe"], b["describe"], large_n),
+        line(label, "List page (unfiltered)", a["list"], b["list"], large_n),
+        line(label, f"List page (StatusEquals={STATUS_FILTER})", a["status"], b["status"], large_n),
+    ]
 
 
 # -- the serving process ------------------------------------------------------------------------------
