@@ -87,7 +87,7 @@ class MemoryStore:
                     rule="max-live-experiments",
                 )
             exp.version = 1
-            self._put(None, exp)
+            self._put(None, exp.copy())
             self._history[exp.name] = [entry]
 
     def bulk_create(self, items: Iterable[tuple[Experiment, HistoryEntry]]) -> int:
@@ -108,7 +108,7 @@ class MemoryStore:
                 raise
         return len(done)
 
-    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
+    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry], *, handover: bool = False) -> None:
         with self._lock:
             current = self._rows.get(exp.name)
             if current is None or current.version != expected_version:
@@ -120,7 +120,7 @@ class MemoryStore:
             if not current.status.terminal and exp.status.terminal and self._live_endpoints.get(current.endpoint_name) == exp.name:
                 del self._live_endpoints[current.endpoint_name]
             exp.version = expected_version + 1
-            self._put(current, exp)
+            self._put(current, exp if handover else exp.copy())
             self._history[exp.name].extend(entries)
 
     def delete(self, name: str, expected_version: int) -> None:
@@ -162,10 +162,10 @@ class MemoryStore:
                 self._status_name[status].add(name)
         self._moved.clear()
 
-    def _put(self, current: Experiment | None, exp: Experiment) -> None:
-        stored = exp.copy()
-        self._rows[exp.name] = stored
-        self._claims.pop(exp.name, None)  # a save ends any claim on the version it replaced
+    def _put(self, current: Experiment | None, stored: Experiment) -> None:
+        """File ``stored`` (a record no caller holds) under its name and in the indexes."""
+        self._rows[stored.name] = stored
+        self._claims.pop(stored.name, None)  # a save ends any claim on the version it replaced
         if current is None:
             self._index(stored)
         elif current.creation_time != stored.creation_time:
