@@ -13,7 +13,7 @@ this process so the client is not the bottleneck. Counts and time are
 bounded; everything stays on 127.0.0.1.
 
     python benchmarks/bench_http.py [--clients 16] [--requests 20000] [--seconds 10]
-                                    [--store memory|sqlite]
+                                    [--store memory|sqlite|sqlite-normal]
 """
 
 from __future__ import annotations
@@ -245,7 +245,11 @@ def seed(port: int, names: list[str], clients: int) -> None:
 def bench_lifecycle(clients: int, requests: int, seconds: float, store: str) -> list[Result]:
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
-        url = "memory://" if store == "memory" else f"sqlite:///{scratch}/bench.db"
+        url = {
+            "memory": "memory://",
+            "sqlite": f"sqlite:///{scratch}/bench.db",
+            "sqlite-normal": f"sqlite:///{scratch}/bench.db?synchronous=NORMAL",
+        }[store]
         return _bench_lifecycle(port, url, clients, requests, seconds)
 
 
@@ -346,9 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="time cap per measurement")
     parser.add_argument(
         "--store",
-        choices=("memory", "sqlite"),
+        choices=("memory", "sqlite", "sqlite-normal"),
         default="memory",
-        help="the lifecycle server's store (sqlite: a file in a temporary directory)",
+        help="the lifecycle server's store (sqlite: a file in a temporary directory, synchronous=FULL; sqlite-normal: synchronous=NORMAL)",
     )
     args = parser.parse_args(argv)
 
