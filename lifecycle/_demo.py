@@ -8,19 +8,9 @@ from lifecycle.domain.experiment import HistoryEntry
 from lifecycle.reconciler import Reconciler
 from lifecycle.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
+from lifecycle.testing import create_payload
 
 __all__ = ["run_demo"]
-
-
-def _variant(name: str, model: str) -> dict[str, object]:
-    return {
-        "ModelName": model,
-        "VariantName": name,
-        "InfrastructureConfig": {
-            "InfrastructureType": "RealTimeInference",
-            "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
-        },
-    }
 
 
 def run_demo(out: Callable[[str], None] = print) -> int:
@@ -34,17 +24,8 @@ def run_demo(out: Callable[[str], None] = print) -> int:
         out(f"{entry.name}: {entry.event:<11} {source:>9} -> {entry.to_status.value}")
 
     service.add_listener(show)
-    service.create_inference_experiment(
-        Name="demo",
-        Type="ShadowMode",
-        RoleArn="arn:aws:iam::123456789012:role/demo",
-        EndpointName="demo-endpoint",
-        ModelVariants=[_variant("production", "model-a"), _variant("shadow", "model-b")],
-        ShadowModeConfig={
-            "SourceModelVariantName": "production",
-            "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 20}],
-        },
-    )
+    # two variants: "prod" (model-a) in production and "shadow" (model-b) beside it
+    service.invoke("CreateInferenceExperiment", create_payload(Name="demo", EndpointName="demo-endpoint"))
     for _ in range(2):  # Creating -> Starting -> Running, one settle time each
         now[0] += 60
         reconciler.run_once()

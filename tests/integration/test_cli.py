@@ -18,7 +18,7 @@ def test_demo_prints_each_status_from_creating_to_completed(capsys: pytest.Captu
     positions = [out.index(s) for s in order]
     assert positions == sorted(positions)
     assert "variant shadow: InService" in out
-    assert "variant production: Deleted" in out
+    assert "variant prod: Deleted" in out
 
 
 def test_diagram_writes_mermaid_for_the_variant_machine(tmp_path: Path) -> None:
