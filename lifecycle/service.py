@@ -37,7 +37,14 @@ from lifecycle.domain.rules import (
 )
 from lifecycle.domain.statuses import ExperimentStatus
 from lifecycle.domain.table import EXPERIMENT_TABLE
-from lifecycle.errors import LifecycleError, NotFoundError, ProtocolError, ValidationError
+from lifecycle.errors import (
+    LifecycleError,
+    NotFoundError,
+    ProtocolError,
+    ResourceInUseError,
+    ResourceLimitExceededError,
+    ValidationError,
+)
 from lifecycle.stores.base import ListQuery, SortBy, Store, sort_key
 from lifecycle.wire.shapes import parse_request
 
@@ -188,7 +195,12 @@ class ExperimentService:
 
     # -- plans: what each request means, with the rules it breaks ---------------------
 
-    def _create_refusals(self, req: Any, now: float) -> list[Refusal]:
+    @staticmethod
+    def _create_schedule(req: Any, now: float) -> tuple[float, float]:
+        sched = req.Schedule
+        return effective_schedule(sched.StartTime if sched else None, sched.EndTime if sched else None, now)
+
+    def _create_refusals(self, req: Any, schedule: tuple[float, float], now: float) -> list[Refusal]:
         out: list[Refusal] = []
         names = [v.VariantName for v in req.ModelVariants]
         smc = req.ShadowModeConfig
@@ -205,8 +217,7 @@ class ExperimentService:
         if extra:
             out.append(Refusal("variants-in-shadow-config", f"ModelVariants names {', '.join(repr(m) for m in extra)}, which ShadowModeConfig does not use as source or shadow", "ModelVariants"))
         sched = req.Schedule
-        start, end = effective_schedule(sched.StartTime if sched else None, sched.EndTime if sched else None, now)
-        out.extend(schedule_refusals(start, end, now, end_given=bool(sched and sched.EndTime is not None)))
+        out.extend(schedule_refusals(*schedule, now, end_given=bool(sched and sched.EndTime is not None)))
         return out
 
     def _stop_plan(self, req: Any) -> StopPlan:
@@ -250,11 +261,10 @@ class ExperimentService:
 
     def _create(self, req: Any, request_id: str | None) -> dict[str, Any]:
         now = self.clock()
-        refusals = self._create_refusals(req, now)
+        start, end = self._create_schedule(req, now)
+        refusals = self._create_refusals(req, (start, end), now)
         if refusals:
             raise _validation(refusals)
-        sched = req.Schedule
-        start, end = effective_schedule(sched.StartTime if sched else None, sched.EndTime if sched else None, now)
         exp = Experiment(
             name=req.Name,
             arn=self.arn(req.Name),
@@ -372,7 +382,7 @@ class ExperimentService:
         r: Any = req
         early: list[Refusal] = []
         if operation == "CreateInferenceExperiment":
-            early = self._create_refusals(r, now)
+            early = self._create_refusals(r, self._create_schedule(r, now), now)
         elif operation == "StopInferenceExperiment":
             early = stop_request_refusals(self._stop_plan(r))
         elif operation == "UpdateInferenceExperiment":
@@ -409,8 +419,6 @@ class ExperimentService:
         return [refusal_error(exp.name, exp.status, event, [x]) for x in explain_event(exp, event, firing)]
 
     def _explain_create(self, req: Any) -> list[LifecycleError]:
-        from lifecycle.errors import ResourceInUseError, ResourceLimitExceededError
-
         if self.store.get(req.Name) is not None:
             return [ResourceInUseError(f"Inference experiment '{req.Name}' already exists", name=req.Name, rule="unique-name")]
         # the endpoint and limit rules are decided by the store at create time; a dry run
