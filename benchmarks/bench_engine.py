@@ -52,20 +52,25 @@ def seed(n: int) -> tuple[ExperimentService, list[str]]:
     return service, names
 
 
+def _stop_request(name: str) -> dict[str, object]:
+    return {"Name": name, "ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed", "Reason": "shadow wins"}
+
+
 def bench_stop(n: int, stops: int) -> float:
     service, names = seed(n)
     picks = random.Random(n).sample(names, stops)
-    payloads = [{"Name": name, "ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed", "Reason": "shadow wins"} for name in picks]
     invoke = service.invoke
-    for p in payloads[:200]:  # warm up on experiments not measured below
-        invoke("StopInferenceExperiment", p)
+    for name in picks[:200]:  # warm up on experiments not measured below
+        invoke("StopInferenceExperiment", _stop_request(name))
     samples = []
     gc.collect()
     gc.disable()
     try:
-        for p in payloads[200:]:
+        for name in picks[200:]:
+            # built just before the call, as a server decodes each request just before it
+            payload = _stop_request(name)
             t = time.perf_counter_ns()
-            invoke("StopInferenceExperiment", p)
+            invoke("StopInferenceExperiment", payload)
             samples.append(time.perf_counter_ns() - t)
     finally:
         gc.enable()

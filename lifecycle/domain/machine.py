@@ -5,6 +5,9 @@ are not added to it (``add_model`` keeps a list, so the cost of adding grows
 with the number of records); an event is fired on a plain record through the
 machine's ``Event`` objects, which read and write the record's ``status``.
 
+Both are ``LeanMachine``s (``_events.py``): ``transitions`` machines whose
+event and transition classes skip the library's hooks we never use.
+
 Guards are ``transitions`` conditions that answer a bool and record *why*
 they refused on the :class:`~lifecycle.domain.rules.Firing`; when no row is
 taken, :func:`fire` raises ``ConflictError`` naming the rule. Effects are
@@ -17,8 +20,9 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from transitions import EventData, Machine, State
+from transitions import EventData, Machine
 
+from lifecycle.domain._events import LeanMachine
 from lifecycle.domain.effects import (
     EXPERIMENT_EFFECTS,
     VARIANT_EFFECTS,
@@ -48,33 +52,6 @@ def _condition(name: str) -> Callable[[EventData], bool]:
     return check
 
 
-class _NamedState(State):
-    """A State whose name is computed once (transitions reads it several times per
-    trigger, and for Enum states each read is an Enum attribute lookup), and whose
-    enter and exit do nothing when it has no callbacks (ours never have: effects
-    are the transitions' ``after`` callbacks)."""
-
-    def __init__(self, name: StrEnum, *args: Any, **kwargs: Any) -> None:
-        super().__init__(name, *args, **kwargs)
-        self._cached_name = name.name
-
-    @property
-    def name(self) -> str:
-        return self._cached_name
-
-    def enter(self, event_data: EventData) -> None:
-        if self.on_enter:
-            super().enter(event_data)
-
-    def exit(self, event_data: EventData) -> None:
-        if self.on_exit:
-            super().exit(event_data)
-
-
-class _Machine(Machine):
-    state_cls = _NamedState
-
-
 def _after(
     effect: Callable[[EventData], None] | None, after_change: Callable[[EventData], None] | None
 ) -> list[str | Callable[..., bool | None]]:
@@ -94,7 +71,7 @@ def _build(
     effects: dict[str, Callable[[EventData], None]],
     after_change: Callable[[EventData], None] | None = None,
 ) -> Machine:
-    machine = _Machine(
+    machine = LeanMachine(
         model=None,
         states=list(table.statuses),
         initial=table.initial,

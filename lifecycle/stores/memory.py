@@ -176,8 +176,8 @@ class MemoryStore:
             self._moved.setdefault(stored.name, current.status)
             if len(self._moved) >= _FILE_MOVES_AT:
                 self._file_moves()
-        if not stored.status.terminal:
-            self._live_endpoints[stored.endpoint_name] = stored.name
+        if not stored.status.terminal and (current is None or current.status.terminal or current.endpoint_name != stored.endpoint_name):
+            self._live_endpoints[stored.endpoint_name] = stored.name  # else it is filed there already
         if stored.due_at is not None:
             heapq.heappush(self._due, (stored.due_at, stored.version, stored.name))
 

@@ -1,0 +1,160 @@
+"""LeanMachine fires events as a plain ``transitions.Machine`` does.
+
+Each scenario is run on both classes, built the same way, and what each
+observes (callbacks in order, the state reached, the return value, the
+error raised) is compared: the specialised path may skip work, never
+behaviour.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+import pytest
+from transitions import EventData, Machine, MachineError
+
+from lifecycle.domain._events import LeanMachine
+
+
+class Light(Enum):
+    RED = "Red"
+    GREEN = "Green"
+    AMBER = "Amber"
+
+
+class Model:
+    def __init__(self, status: Any = "a") -> None:
+        self.status = status
+        self.calls: list[str] = []
+        self.allow = True
+
+    def allowed(self, event_data: EventData) -> bool:  # a condition given by name
+        self.calls.append("cond:by-name")
+        return self.allow
+
+    def after_by_name(self, event_data: EventData) -> None:
+        self.calls.append("after:by-name")
+
+
+def _record(label: str, result: Any = None) -> Any:
+    def callback(event_data: EventData) -> Any:
+        event_data.model.calls.append(f"{label}:{event_data.state.name}")
+        return result
+
+    return callback
+
+
+def _machine(cls: type[Machine], **kwargs: Any) -> Machine:
+    states = [
+        {"name": "a", "on_exit": [_record("exit-a")]},
+        {"name": "b", "on_enter": [_record("enter-b")], "on_exit": [_record("exit-b")]},
+        "c",
+    ]
+    machine = cls(model=None, states=states, initial="a", auto_transitions=False, send_event=True, model_attribute="status", **kwargs)
+    machine.add_transition(
+        "go", "a", "b",
+        conditions=[_record("cond-1", True), "allowed"],
+        unless=[_record("unless", False)],
+        prepare=[_record("prepare")],
+        before=[_record("before")],
+        after=[_record("after"), "after_by_name"],
+    )
+    machine.add_transition("go", "a", "c", after=[_record("after-second-row")])  # tried when the first refuses
+    machine.add_transition("stay", "b", None, after=[_record("internal")])  # internal: no state change
+    machine.add_transition("loop", "b", "=", after=[_record("loop")])  # reflexive: exit and enter again
+    machine.add_transition("back", "b", "a", conditions=[_record("refuse", False)])
+    machine.add_transition("boom", "b", "c", after=[_boom])
+    return machine
+
+
+def _boom(event_data: EventData) -> None:
+    raise RuntimeError("effect failed")
+
+
+def _run(cls: type[Machine], steps: list[str], allow: bool = True, **kwargs: Any) -> list[Any]:
+    machine = _machine(cls, **kwargs)
+    model = Model()
+    model.allow = allow
+    seen: list[Any] = []
+    for step in steps:
+        try:
+            seen.append(("result", step, machine.events[step].trigger(model)))
+        except (MachineError, RuntimeError) as err:
+            seen.append(("error", step, type(err).__name__, str(err)))
+        seen.append(("status", model.status))
+    seen.append(("calls", model.calls))
+    return seen
+
+
+SCENARIOS = {
+    "first row taken, every callback in order": ["go"],
+    "internal then reflexive": ["go", "stay", "loop"],
+    "a refused row leaves the state": ["go", "back"],
+    "no row from the status": ["stay"],
+    "an effect that raises": ["go", "boom"],
+}
+
+
+@pytest.mark.parametrize("steps", SCENARIOS.values(), ids=SCENARIOS.keys())
+@pytest.mark.parametrize("allow", [True, False], ids=["by-name passes", "by-name refuses"])
+def test_the_same_as_a_plain_machine(steps: list[str], allow: bool) -> None:
+    assert _run(LeanMachine, steps, allow) == _run(Machine, steps, allow)
+
+
+def test_callback_order_is_the_librarys() -> None:
+    calls = _run(LeanMachine, ["go"])[-1][1]
+    assert calls == [
+        "prepare:a", "cond-1:a", "cond:by-name", "unless:a", "before:a", "exit-a:a", "enter-b:b", "after:b", "after:by-name",
+    ]
+
+
+def test_second_row_when_the_first_refuses() -> None:
+    seen = _run(LeanMachine, ["go"], allow=False)
+    assert ("status", "c") in seen
+    assert "after-second-row:c" in seen[-1][1]
+
+
+def test_ignored_invalid_trigger_answers_false() -> None:
+    seen = _run(LeanMachine, ["stay"], ignore_invalid_triggers=True)
+    assert seen[0] == ("result", "stay", False)
+    assert seen == _run(Machine, ["stay"], ignore_invalid_triggers=True)
+
+
+def test_enum_states_and_bound_models() -> None:
+    for cls in (Machine, LeanMachine):
+        model = Model(status=None)
+        machine = cls(model=model, states=Light, initial=Light.RED, auto_transitions=False, model_attribute="status")
+        machine.add_transition("next", Light.RED, Light.GREEN)
+        machine.add_transition("next", Light.GREEN, Light.AMBER)
+        assert model.next() is True  # type: ignore[attr-defined]
+        assert model.next() is True  # type: ignore[attr-defined]
+        assert model.status is Light.AMBER
+        with pytest.raises(MachineError, match="Can't trigger event next from state AMBER"):
+            model.next()  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("hook", ["prepare_event", "before_state_change", "after_state_change", "finalize_event", "on_exception", "on_final"])
+def test_machine_wide_hooks_are_refused_not_skipped(hook: str) -> None:
+    with pytest.raises(ValueError, match=f"no machine-wide {hook} hook"):
+        LeanMachine(model=None, states=["a"], initial="a", **{hook: print})
+    machine = LeanMachine(model=None, states=["a"], initial="a")
+    with pytest.raises(ValueError, match=f"no machine-wide {hook} hook"):
+        setattr(machine, hook, [print])
+    with pytest.raises(AttributeError):
+        getattr(machine, hook).append(print)
+    assert getattr(machine, hook) == ()
+
+
+def test_queued_is_refused() -> None:
+    with pytest.raises(ValueError, match="no queue"):
+        LeanMachine(model=None, states=["a"], initial="a", queued=True)
+
+
+def test_a_state_added_again_is_found_anew() -> None:
+    machine = LeanMachine(model=None, states=["a"], initial="a")
+    first = machine.state_of("a")
+    assert machine.state_of("a") is first
+    machine.add_states(["a"])
+    assert machine.state_of("a") is machine.states["a"]
+    assert machine.state_of("a") is not first
