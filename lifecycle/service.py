@@ -160,7 +160,7 @@ class ExperimentService:
 
     def commit(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         """Save ``exp`` over ``expected_version`` with its history, then tell the listeners."""
-        self.store.save(exp, expected_version, entries, handover=True)  # exp is not touched again
+        self.store.save(exp, expected_version, entries)
         for listener in self._listeners:
             for entry in entries:
                 listener(entry)

@@ -35,16 +35,17 @@ def next_due(exp: Experiment, settle: float) -> float | None:
     return None
 
 
-_fire_variant: list[Callable[..., None]] = []
+def _no_variant_machine(v: Variant, event: str, **kwargs: Any) -> None:
+    raise RuntimeError("lifecycle.domain.machine has not been imported: no variant machine to fire on")
+
+
+_variant_event: Callable[..., None] = _no_variant_machine
 
 
 def use_variant_machine(fire_variant: Callable[..., None]) -> None:
     """Called once by ``machine.py``: experiment effects fire variant events through it."""
-    _fire_variant[:] = [fire_variant]
-
-
-def _variant_event(v: Variant, event: str, **kwargs: Any) -> None:
-    _fire_variant[0](v, event, **kwargs)
+    global _variant_event  # set once, when the machine module is imported
+    _variant_event = fire_variant
 
 
 def _start(ed: EventData) -> None:

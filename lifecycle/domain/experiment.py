@@ -8,7 +8,7 @@ what Describe returns. Times are epoch seconds (float).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
 
@@ -45,6 +45,16 @@ class Variant:
             self.pending_model_name,
             self.pending_infrastructure,
         )
+
+    def assign(self, other: Variant) -> None:
+        """Take every field of ``other``, keeping this object."""
+        self.name = other.name
+        self.model_name = other.model_name
+        self.infrastructure = other.infrastructure
+        self.status = other.status
+        self.pending = other.pending
+        self.pending_model_name = other.pending_model_name
+        self.pending_infrastructure = other.pending_infrastructure
 
 
 @dataclass(slots=True)
@@ -129,10 +139,45 @@ class Experiment:
             self.stop_actions,
         )
 
+    def assign(self, other: Experiment) -> None:
+        """Take every field of ``other``, keeping this object and, where the variants
+        are the same ones in the same order, its Variant objects (a store that keeps
+        records as objects updates them in place instead of swapping in new ones)."""
+        mine, theirs = self.variants, other.variants
+        if [v.name for v in mine] == [v.name for v in theirs]:
+            for a, b in zip(mine, theirs, strict=True):
+                a.assign(b)
+        else:
+            self.variants = [v.copy() for v in theirs]
+        self.name = other.name
+        self.arn = other.arn
+        self.endpoint_name = other.endpoint_name
+        self.role_arn = other.role_arn
+        self.shadow_mode_config = other.shadow_mode_config
+        self.start_time = other.start_time
+        self.end_time = other.end_time
+        self.creation_time = other.creation_time
+        self.last_modified_time = other.last_modified_time
+        self.type = other.type
+        self.status = other.status
+        self.description = other.description
+        self.kms_key = other.kms_key
+        self.data_storage_config = other.data_storage_config
+        self.tags = other.tags
+        self.status_reason = other.status_reason
+        self.completion_time = other.completion_time
+        self.version = other.version
+        self.entered_at = other.entered_at
+        self.due_at = other.due_at
+        self.update_origin = other.update_origin
+        self.desired_state = other.desired_state
+        self.attempts = other.attempts
+        self.last_error = other.last_error
+        self.stop_actions = other.stop_actions
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One committed transition of one experiment."""
+
+class HistoryEntry(NamedTuple):
+    """One committed transition of one experiment (immutable)."""
 
     name: str
     time: float

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lifecycle.domain.experiment import JSON, Experiment
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction
@@ -102,9 +102,8 @@ def schedule_refusals(start: float, end: float, now: float, *, end_given: bool) 
 # --- stop ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class StopPlan:
-    """A StopInferenceExperiment request as the rules see it.
+class StopPlan(NamedTuple):
+    """A StopInferenceExperiment request as the rules see it (immutable).
 
     ``actions`` are the actions named in the request; ``desired`` the
     DesiredModelVariants items by variant name.
@@ -119,14 +118,15 @@ class StopPlan:
     def resolve(self, exp: Experiment) -> dict[str, VariantAction]:
         """The action for every variant (decision: unnamed means Retain, except that
         the production variant is Remove when the shadow is promoted)."""
-        promoted = any(a is VariantAction.PROMOTE for a in self.actions.values())
+        actions = self.actions
+        production = exp.production_variant if VariantAction.PROMOTE in actions.values() else None
         out: dict[str, VariantAction] = {}
         for v in exp.variants:
-            action = self.actions.get(v.name)
+            name = v.name
+            action = actions.get(name)
             if action is None:
-                implied_remove = promoted and v.name == exp.production_variant
-                action = VariantAction.REMOVE if implied_remove else VariantAction.RETAIN
-            out[v.name] = action
+                action = VariantAction.REMOVE if name == production else VariantAction.RETAIN
+            out[name] = action
         return out
 
 
@@ -176,11 +176,11 @@ def plan_stop(
     reason: str | None,
 ) -> StopPlan:
     return StopPlan(
-        actions={k: _ACTIONS[v] for k, v in actions.items()},
-        desired={name: (model, infra) for name, model, infra in desired},
-        desired_order=tuple(name for name, _, _ in desired),
-        desired_state=_STATES[desired_state] if desired_state else DesiredState.COMPLETED,
-        reason=reason,
+        {k: _ACTIONS[v] for k, v in actions.items()},
+        {name: (model, infra) for name, model, infra in desired} if desired else {},
+        tuple([name for name, _, _ in desired]) if desired else (),
+        _STATES[desired_state] if desired_state else DesiredState.COMPLETED,
+        reason,
     )
 
 

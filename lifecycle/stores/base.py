@@ -85,14 +85,13 @@ class Store(Protocol):
         """A private copy of the experiment, or None."""
         ...
 
-    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry], *, handover: bool = False) -> None:
+    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         """Write ``exp`` as version ``expected_version + 1`` with its history entries.
 
         Raises ``StaleVersionError`` (and writes nothing) when the stored
         version is not ``expected_version`` or the experiment is gone.
-        Sets ``exp.version`` on success. With ``handover=True`` the caller gives
-        ``exp`` up (it will not change it again), so a store that keeps records
-        as objects may keep this one instead of a copy.
+        Sets ``exp.version`` on success; ``exp`` stays the caller's (a store
+        that keeps records as objects copies it into its own).
         """
         ...
 

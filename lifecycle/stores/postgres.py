@@ -369,7 +369,7 @@ class PostgresStore:
                 raise ResourceInUseError(f"bulk create refused: {err.message}", rule="unique-name-and-live-endpoint") from None
             raise
 
-    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry], *, handover: bool = False) -> None:
+    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         version = expected_version + 1
         values = list(row_params(exp))
         values[_VERSION] = version

@@ -306,7 +306,7 @@ class SqliteStore:
             conn.execute(f"UPDATE counters SET value = (SELECT count(*) FROM experiments WHERE status NOT IN {TERMINAL_SQL}) WHERE key = 'live'")
         return len(rows)
 
-    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry], *, handover: bool = False) -> None:
+    def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         version = expected_version + 1
         values = list(row_params(exp))
         values[_VERSION] = version

@@ -147,6 +147,28 @@ def test_records_handed_out_are_private_copies(store: Store) -> None:
     assert again is not None and again.variants[1].model_name == "model-b"
 
 
+def test_a_saved_record_stays_the_callers(store: Store) -> None:
+    exp = add(store, make("e"))
+    exp.status = S.STOPPING
+    exp.variants[1].status = VariantStatus.UPDATING
+    store.save(exp, 1, [])
+    exp.status = S.CANCELLED
+    exp.variants[1].status = VariantStatus.DELETED
+    exp.variants.append(exp.variants[0].copy())
+    got = store.get("e")
+    assert got is not None
+    assert got.status is S.STOPPING and [v.status for v in got.variants] == [VariantStatus.IN_SERVICE, VariantStatus.UPDATING]
+
+
+def test_a_save_that_renames_or_drops_variants_stores_the_new_set(store: Store) -> None:
+    exp = add(store, make("e"))
+    exp.variants = [exp.variants[1].copy()]
+    exp.variants[0].name = "only"
+    store.save(exp, 1, [])
+    got = store.get("e")
+    assert got is not None and [(v.name, v.model_name) for v in got.variants] == [("only", "model-b")]
+
+
 # -- versioned saves -------------------------------------------------------------------------
 
 
