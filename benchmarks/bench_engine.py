@@ -3,9 +3,10 @@
 Prints, from one run: the median microseconds of a Stop through
 ``ExperimentService.invoke`` with 1,000 and 100,000 stored experiments (each
 stop on a Running experiment drawn at random), and of a bare trigger on a
-model bound to a plain Machine with the same states.
+model bound to a plain Machine with the same states. The three take turns
+in short rounds, so a change in background load reaches all of them alike.
 
-    python benchmarks/bench_engine.py [--stops 5000]
+    python benchmarks/bench_engine.py [--stops 6000] [--round 100]
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class _StopRun:
 
     def run(self, count: int) -> None:
         invoke = self.service.invoke
-        for name, _ in zip(self.picks, range(count), strict=False):
+        for _, name in zip(range(count), self.picks, strict=False):  # range first: zip stops before taking a pick
             payload = _stop_request(name)  # built just before the call, as a server decodes a request
             t = time.perf_counter_ns()
             invoke("StopInferenceExperiment", payload)
