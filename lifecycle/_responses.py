@@ -1,4 +1,9 @@
-"""Stored records -> response dicts in the wire shape (timestamps as epoch seconds)."""
+"""Stored records -> response dicts in the wire shape (timestamps as epoch seconds).
+
+A response is the caller's to keep and change: its nested members are fresh
+copies, never the dicts a stored record (or a store's own record, for the
+memory store) holds.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,15 @@ __all__ = ["describe_response", "summary"]
 _ENDPOINT_UPDATING = frozenset(
     {ExperimentStatus.CREATING, ExperimentStatus.STARTING, ExperimentStatus.UPDATING, ExperimentStatus.STOPPING}
 )
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of a JSON value (dicts, lists and scalars), to any depth."""
+    if type(value) is dict:
+        return {k: _fresh(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_fresh(v) for v in value]
+    return value
 
 
 def _common(exp: Experiment) -> dict[str, Any]:
@@ -49,14 +63,14 @@ def describe_response(exp: Experiment) -> dict[str, Any]:
         {
             "ModelName": v.model_name,
             "VariantName": v.name,
-            "InfrastructureConfig": v.infrastructure,
+            "InfrastructureConfig": _fresh(v.infrastructure),
             "Status": v.status.value,
         }
         for v in exp.variants
     ]
     if exp.data_storage_config is not None:
-        out["DataStorageConfig"] = exp.data_storage_config
-    out["ShadowModeConfig"] = exp.shadow_mode_config
+        out["DataStorageConfig"] = _fresh(exp.data_storage_config)
+    out["ShadowModeConfig"] = _fresh(exp.shadow_mode_config)
     if exp.kms_key is not None:
         out["KmsKey"] = exp.kms_key
     return out

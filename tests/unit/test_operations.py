@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -300,6 +301,16 @@ def test_describe_has_every_required_member(world: World) -> None:
     assert d["EndpointMetadata"]["EndpointName"] == "exp-endpoint"
     assert d["DataStorageConfig"] == {"Destination": "s3://b/p"}
     assert d["KmsKey"] == "key"
+
+
+def test_a_response_is_the_callers_to_change(world: World) -> None:
+    world.running(DataStorageConfig={"Destination": "s3://b/p", "ContentType": {"CsvContentTypes": ["text/csv"]}})
+    first = world.describe()
+    before = copy.deepcopy(first)
+    first["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] = 1
+    first["ModelVariants"][0]["InfrastructureConfig"]["RealTimeInferenceConfig"]["InstanceCount"] = 99
+    first["DataStorageConfig"]["ContentType"]["CsvContentTypes"].append("text/other")
+    assert world.describe() == before
 
 
 def test_describe_unknown_is_not_found(world: World) -> None:
