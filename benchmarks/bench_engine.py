@@ -54,7 +54,8 @@ def seed(n: int) -> tuple[ExperimentService, list[str]]:
 
 
 def _stop_request(name: str) -> dict[str, object]:
-    return {"Name": name, "ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed", "Reason": "shadow wins"}
+    """A Stop request as a server decodes it: new objects, the name a new string equal to the stored one."""
+    return {"Name": name.encode().decode(), "ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed", "Reason": "shadow wins"}
 
 
 class _StopRun:

@@ -144,16 +144,17 @@ class Reads:
         for kept in self.samples.values():
             kept.clear()
 
-    def describe(self, name: str) -> object:
-        return self.service.invoke("DescribeInferenceExperiment", {"Name": name})
+    def describe(self, payload: dict[str, Any]) -> object:
+        return self.service.invoke("DescribeInferenceExperiment", payload)
 
     def round(self, describes: int, walks: int) -> None:
         picks = [self.rng.choice(self.names) for _ in range(describes)]
         gc.collect()
         with _gc_off():
             for name in picks:
+                payload = {"Name": name.encode().decode()}  # a new string, as a server decodes it
                 t = time.perf_counter_ns()
-                self.describe(name)
+                self.describe(payload)
                 self.samples["describe"].append((time.perf_counter_ns() - t) / 1000)
             for _ in range(walks):
                 _walk(self.service, {}, 20, self.samples["list"])
