@@ -20,26 +20,32 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from lifecycle._plans import (
+    create_refusals,
+    create_schedule,
+    delete_refusals,
+    infra,
+    not_found,
+    stop_plan,
+    update_plan,
+    update_request_refusals,
+    update_schedule_refusals,
+    validation_error,
+)
 from lifecycle._responses import describe_response, summary
 from lifecycle._tokens import TokenCodec
 from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
 from lifecycle.domain.machine import explain_event, fire, refusal_error
 from lifecycle.domain.rules import (
-    UNSET,
     Firing,
     Refusal,
     StopPlan,
     UpdatePlan,
-    effective_schedule,
-    plan_stop,
-    schedule_refusals,
     stop_request_refusals,
 )
 from lifecycle.domain.statuses import ExperimentStatus
-from lifecycle.domain.table import EXPERIMENT_TABLE
 from lifecycle.errors import (
     LifecycleError,
-    NotFoundError,
     ProtocolError,
     ResourceInUseError,
     ResourceLimitExceededError,
@@ -62,22 +68,6 @@ OPERATIONS = (
 
 #: called after each committed transition, with its history entry
 Listener = Callable[[HistoryEntry], None]
-
-
-def _validation(refusals: list[Refusal]) -> ValidationError:
-    errors = [(r.field or "", r.message) for r in refusals]
-    n = len(errors)
-    head = f"{n} validation error{'s' if n > 1 else ''} detected: "
-    first = refusals[0]
-    return ValidationError(head + "; ".join(r.message for r in refusals), field=first.field, rule=first.rule, errors=errors)
-
-
-def _not_found(name: str) -> NotFoundError:
-    return NotFoundError(f"Inference experiment '{name}' does not exist", name=name, rule="experiment-exists")
-
-
-def _infra(model: Any) -> dict[str, Any]:
-    return model.model_dump(exclude_none=True)  # type: ignore[no-any-return]
 
 
 class ExperimentService:
@@ -184,7 +174,7 @@ class ExperimentService:
     def _load(self, name: str) -> Experiment:
         exp = self.store.get(name)
         if exp is None:
-            raise _not_found(name)
+            raise not_found(name)
         return exp
 
     def _fire_and_save(self, exp: Experiment, event: str, firing: Firing, request_id: str | None) -> dict[str, Any]:
@@ -193,85 +183,21 @@ class ExperimentService:
         self.commit(exp, version, [entry])
         return {"InferenceExperimentArn": exp.arn}
 
-    # -- plans: what each request means, with the rules it breaks ---------------------
-
-    @staticmethod
-    def _create_schedule(req: Any, now: float) -> tuple[float, float]:
-        sched = req.Schedule
-        return effective_schedule(sched.StartTime if sched else None, sched.EndTime if sched else None, now)
-
-    def _create_refusals(self, req: Any, schedule: tuple[float, float], now: float) -> list[Refusal]:
-        out: list[Refusal] = []
-        names = [v.VariantName for v in req.ModelVariants]
-        smc = req.ShadowModeConfig
-        source = smc.SourceModelVariantName
-        shadow = smc.ShadowModelVariants[0].ShadowModelVariantName
-        if len(set(names)) != len(names):
-            out.append(Refusal("unique-variant-names", "ModelVariants names a variant more than once", "ModelVariants"))
-        if source == shadow:
-            out.append(Refusal("distinct-source-and-shadow", f"ShadowModeConfig names '{source}' as both source and shadow variant; they must differ", "ShadowModeConfig"))
-        missing = [n for n in (source, shadow) if n not in names]
-        if missing:
-            out.append(Refusal("variants-in-model-variants", f"ShadowModeConfig names {', '.join(repr(m) for m in missing)}, not in ModelVariants ({', '.join(names)})", "ShadowModeConfig"))
-        extra = [n for n in names if n not in (source, shadow)]
-        if extra:
-            out.append(Refusal("variants-in-shadow-config", f"ModelVariants names {', '.join(repr(m) for m in extra)}, which ShadowModeConfig does not use as source or shadow", "ModelVariants"))
-        sched = req.Schedule
-        out.extend(schedule_refusals(*schedule, now, end_given=bool(sched and sched.EndTime is not None)))
-        return out
-
-    def _stop_plan(self, req: Any) -> StopPlan:
-        desired = [(d.VariantName, d.ModelName, _infra(d.InfrastructureConfig)) for d in req.DesiredModelVariants or ()]
-        return plan_stop(req.ModelVariantActions, desired, req.DesiredState, req.Reason)
-
-    def _update_plan(self, req: Any) -> UpdatePlan:
-        sched = req.Schedule
-        fields = req.model_fields_set
-        return UpdatePlan(
-            start_time=sched.StartTime if sched and sched.StartTime is not None else UNSET,
-            end_time=sched.EndTime if sched and sched.EndTime is not None else UNSET,
-            description=req.Description if "Description" in fields and req.Description is not None else UNSET,
-            variants={v.VariantName: (v.ModelName, _infra(v.InfrastructureConfig)) for v in req.ModelVariants} if req.ModelVariants else UNSET,
-            data_storage_config=req.DataStorageConfig.model_dump(exclude_none=True) if req.DataStorageConfig else UNSET,
-            shadow_mode_config=req.ShadowModeConfig.model_dump(exclude_none=True) if req.ShadowModeConfig else UNSET,
-        )
-
-    def _update_request_refusals(self, req: Any, plan: UpdatePlan, now: float) -> list[Refusal]:
-        out: list[Refusal] = []
-        if all(getattr(plan, f) is UNSET for f in UpdatePlan.__slots__):
-            out.append(Refusal("update-changes-something", "UpdateInferenceExperiment needs at least one member besides Name (Schedule, Description, ModelVariants, DataStorageConfig or ShadowModeConfig)", "Name"))
-        if plan.end_time is not UNSET and plan.end_time <= now:
-            out.append(Refusal("schedule-end-in-future", "Schedule.EndTime must be in the future", "Schedule.EndTime"))
-        smc = plan.shadow_mode_config
-        if smc is not UNSET and smc["SourceModelVariantName"] == smc["ShadowModelVariants"][0]["ShadowModelVariantName"]:
-            out.append(Refusal("distinct-source-and-shadow", f"ShadowModeConfig names '{smc['SourceModelVariantName']}' as both source and shadow variant; they must differ", "ShadowModeConfig"))
-        if plan.variants is not UNSET and len(plan.variants) != len(req.ModelVariants):
-            out.append(Refusal("unique-variant-names", "ModelVariants names a variant more than once", "ModelVariants"))
-        return out
-
-    @staticmethod
-    def _update_schedule_refusals(exp: Experiment, plan: UpdatePlan, now: float) -> list[Refusal]:
-        if plan.start_time is UNSET and plan.end_time is UNSET:
-            return []
-        start = exp.start_time if plan.start_time is UNSET else plan.start_time
-        end = exp.end_time if plan.end_time is UNSET else plan.end_time
-        return schedule_refusals(start, end, now, end_given=False)
-
     # -- operations ---------------------------------------------------------------
 
     def _create(self, req: Any, request_id: str | None) -> dict[str, Any]:
         now = self.clock()
-        start, end = self._create_schedule(req, now)
-        refusals = self._create_refusals(req, (start, end), now)
+        start, end = create_schedule(req, now)
+        refusals = create_refusals(req, (start, end), now)
         if refusals:
-            raise _validation(refusals)
+            raise validation_error(refusals)
         exp = Experiment(
             name=req.Name,
             arn=self.arn(req.Name),
             endpoint_name=req.EndpointName,
             role_arn=req.RoleArn,
             variants=[
-                Variant(v.VariantName, v.ModelName, _infra(v.InfrastructureConfig), pending="provisioned")
+                Variant(v.VariantName, v.ModelName, infra(v.InfrastructureConfig), pending="provisioned")
                 for v in req.ModelVariants
             ],
             shadow_mode_config=req.ShadowModeConfig.model_dump(exclude_none=True),
@@ -331,34 +257,28 @@ class ExperimentService:
         return self._fire_and_save(exp, "start", Firing(exp, self.clock(), self.settle_seconds), request_id)
 
     def _stop(self, req: Any, request_id: str | None) -> dict[str, Any]:
-        plan = self._stop_plan(req)
+        plan = stop_plan(req)
         refusals = stop_request_refusals(plan)
         if refusals:
-            raise _validation(refusals)
+            raise validation_error(refusals)
         exp = self._load(req.Name)
         return self._fire_and_save(exp, "stop", Firing(exp, self.clock(), self.settle_seconds, plan), request_id)
 
     def _update(self, req: Any, request_id: str | None) -> dict[str, Any]:
         now = self.clock()
-        plan = self._update_plan(req)
-        refusals = self._update_request_refusals(req, plan, now)
+        plan = update_plan(req)
+        refusals = update_request_refusals(req, plan, now)
         if refusals:
-            raise _validation(refusals)
+            raise validation_error(refusals)
         exp = self._load(req.Name)
-        refusals = self._update_schedule_refusals(exp, plan, now)
+        refusals = update_schedule_refusals(exp, plan, now)
         if refusals:
-            raise _validation(refusals)
+            raise validation_error(refusals)
         return self._fire_and_save(exp, "update", Firing(exp, now, self.settle_seconds, plan), request_id)
-
-    def _delete_refusals(self, exp: Experiment) -> list[Refusal]:
-        if exp.status in EXPERIMENT_TABLE.deletable_from:
-            return []
-        allowed = ", ".join(s.value for s in EXPERIMENT_TABLE.statuses if s in EXPERIMENT_TABLE.deletable_from)
-        return [Refusal("delete-from-status", f"Cannot delete inference experiment '{exp.name}' while it is {exp.status.value}: delete is allowed only from {allowed}", "Status")]
 
     def _delete(self, req: Any, request_id: str | None) -> dict[str, Any]:
         exp = self._load(req.Name)
-        refusals = self._delete_refusals(exp)
+        refusals = delete_refusals(exp)
         if refusals:
             raise refusal_error(exp.name, exp.status, "delete", refusals)
         self.store.delete(exp.name, exp.version)
@@ -382,39 +302,39 @@ class ExperimentService:
         r: Any = req
         early: list[Refusal] = []
         if operation == "CreateInferenceExperiment":
-            early = self._create_refusals(r, self._create_schedule(r, now), now)
+            early = create_refusals(r, create_schedule(r, now), now)
         elif operation == "StopInferenceExperiment":
-            early = stop_request_refusals(self._stop_plan(r))
+            early = stop_request_refusals(stop_plan(r))
         elif operation == "UpdateInferenceExperiment":
-            early = self._update_request_refusals(r, self._update_plan(r), now)
+            early = update_request_refusals(r, update_plan(r), now)
         elif operation == "ListInferenceExperiments":
             try:
                 self._list_query(r)
             except ValidationError as err:
                 return [err]
         if early:
-            return [_validation([x]) for x in early]
+            return [validation_error([x]) for x in early]
         if operation == "CreateInferenceExperiment":
             return self._explain_create(r)
         if operation == "ListInferenceExperiments":
             return []
         exp = self.store.get(r.Name)
         if exp is None:
-            return [_not_found(r.Name)]
+            return [not_found(r.Name)]
         if operation == "DeleteInferenceExperiment":
-            return [refusal_error(exp.name, exp.status, "delete", [x]) for x in self._delete_refusals(exp)]
+            return [refusal_error(exp.name, exp.status, "delete", [x]) for x in delete_refusals(exp)]
         if operation == "DescribeInferenceExperiment":
             return []
         plan: StopPlan | UpdatePlan | None = None
         if operation == "StartInferenceExperiment":
             event = "start"
         elif operation == "StopInferenceExperiment":
-            event, plan = "stop", self._stop_plan(r)
+            event, plan = "stop", stop_plan(r)
         else:
-            event, plan = "update", self._update_plan(r)
-            sched = self._update_schedule_refusals(exp, plan, now)
+            event, plan = "update", update_plan(r)
+            sched = update_schedule_refusals(exp, plan, now)
             if sched:
-                return [_validation([x]) for x in sched]
+                return [validation_error([x]) for x in sched]
         firing = Firing(exp, now, plan=plan)
         return [refusal_error(exp.name, exp.status, event, [x]) for x in explain_event(exp, event, firing)]
 

@@ -157,7 +157,7 @@ def _literal_rule_ids(path: Path) -> tuple[set[str], list[str]]:
 
 def _request_rule_ids() -> set[str]:
     """Every rule id the engine names beyond the shapes, that a request can break."""
-    modules = [PACKAGE / "domain" / "rules.py", PACKAGE / "domain" / "machine.py", PACKAGE / "service.py",
+    modules = [PACKAGE / "domain" / "rules.py", PACKAGE / "domain" / "machine.py", PACKAGE / "service.py", PACKAGE / "_plans.py",
                PACKAGE / "_tokens.py", PACKAGE / "wire" / "shapes.py", *sorted((PACKAGE / "stores").glob("*.py"))]
     ids: set[str] = set()
     templates: set[str] = set()
