@@ -82,7 +82,14 @@ class Store(Protocol):
         ...
 
     def get(self, name: str) -> Experiment | None:
-        """A private copy of the experiment, or None."""
+        """A private copy of the experiment, or None.
+
+        The record and its variants are the caller's to change; their nested
+        configurations (``infrastructure``, ``shadow_mode_config``,
+        ``data_storage_config``, ``tags``, ``stop_actions``) may be shared
+        with the store, so replace them rather than change them in place, as
+        the engine does.
+        """
         ...
 
     def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
