@@ -64,13 +64,15 @@ class NamedState(State):
 
 
 class LeanCondition(Condition):
-    """A condition that calls its callable with the EventData (the machines send events)."""
+    """A condition whose callable is called straight with the EventData when the machine
+    sends events; a name, or a machine that passes the trigger's arguments, goes the
+    library's way."""
 
     def check(self, event_data: EventData) -> bool:
         func = self.func
-        if callable(func):
+        if callable(func) and event_data.machine.send_event:
             return bool(func(event_data) == self.target)
-        return bool(super().check(event_data))  # a name: the library resolves it on the model
+        return bool(super().check(event_data))
 
 
 class LeanTransition(Transition):
@@ -97,11 +99,15 @@ class LeanTransition(Transition):
             event_data.state = dest
             if dest.on_enter:
                 dest.enter(event_data)
-        for func in self.after:
-            if callable(func):
-                func(event_data)
-            else:  # a name: the library resolves it on the model
-                machine.callback(func, event_data)
+        if self.after:
+            if machine.send_event:
+                for func in self.after:
+                    if callable(func):
+                        func(event_data)
+                    else:  # a name: the library resolves it on the model
+                        machine.callback(func, event_data)
+            else:
+                machine.callbacks(self.after, event_data)
         if _LOGGER.isEnabledFor(_DEBUG):
             _LOGGER.debug("%s%s: %s -> %s", machine.name, event_data.event.name, self.source, self.dest)
         return True

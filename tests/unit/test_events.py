@@ -121,6 +121,32 @@ def test_ignored_invalid_trigger_answers_false() -> None:
     assert seen == _run(Machine, ["stay"], ignore_invalid_triggers=True)
 
 
+def _run_with_arguments(cls: type[Machine]) -> list[Any]:
+    """send_event=False: callbacks get the trigger's own arguments, not an EventData."""
+    seen: list[Any] = []
+
+    def cond(*args: Any, **kwargs: Any) -> bool:
+        seen.append(("cond", args, kwargs))
+        return bool(kwargs.get("ok"))
+
+    def after(*args: Any, **kwargs: Any) -> None:
+        seen.append(("after", args, kwargs))
+
+    machine = cls(model=None, states=["a", "b"], initial="a", auto_transitions=False, send_event=False, model_attribute="status")
+    machine.add_transition("go", "a", "b", conditions=[cond], after=[after])
+    model = Model()
+    seen.append(machine.events["go"].trigger(model, 1, ok=False))
+    seen.append(machine.events["go"].trigger(model, 2, ok=True))
+    seen.append(model.status)
+    return seen
+
+
+def test_callbacks_get_the_triggers_arguments_when_events_are_not_sent() -> None:
+    seen = _run_with_arguments(LeanMachine)
+    assert seen == _run_with_arguments(Machine)
+    assert seen[-1] == "b" and ("after", (2,), {"ok": True}) in seen
+
+
 def test_enum_states_and_bound_models() -> None:
     for cls in (Machine, LeanMachine):
         model = Model(status=None)
