@@ -157,6 +157,10 @@ class SqliteStore:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        # this process's writers take turns here, each woken the moment the one before
+        # commits; only another process's writer is waited for by SQLite's busy handler,
+        # which sleeps in steps of up to 100 ms (on the server's event loop, at that)
+        self._write_lock = threading.RLock()
         self._closed = False
         if os.path.isdir(self.path):
             raise StoreError(f"cannot open SQLite store {self.path!r}: it is a directory")
@@ -193,21 +197,22 @@ class SqliteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction that holds the file's write lock from its start."""
-        try:
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as err:
-            raise StoreError(f"SQLite store {self.path!r}: {err}") from err
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
-            raise
+        with self._write_lock:
+            try:
+                conn = self._conn()
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise StoreError(f"SQLite store {self.path!r}: {err}") from err
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+                raise
 
     def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         try:
