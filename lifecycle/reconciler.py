@@ -4,9 +4,10 @@
 on due time, not a scan; a claim with a lease, so another reconciler on
 another replica leaves them alone), and for each carries out the step its status calls for
 through the :class:`~lifecycle.actuator.Actuator`, then fires the event that
-ends the step and saves with the version it loaded. A save that finds a newer
-version means another request or replica got there first: the step is left
-to it. A step whose actuator call fails is retried; past ``max_attempts``
+ends the step and saves with the version it loaded; the saves of one round
+out of statuses only the reconciler moves go to the store together, in one
+transaction. A save that finds a newer version means another request or
+replica got there first: the step is left to it. A step whose actuator call fails is retried; past ``max_attempts``
 the experiment fails (Cancelled, StatusReason = the error).
 """
 
@@ -24,8 +25,10 @@ from lifecycle.domain.machine import fire_variant
 from lifecycle.domain.rules import Firing, plan_stop
 from lifecycle.domain.statuses import ExperimentStatus as S
 from lifecycle.domain.statuses import VariantAction
+from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
 from lifecycle.errors import StaleVersionError
 from lifecycle.service import ExperimentService
+from lifecycle.stores.base import Save
 
 __all__ = ["Reconciler"]
 
@@ -37,6 +40,10 @@ _VARIANT_ACTIONS = {
     "promoted": "promote-variant",
     "removed": "remove-variant",
 }
+#: statuses a request can move an experiment out of (the others only the reconciler moves)
+_REQUEST_STATUSES = frozenset(
+    t.source for t in EXPERIMENT_TABLE.transitions if t.source is not None and set(t.fired_by) - {RECONCILER}
+) | EXPERIMENT_TABLE.deletable_from
 _CAUGHT_UP = "Schedule.EndTime passed before the experiment was started; it was started and stopped at once"
 
 
@@ -77,7 +84,7 @@ class Reconciler:
             names = self.service.store.claim(now, self.batch, self.owner, self.lease_seconds)
             if not names:
                 break
-            round_moved = sum(self.advance(name, now) for name in names)
+            round_moved = self._advance_all(names, now)
             moved += round_moved
             if round_moved == 0:
                 break
@@ -85,9 +92,48 @@ class Reconciler:
 
     def advance(self, name: str, now: float) -> int:
         """Carry out the due step of one experiment; 1 if it was saved, else 0."""
+        prepared = self._prepare(name, now)
+        return 0 if prepared is None else self._commit(prepared[0])
+
+    def _commit(self, save: Save) -> int:
+        try:
+            self.service.commit(*save)
+        except StaleVersionError:
+            return 0  # someone else moved it on first
+        return 1
+
+    def _advance_all(self, names: list[str], now: float) -> int:
+        """Carry out the due steps of ``names``; how many were saved.
+
+        Steps out of a status no request can change (Creating, Starting,
+        Updating, Stopping) are saved together, in one transaction: one
+        flush to disk for the round instead of one per experiment. A step
+        out of a status a request can change too (Created, Running) is saved
+        at once, so a request that lands meanwhile finds it saved, or makes
+        it stale before its actuator calls are long past.
+        """
+        moved = 0
+        batch: list[Save] = []
+        for name in names:
+            prepared = self._prepare(name, now)
+            if prepared is None:
+                continue
+            save, loaded_status = prepared
+            if loaded_status in _REQUEST_STATUSES:
+                moved += self._commit(save)
+            else:
+                batch.append(save)
+        if batch:
+            moved += sum(self.service.commit_many(batch))
+        return moved
+
+    def _prepare(self, name: str, now: float) -> tuple[Save, S] | None:
+        """Load one experiment and carry out its due step, unsaved: the save to make and
+        the status it was loaded in; None when nothing is due."""
         exp = self.service.store.get(name)
         if exp is None or exp.due_at is None or exp.due_at > now:
-            return 0
+            return None
+        loaded_status = exp.status
         version = exp.version
         entries: list[HistoryEntry] = []
         try:
@@ -100,11 +146,7 @@ class Reconciler:
                 entries.append(self._fire(exp, "fail", now, reason=str(err)))
             else:
                 exp.due_at = now + self.retry_seconds
-        try:
-            self.service.commit(exp, version, entries)
-        except StaleVersionError:
-            return 0  # someone else moved it on first
-        return 1
+        return (exp, version, entries), loaded_status
 
     # -- steps ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -51,7 +51,7 @@ from lifecycle.errors import (
     ResourceLimitExceededError,
     ValidationError,
 )
-from lifecycle.stores.base import ListQuery, SortBy, Store, sort_key
+from lifecycle.stores.base import ListQuery, Save, SortBy, Store, sort_key
 from lifecycle.wire.shapes import parse_request
 
 __all__ = ["OPERATIONS", "ExperimentService", "Listener"]
@@ -154,6 +154,17 @@ class ExperimentService:
         for listener in self._listeners:
             for entry in entries:
                 listener(entry)
+
+    def commit_many(self, saves: Sequence[Save]) -> list[bool]:
+        """Save several records in one transaction (see :meth:`Store.save_many`), then tell
+        the listeners of those written; for each, whether it was written."""
+        written = self.store.save_many(saves)
+        for (_, _, entries), ok in zip(saves, written, strict=True):
+            if ok:
+                for listener in self._listeners:
+                    for entry in entries:
+                        listener(entry)
+        return written
 
     def transition(
         self,

@@ -9,13 +9,17 @@ Records handed out are private copies: changing one changes nothing stored.
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus
 
-__all__ = ["ListPage", "ListQuery", "SortBy", "Store", "sort_key"]
+__all__ = ["ListPage", "ListQuery", "Save", "SortBy", "Store", "sort_key"]
+
+#: one save of :meth:`Store.save_many`: the record, the version it was loaded at, its history entries
+Save = tuple[Experiment, int, list[HistoryEntry]]
 
 SortBy = Literal["Name", "CreationTime", "Status"]
 
@@ -99,6 +103,17 @@ class Store(Protocol):
         version is not ``expected_version`` or the experiment is gone.
         Sets ``exp.version`` on success; ``exp`` stays the caller's (a store
         that keeps records as objects copies it into its own).
+        """
+        ...
+
+    def save_many(self, saves: Sequence[Save]) -> builtins.list[bool]:
+        """Make several saves in one transaction: one flush to disk for all of them.
+
+        Each ``(exp, expected_version, entries)`` is written as :meth:`save`
+        writes it, or, when its version is stale, not at all; the answer
+        says for each whether it was written. A stale save does not stop the
+        others. A store error writes none of them. Sets ``exp.version`` of
+        each one written.
         """
         ...
 

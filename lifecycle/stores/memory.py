@@ -25,13 +25,13 @@ import builtins
 import heapq
 import struct
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus
 from lifecycle.errors import ResourceInUseError, ResourceLimitExceededError, StaleVersionError
 from lifecycle.stores._sorted import SortedKeys
-from lifecycle.stores.base import ListPage, ListQuery
+from lifecycle.stores.base import ListPage, ListQuery, Save
 
 __all__ = ["MemoryStore"]
 
@@ -134,6 +134,18 @@ class MemoryStore:
             if len(self._moved) >= _FILE_MOVES_AT:
                 self._file_moves()
             self._history[exp.name].extend(entries)
+
+    def save_many(self, saves: Sequence[Save]) -> builtins.list[bool]:
+        out: builtins.list[bool] = []
+        with self._lock:
+            for exp, expected_version, entries in saves:
+                try:
+                    self.save(exp, expected_version, entries)
+                except StaleVersionError:
+                    out.append(False)
+                else:
+                    out.append(True)
+        return out
 
     def delete(self, name: str, expected_version: int) -> None:
         with self._lock:

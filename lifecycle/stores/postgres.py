@@ -30,7 +30,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -64,7 +64,7 @@ from lifecycle.stores._sql import (
     row_experiment,
     row_params,
 )
-from lifecycle.stores.base import ListPage, ListQuery
+from lifecycle.stores.base import ListPage, ListQuery, Save
 
 __all__ = ["PostgresStore"]
 
@@ -370,31 +370,46 @@ class PostgresStore:
             raise
 
     def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
+        exp.version = self._run(lambda conn: self._save_in(conn, exp, expected_version, entries))
+
+    def save_many(self, saves: Sequence[Save]) -> builtins.list[bool]:
+        def work(conn: psycopg.Connection[Any]) -> builtins.list[int | None]:
+            versions: builtins.list[int | None] = []
+            for exp, expected_version, entries in saves:
+                try:
+                    with conn.transaction():  # a savepoint: a stale save leaves the others
+                        versions.append(self._save_in(conn, exp, expected_version, entries))
+                except StaleVersionError:
+                    versions.append(None)
+            return versions
+
+        versions = self._run(work)  # a retried transaction runs every save again
+        for (exp, _, _), version in zip(saves, versions, strict=True):
+            if version is not None:
+                exp.version = version
+        return [v is not None for v in versions]
+
+    def _save_in(self, conn: psycopg.Connection[Any], exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> int:
+        """One save inside the caller's transaction; the version written, or ``StaleVersionError``."""
         version = expected_version + 1
         values = list(row_params(exp))
         values[_VERSION] = version
-        params = (*values[1:], exp.name, expected_version)
-        history = [entry_params(e, history_seq(version, i)) for i, e in enumerate(entries)]
-
-        def work(conn: psycopg.Connection[Any]) -> None:
-            was_live = False
-            if exp.status.terminal:
-                row = conn.execute(
-                    f"SELECT status FROM {self._t_exp} WHERE name = %s AND version = %s FOR UPDATE",
-                    (exp.name, expected_version),
-                ).fetchone()
-                was_live = row is not None and row[0] not in _TERMINAL
-            cur = conn.execute(self._update, params)
-            if cur.rowcount != 1:
-                raise _stale(exp.name)
-            if history:
-                with conn.cursor() as c:
-                    c.executemany(self._insert_history, history)
-            if was_live:
-                conn.execute(f"UPDATE {self._t_count} SET value = value - 1 WHERE key = 'live'")
-
-        self._run(work)
-        exp.version = version
+        was_live = False
+        if exp.status.terminal:
+            row = conn.execute(
+                f"SELECT status FROM {self._t_exp} WHERE name = %s AND version = %s FOR UPDATE",
+                (exp.name, expected_version),
+            ).fetchone()
+            was_live = row is not None and row[0] not in _TERMINAL
+        cur = conn.execute(self._update, (*values[1:], exp.name, expected_version))
+        if cur.rowcount != 1:
+            raise _stale(exp.name)
+        if entries:
+            with conn.cursor() as c:
+                c.executemany(self._insert_history, [entry_params(e, history_seq(version, i)) for i, e in enumerate(entries)])
+        if was_live:
+            conn.execute(f"UPDATE {self._t_count} SET value = value - 1 WHERE key = 'live'")
+        return version
 
     def delete(self, name: str, expected_version: int) -> None:
         def work(conn: psycopg.Connection[Any]) -> None:

@@ -24,7 +24,7 @@ import builtins
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -48,7 +48,7 @@ from lifecycle.stores._sql import (
     row_experiment,
     row_params,
 )
-from lifecycle.stores.base import ListPage, ListQuery
+from lifecycle.stores.base import ListPage, ListQuery, Save
 
 __all__ = ["SqliteStore"]
 
@@ -312,23 +312,44 @@ class SqliteStore:
         return len(rows)
 
     def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
+        with self._write() as conn:
+            version = self._save_in(conn, exp, expected_version, entries)
+        exp.version = version
+
+    def save_many(self, saves: Sequence[Save]) -> builtins.list[bool]:
+        versions: builtins.list[int | None] = []
+        with self._write() as conn:
+            for exp, expected_version, entries in saves:
+                conn.execute("SAVEPOINT lifecycle_save")
+                try:
+                    versions.append(self._save_in(conn, exp, expected_version, entries))
+                except StaleVersionError:
+                    conn.execute("ROLLBACK TO lifecycle_save")
+                    versions.append(None)
+                conn.execute("RELEASE lifecycle_save")
+        for (exp, _, _), version in zip(saves, versions, strict=True):
+            if version is not None:
+                exp.version = version
+        return [v is not None for v in versions]
+
+    @staticmethod
+    def _save_in(conn: sqlite3.Connection, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> int:
+        """One save inside the caller's transaction; the version written, or ``StaleVersionError``."""
         version = expected_version + 1
         values = list(row_params(exp))
         values[_VERSION] = version
-        params = (*values[1:], exp.name, expected_version)
-        with self._write() as conn:
-            was_live = False
-            if exp.status.terminal:
-                row = conn.execute("SELECT status FROM experiments WHERE name = ? AND version = ?", (exp.name, expected_version)).fetchone()
-                was_live = row is not None and row[0] not in _TERMINAL
-            cur = conn.execute(_UPDATE, params)
-            if cur.rowcount != 1:
-                raise _stale(exp.name)
-            if entries:
-                conn.executemany(_INSERT_HISTORY, [entry_params(e, history_seq(version, i)) for i, e in enumerate(entries)])
-            if was_live:
-                conn.execute("UPDATE counters SET value = value - 1 WHERE key = 'live'")
-        exp.version = version
+        was_live = False
+        if exp.status.terminal:
+            row = conn.execute("SELECT status FROM experiments WHERE name = ? AND version = ?", (exp.name, expected_version)).fetchone()
+            was_live = row is not None and row[0] not in _TERMINAL
+        cur = conn.execute(_UPDATE, (*values[1:], exp.name, expected_version))
+        if cur.rowcount != 1:
+            raise _stale(exp.name)
+        if entries:
+            conn.executemany(_INSERT_HISTORY, [entry_params(e, history_seq(version, i)) for i, e in enumerate(entries)])
+        if was_live:
+            conn.execute("UPDATE counters SET value = value - 1 WHERE key = 'live'")
+        return version
 
     def delete(self, name: str, expected_version: int) -> None:
         with self._write() as conn:

@@ -198,6 +198,58 @@ def test_a_save_with_a_stale_version_is_refused_and_writes_nothing(store: Store)
     assert [h.event for h in store.history("e")] == ["create", "stop"]
 
 
+def test_save_many_writes_each_save_and_skips_only_the_stale_ones(store: Store) -> None:
+    for name in ("a", "b", "c"):
+        add(store, make(name, status=S.STOPPING))
+    late = store.get("b")
+    assert late is not None
+    moved = store.get("b")
+    assert moved is not None
+    moved.description = "moved first"
+    store.save(moved, 1, [entry("b", "update", S.STOPPING, source=S.STOPPING)])
+    saves = []
+    for exp in (store.get("a"), late, store.get("c")):
+        assert exp is not None
+        exp.status = S.COMPLETED
+        saves.append((exp, 1, [entry(exp.name, "stopped", S.COMPLETED, source=S.STOPPING)]))
+    assert store.save_many(saves) == [True, False, True]
+    assert [exp.version for exp, _, _ in saves] == [2, 1, 2]
+    got = {name: store.get(name) for name in ("a", "b", "c")}
+    assert {n: (e.status, e.version) for n, e in got.items() if e is not None} == {
+        "a": (S.COMPLETED, 2), "b": (S.STOPPING, 2), "c": (S.COMPLETED, 2),
+    }  # fmt: skip
+    assert [h.event for h in store.history("a")] == ["create", "stopped"]
+    assert [h.event for h in store.history("b")] == ["create", "update"]
+    assert store.save_many([]) == []
+
+
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_save_many_that_meets_a_database_error_writes_none_of_its_saves(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    from lifecycle.errors import StoreError
+
+    store = SqliteStore(tmp_path / "lifecycle.db") if kind == "sqlite" else open_store(request.getfixturevalue("postgres_url"))
+    try:
+        first, second = add(store, make("a")), add(store, make("b"))
+        first.description = "written only with the rest"
+        second.endpoint_name = "ep-a"  # the database's one-live-experiment-per-endpoint index refuses it
+        with pytest.raises(StoreError):
+            store.save_many([(first, 1, [entry("a", "update", S.RUNNING)]), (second, 1, [])])
+        got = store.get("a")
+        assert got is not None and (got.description, got.version) == (None, 1)
+        assert [h.event for h in store.history("a")] == ["create"]
+        assert first.version == 1
+    finally:
+        store.close()
+
+
+def test_save_many_frees_the_endpoints_of_experiments_it_ends(store: Store) -> None:
+    exp = add(store, make("a", endpoint="shared", status=S.STOPPING))
+    exp.status = S.CANCELLED
+    assert store.save_many([(exp, 1, [])]) == [True]
+    add(store, make("b", endpoint="shared"), max_live=1)
+    assert store.get("b") is not None
+
+
 def test_a_save_of_a_deleted_experiment_is_stale(store: Store) -> None:
     exp = add(store, make("e", status=S.CREATED))
     store.delete("e", 1)

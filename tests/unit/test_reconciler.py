@@ -6,8 +6,10 @@ from typing import Any
 
 from lifecycle.actuator import SimulatedActuator
 from lifecycle.reconciler import Reconciler
+from lifecycle.service import ExperimentService
+from lifecycle.stores.memory import MemoryStore
 
-from .conftest import World
+from .conftest import Clock, World, create_request
 
 
 def test_each_transitional_status_lasts_the_settle_time(make_world: Any) -> None:
@@ -110,3 +112,53 @@ def test_a_repeated_key_is_carried_out_once(tmp_path: Any) -> None:
     again = SimulatedActuator(log)  # a restarted process
     again.apply(step)
     assert log.read_text().count('"k1"') == 1
+
+
+class _CountingStore(MemoryStore):
+    """A memory store that records how each save reached it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, list[str]]] = []
+        self._batching = False
+
+    def save(self, exp: Any, expected_version: int, entries: list[Any]) -> None:
+        if not self._batching:
+            self.calls.append(("save", [exp.name]))
+        super().save(exp, expected_version, entries)
+
+    def save_many(self, saves: Any) -> list[bool]:
+        self.calls.append(("save_many", [exp.name for exp, _, _ in saves]))
+        self._batching = True
+        try:
+            return super().save_many(saves)
+        finally:
+            self._batching = False
+
+
+def _counted() -> tuple[_CountingStore, ExperimentService, Clock]:
+    store, clock = _CountingStore(), Clock()
+    return store, ExperimentService(store, clock=clock), clock
+
+
+def test_a_rounds_steps_out_of_reconciler_only_statuses_are_saved_together() -> None:
+    store, service, _ = _counted()
+    for name in ("a", "b", "c"):
+        service.invoke("CreateInferenceExperiment", create_request(name))
+    store.calls.clear()
+    assert Reconciler(service).run_once() == 6
+    # round 1: three Creating -> Starting in one transaction; round 2: three Starting -> Running
+    assert store.calls == [("save_many", ["a", "b", "c"]), ("save_many", ["a", "b", "c"])]
+    assert {service.invoke("DescribeInferenceExperiment", {"Name": n})["Status"] for n in "abc"} == {"Running"}
+
+
+def test_a_step_out_of_a_status_a_request_can_change_is_saved_at_once() -> None:
+    store, service, clock = _counted()
+    reconciler = Reconciler(service)
+    for name in ("a", "b"):
+        service.invoke("CreateInferenceExperiment", create_request(name, Schedule={"StartTime": clock() + 60}))
+    reconciler.run_once()  # Creating -> Created, together
+    store.calls.clear()
+    clock.advance(60)
+    reconciler.run_once()  # Created -> Starting: a StartInferenceExperiment could race it, so one at a time
+    assert store.calls == [("save", ["a"]), ("save", ["b"]), ("save_many", ["a", "b"])]
