@@ -44,7 +44,9 @@ _DEBUG = logging.DEBUG
 
 class NamedState(State):
     """A State whose name is computed once (the library derives an Enum state's name
-    on every read), and whose enter and exit do nothing when it has no callbacks."""
+    on every read), and whose enter and exit do nothing when it has no callbacks
+    (the library's still log twice and walk the empty lists); ``LeanTransition``
+    skips calling them then."""
 
     def __init__(self, name: str | Enum, *args: Any, **kwargs: Any) -> None:
         super().__init__(name, *args, **kwargs)
@@ -92,12 +94,12 @@ class LeanTransition(Transition):
         if self.dest:  # None is an internal transition: no change of state
             states = machine.states
             source = states[self.source]
-            if source.on_exit:
+            if source.on_exit or type(source) is not NamedState:  # another State class may do its own work
                 source.exit(event_data)
-            dest = states[self.dest]
+            dest = states.get(self.dest) or machine.get_state(self.dest)  # the library's error for an unknown one
             setattr(event_data.model, machine.model_attribute, dest.value)
             event_data.state = dest
-            if dest.on_enter:
+            if dest.on_enter or type(dest) is not NamedState:
                 dest.enter(event_data)
         if self.after:
             if machine.send_event:
@@ -147,10 +149,10 @@ class LeanMachine(Machine):
     transition_cls = LeanTransition
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("queued"):
-            raise ValueError("LeanMachine has no queue: fire events one at a time")
-        self._state_by_value: dict[Any, State] = {}
+        self._state_by_value: dict[Any, tuple[State, type]] = {}
         super().__init__(*args, **kwargs)
+        if self.has_queue:
+            raise ValueError("LeanMachine has no queue: fire events one at a time")
 
     def _no_hook(name: str) -> property:  # type: ignore[misc]
         def get(self: Machine) -> tuple[()]:
@@ -176,8 +178,12 @@ class LeanMachine(Machine):
 
     def state_of(self, value: Any) -> State:
         """The State for a model's attribute value (an Enum member or a name), as
-        ``get_state`` answers it, remembered per value."""
-        state = self._state_by_value.get(value)
-        if state is None:
-            state = self._state_by_value[value] = self.get_state(value)
+        ``get_state`` answers it, remembered per value. A value only equal to a
+        remembered one (a str Enum's plain string) is looked up anew, as the
+        library would, and refused when it is not a state's name."""
+        known = self._state_by_value.get(value)
+        if known is not None and type(value) is known[1]:
+            return known[0]
+        state = self.get_state(value)
+        self._state_by_value[value] = (state, type(value))
         return state

@@ -8,11 +8,11 @@ behaviour.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 import pytest
-from transitions import EventData, Machine, MachineError
+from transitions import EventData, Machine, MachineError, State
 
 from lifecycle.domain._events import LeanMachine
 
@@ -184,3 +184,61 @@ def test_a_state_added_again_is_found_anew() -> None:
     machine.add_states(["a"])
     assert machine.state_of("a") is machine.states["a"]
     assert machine.state_of("a") is not first
+
+
+class _CountingState(State):
+    """A State that does work of its own on enter and exit, beyond callbacks."""
+
+    def enter(self, event_data: EventData) -> None:
+        event_data.model.calls.append(f"enter {self.name}")
+        super().enter(event_data)
+
+    def exit(self, event_data: EventData) -> None:
+        event_data.model.calls.append(f"exit {self.name}")
+        super().exit(event_data)
+
+
+def _run_state_objects(cls: type[Machine]) -> list[str]:
+    machine = cls(model=None, states=[_CountingState("a"), _CountingState("b")], initial="a", auto_transitions=False, send_event=True, model_attribute="status")
+    machine.add_transition("go", "a", "b")
+    model = Model()
+    machine.events["go"].trigger(model)
+    return model.calls
+
+
+def test_states_that_do_their_own_work_are_entered_and_exited() -> None:
+    assert _run_state_objects(LeanMachine) == _run_state_objects(Machine) == ["exit a", "enter b"]
+
+
+def test_a_queue_asked_for_by_position_is_refused() -> None:
+    # Machine(model, states, initial, transitions, send_event, auto_transitions, ordered_transitions,
+    #         ignore_invalid_triggers, before_state_change, after_state_change, name, queued)
+    with pytest.raises(ValueError, match="no queue"):
+        LeanMachine(None, ["a", "b"], "a", None, False, False, False, None, None, None, None, True)
+
+
+def _unknown_destination(cls: type[Machine]) -> tuple[str, str]:
+    machine = cls(model=None, states=["a"], initial="a", auto_transitions=False, model_attribute="status")
+    machine.add_transition("go", "a", "nowhere")
+    with pytest.raises(ValueError, match="nowhere") as raised:  # the library's error, not a KeyError
+        machine.events["go"].trigger(Model())
+    return type(raised.value).__name__, str(raised.value)
+
+
+def test_a_row_to_an_unknown_state_fails_as_in_the_library() -> None:
+    assert _unknown_destination(LeanMachine) == _unknown_destination(Machine)
+
+
+class Phase(StrEnum):
+    OPEN = "Open"
+    SHUT = "Shut"
+
+
+def test_a_plain_string_equal_to_an_enum_states_value_is_refused_even_after_that_state_was_seen() -> None:
+    for cls in (Machine, LeanMachine):
+        machine = cls(model=None, states=Phase, initial=Phase.OPEN, auto_transitions=False, model_attribute="status")
+        machine.add_transition("shut", Phase.OPEN, Phase.SHUT)
+        machine.add_transition("shut", Phase.SHUT, Phase.SHUT)
+        assert machine.events["shut"].trigger(Model(status=Phase.OPEN)) is True  # Phase.OPEN is now known
+        with pytest.raises(ValueError, match="State 'Open' is not a registered state"):
+            machine.events["shut"].trigger(Model(status="Open"))  # equal to Phase.OPEN, but not a state's name
