@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lifecycle.actuator import Actuator, ActuatorError, SimulatedActuator, Step
+    from lifecycle.domain.catalog import RULE_CATALOG, Rule
     from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
     from lifecycle.domain.rules import Refusal
     from lifecycle.domain.statuses import (
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 # does) loads neither pydantic nor transitions until something needs them.
 _HOME = {
     "lifecycle.actuator": ("Actuator", "ActuatorError", "SimulatedActuator", "Step"),
+    "lifecycle.domain.catalog": ("RULE_CATALOG", "Rule"),
     "lifecycle.domain.experiment": ("Experiment", "HistoryEntry", "Variant"),
     "lifecycle.domain.rules": ("Refusal",),
     "lifecycle.domain.statuses": (
@@ -116,10 +118,12 @@ __all__ = [
     "NotFoundError",
     "OPERATIONS",
     "ProtocolError",
+    "RULE_CATALOG",
     "Reconciler",
     "Refusal",
     "ResourceInUseError",
     "ResourceLimitExceededError",
+    "Rule",
     "SimulatedActuator",
     "StaleVersionError",
     "Step",

@@ -3,7 +3,8 @@
 Mermaid ``stateDiagram-v2`` and Graphviz DOT text, a Markdown transition matrix, and
 SVG through Graphviz's ``dot`` program, all from the same
 :data:`~lifecycle.domain.table.TABLES` the machines run on, so a rule change shows in
-the diagrams (and ``check`` fails until they are regenerated).
+the diagrams (and ``check`` fails until they are regenerated). ``rules.md``, the
+catalogue of the rules a request can break, is written and checked with them.
 
 Why render from the tables directly, not through transitions' ``GraphMachine``:
 ``GraphMachine`` needs pygraphviz or the ``graphviz`` Python package (one more
@@ -33,6 +34,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from lifecycle import _diagram_render as _r
+from lifecycle.domain.catalog import rules_markdown
 from lifecycle.domain.table import TABLES, MachineTable
 from lifecycle.errors import LifecycleError, ValidationError
 
@@ -142,7 +144,8 @@ def readme(tables: Mapping[str, MachineTable] = TABLES) -> str:
         "In the SVGs, operation edges are solid and blue, reconciler edges dashed and grey.",
         "The start marker is where a new record enters; the end marker is `delete`",
         "(DeleteInferenceExperiment), which removes the record. Terminal statuses have a",
-        "double border (SVG) or say `terminal` (Mermaid).",
+        "double border (SVG) or say `terminal` (Mermaid). [rules.md](rules.md) lists every",
+        "rule a request can break, by the id its error carries.",
     ]
     for name, table in tables.items():
         out += [
@@ -172,6 +175,7 @@ def write_all(directory: str | Path, tables: Mapping[str, MachineTable] = TABLES
             contents[name + suffix] = render(table)
         contents[name + ".svg"] = to_svg(table)
     contents["README.md"] = readme(tables)
+    contents["rules.md"] = rules_markdown()
     paths = []
     for file_name, text in contents.items():
         path = root / file_name
@@ -230,6 +234,8 @@ def check(directory: str | Path, tables: Mapping[str, MachineTable] = TABLES) ->
             bad.append(f"{name}.svg")
     if differs("README.md", readme(tables)):
         bad.append("README.md")
+    if differs("rules.md", rules_markdown()):
+        bad.append("rules.md")
     return bad
 
 

@@ -118,8 +118,13 @@ def test_check_ignores_how_graphviz_placed_the_svg(committed_copy: Path) -> None
 @needs_dot
 def test_write_all_writes_what_check_accepts(tmp_path: Path) -> None:
     paths = diagrams.write_all(tmp_path / "out")
-    assert sorted(p.name for p in paths) == sorted([*ALL_FILES, "README.md"])
+    assert sorted(p.name for p in paths) == sorted([*ALL_FILES, "README.md", "rules.md"])
     assert check(tmp_path / "out") == []
+
+
+def test_a_drifted_rule_catalogue_fails_the_check(committed_copy: Path) -> None:
+    (committed_copy / "rules.md").write_text("# Rules\n", encoding="utf-8")
+    assert check(committed_copy) == ["rules.md"]
 
 
 def test_readme_embeds_mermaid_svgs_and_matrices() -> None:

@@ -19,7 +19,7 @@ def test_the_exported_members_are_pinned() -> None:
         "EXPERIMENT_TABLE", "OPERATIONS", "TABLES", "VARIANT_TABLE", "Actuator", "ActuatorError",
         "ConflictError", "DesiredState", "Experiment", "ExperimentService", "ExperimentStatus",
         "HistoryEntry", "LifecycleError", "ListQuery", "MachineTable", "MemoryStore", "NotFoundError",
-        "ProtocolError", "Reconciler", "Refusal", "ResourceInUseError", "ResourceLimitExceededError",
+        "ProtocolError", "RULE_CATALOG", "Reconciler", "Refusal", "ResourceInUseError", "ResourceLimitExceededError", "Rule",
         "SimulatedActuator", "StaleVersionError", "Step", "Store", "StoreError", "Transition",
         "ValidationError", "Variant", "VariantAction", "VariantStatus", "__version__", "open_store",
     }

@@ -3,7 +3,6 @@ and together the invalid ones break every rule the engine checks."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import lifecycle
-from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
 from lifecycle.errors import LifecycleError
 from lifecycle.testing import World, strategies
 from lifecycle.testing.strategies import RequestCase
 from lifecycle.wire import shapes
 from lifecycle.wire._constraints import Enum, Int, Size, Str
+
+from ._rule_scan import request_rule_ids
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 PACKAGE = Path(lifecycle.__file__).parent
@@ -136,54 +136,6 @@ def test_an_unknown_rule_or_operation_is_refused_by_name() -> None:
 # --- the rules the engine checks, read from the engine ------------------------------------------
 
 
-def _literal_rule_ids(path: Path) -> tuple[set[str], list[str]]:
-    """Rule ids in a module: first arguments of Refusal(...) and rule= keywords; and the
-    f-strings among them, unexpanded."""
-    ids: set[str] = set()
-    templates: list[str] = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if not isinstance(node, ast.Call):
-            continue
-        values = [kw.value for kw in node.keywords if kw.arg == "rule"]
-        if isinstance(node.func, ast.Name) and node.func.id == "Refusal" and node.args:
-            values.append(node.args[0])
-        for value in values:
-            if isinstance(value, ast.Constant) and isinstance(value.value, str):
-                ids.add(value.value)
-            elif isinstance(value, ast.JoinedStr):
-                templates.append(ast.unparse(value))
-    return ids, templates
-
-
-def _request_rule_ids() -> set[str]:
-    """Every rule id the engine names beyond the shapes, that a request can break."""
-    modules = [PACKAGE / "domain" / "rules.py", PACKAGE / "domain" / "machine.py", PACKAGE / "service.py", PACKAGE / "_plans.py",
-               PACKAGE / "_tokens.py", PACKAGE / "wire" / "shapes.py", *sorted((PACKAGE / "stores").glob("*.py"))]
-    ids: set[str] = set()
-    templates: set[str] = set()
-    for module in modules:
-        found, unexpanded = _literal_rule_ids(module)
-        ids |= found
-        templates.update(unexpanded)
-    operation_events = {t.event for t in EXPERIMENT_TABLE.transitions if t.source is not None and set(t.fired_by) - {RECONCILER}}
-    # guards of rows only the reconciler fires: no request meets them
-    reconciler_only = {g for t in EXPERIMENT_TABLE.transitions if t.fired_by == (RECONCILER,) for g in t.guards}
-    expected_templates = {
-        "f'{event}-from-status'",  # the machine: an event sent in a status with no row for it
-        "f'variant-{event}-from-status'",  # fired only by the engine's own effects, after the experiment's guards
-        "f'left_{status.value.lower()}'",  # routing guards of updated
-        "f'desired_{state.value.lower()}'",  # routing guards of stopped
-    }
-    assert templates == expected_templates, f"new rule ids built at run time: {templates - expected_templates}"
-    ids |= {f"{event}-from-status" for event in operation_events}
-    unreachable = reconciler_only | {
-        "versioned-save",  # a concurrent save, not one request
-        "shape",  # a pydantic error that yields no entry: a fallback
-        "unique-name-and-live-endpoint",  # the SQL stores' bulk create, which no operation calls
-    }
-    return ids - unreachable
-
-
 def _shape_rule_ids() -> set[str]:
     """Every shape rule of the seven requests, from the service model and the wire layer's constraints."""
     model = botocore.loaders.Loader().load_service_model("sagemaker", "service-2")["shapes"]
@@ -228,14 +180,14 @@ def _shape_rule_ids() -> set[str]:
 
 
 def test_the_invalid_strategies_break_every_rule_the_engine_checks() -> None:
-    engine = _shape_rule_ids() | _request_rule_ids()
+    engine = _shape_rule_ids() | request_rule_ids()
     ours = set(strategies.RULES) | set(strategies.IMPLIED)
     assert sorted(engine - ours) == [], "rules no strategy breaks"
     assert sorted(ours - engine) == [], "rules the engine does not check"
 
 
 def test_the_engine_scan_finds_the_rules_it_should() -> None:
-    ids = _request_rule_ids()
+    ids = request_rule_ids()
     assert {"single-promote", "promote-shadow-only", "stop-from-status", "delete-from-status", "next-token",
             "unique-name", "max-live-experiments", "experiment-exists", "body-object"} <= ids
     assert "left_created" not in ids
