@@ -132,6 +132,8 @@ class StopPlan(NamedTuple):
 
 def stop_request_refusals(plan: StopPlan) -> list[Refusal]:
     """Stop rules judged from the request alone (ValidationException)."""
+    if len(plan.actions) < 2 and not plan.desired_order:
+        return []  # each rule below needs two promotes or a DesiredModelVariants item
     out: list[Refusal] = []
     promotes = [n for n, a in plan.actions.items() if a is VariantAction.PROMOTE]
     if len(promotes) > 1:

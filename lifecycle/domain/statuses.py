@@ -17,9 +17,14 @@ class ExperimentStatus(StrEnum):
     COMPLETED = "Completed"
     CANCELLED = "Cancelled"
 
-    @property
-    def terminal(self) -> bool:
-        return self in (ExperimentStatus.COMPLETED, ExperimentStatus.CANCELLED)
+    #: Completed or Cancelled: no event leaves it (set on each member below; a plain
+    #: attribute, as stores and the machine read it on every save)
+    terminal: bool
+
+
+for _status in ExperimentStatus:
+    _status.terminal = _status in (ExperimentStatus.COMPLETED, ExperimentStatus.CANCELLED)
+del _status
 
 
 class VariantStatus(StrEnum):
