@@ -151,9 +151,7 @@ class ExperimentService:
     def commit(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         """Save ``exp`` over ``expected_version`` with its history, then tell the listeners."""
         self.store.save(exp, expected_version, entries)
-        for listener in self._listeners:
-            for entry in entries:
-                listener(entry)
+        self._tell(entries)
 
     def commit_many(self, saves: Sequence[Save]) -> list[bool]:
         """Save several records in one transaction (see :meth:`Store.save_many`), then tell
@@ -161,10 +159,13 @@ class ExperimentService:
         written = self.store.save_many(saves)
         for (_, _, entries), ok in zip(saves, written, strict=True):
             if ok:
-                for listener in self._listeners:
-                    for entry in entries:
-                        listener(entry)
+                self._tell(entries)
         return written
+
+    def _tell(self, entries: Sequence[HistoryEntry]) -> None:
+        for listener in self._listeners:
+            for entry in entries:
+                listener(entry)
 
     def transition(
         self,
@@ -226,8 +227,7 @@ class ExperimentService:
         )
         entry = HistoryEntry(exp.name, now, "create", None, exp.status, None, request_id or self._new_request_id(), 1)
         self.store.create(exp, entry, max_live=self.max_live_experiments)
-        for listener in self._listeners:
-            listener(entry)
+        self._tell([entry])
         return {"InferenceExperimentArn": exp.arn}
 
     def _describe(self, req: Any, request_id: str | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
+from lifecycle.domain.table import EXPERIMENT_TABLE
 
 __all__ = ["RULE_CATALOG", "Rule", "rules_markdown"]
 
@@ -46,8 +46,8 @@ def _status_rules() -> list[Rule]:
     """``<event>-from-status``: each operation's event, from the statuses the table has rows for."""
     out = []
     for event, operation in _OPERATION_OF_EVENT.items():
-        rows = [t for t in EXPERIMENT_TABLE.transitions if t.event == event and t.source is not None and set(t.fired_by) - {RECONCILER}]
-        sources = [s.value for s in EXPERIMENT_TABLE.statuses if any(t.source is s for t in rows)]
+        allowed = EXPERIMENT_TABLE.sources(event)
+        sources = [s.value for s in EXPERIMENT_TABLE.statuses if s in allowed]
         out.append(Rule(f"{event}-from-status", _C, (operation,), f"the experiment is {' or '.join(sources)}"))
     deletable = [s.value for s in EXPERIMENT_TABLE.statuses if s in EXPERIMENT_TABLE.deletable_from]
     out.append(Rule("delete-from-status", _C, (_DELETE,), f"the experiment is {', '.join(deletable[:-1])} or {deletable[-1]}"))

@@ -8,7 +8,7 @@ refusal of a request-alone rule into a ``ValidationError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -186,31 +186,28 @@ def plan_stop(
     )
 
 
+def _unknown_variants(exp: Experiment, names: Iterable[str], member: str) -> list[Refusal]:
+    """known-variant: each of ``names`` (from the request's ``member``) that is not one of the
+    experiment's variants (the variant set is fixed at create)."""
+    known = [v.name for v in exp.variants]
+    return [
+        Refusal(
+            "known-variant",
+            f"{member} names '{name}', which is not a variant of inference experiment '{exp.name}' (its variants: {', '.join(sorted(known))})",
+            member,
+        )
+        for name in names
+        if name not in known
+    ]
+
+
 def _variant_action_rules(f: Firing) -> list[Refusal]:
     """Stop rules that depend on the stored experiment (ConflictException)."""
     exp, plan = f.experiment, f.plan
     assert isinstance(plan, StopPlan)
-    known = {v.name for v in exp.variants}
     prod, shadow = exp.production_variant, exp.shadow_variant
-    out: list[Refusal] = []
-    for name in plan.actions:
-        if name not in known:
-            out.append(
-                Refusal(
-                    "known-variant",
-                    f"ModelVariantActions names '{name}', which is not a variant of inference experiment '{exp.name}' (its variants: {', '.join(sorted(known))})",
-                    "ModelVariantActions",
-                )
-            )
-    for name in plan.desired_order:
-        if name not in known:
-            out.append(
-                Refusal(
-                    "known-variant",
-                    f"DesiredModelVariants names '{name}', which is not a variant of inference experiment '{exp.name}' (its variants: {', '.join(sorted(known))})",
-                    "DesiredModelVariants",
-                )
-            )
+    out = _unknown_variants(exp, plan.actions, "ModelVariantActions")
+    out += _unknown_variants(exp, plan.desired_order, "DesiredModelVariants")
     actions = plan.actions
     if actions.get(prod) is VariantAction.PROMOTE:
         out.append(
@@ -333,18 +330,7 @@ def _update_rules_running(f: Firing) -> list[Refusal]:
 
 
 def _known_variant_refusals(exp: Experiment, plan: UpdatePlan) -> list[Refusal]:
-    if plan.variants is UNSET:
-        return []
-    known = {v.name for v in exp.variants}
-    return [
-        Refusal(
-            "known-variant",
-            f"ModelVariants names '{name}', which is not a variant of inference experiment '{exp.name}' (its variants: {', '.join(sorted(known))})",
-            "ModelVariants",
-        )
-        for name in plan.variants
-        if name not in known
-    ]
+    return [] if plan.variants is UNSET else _unknown_variants(exp, plan.variants, "ModelVariants")
 
 
 def _update_rules_created(f: Firing) -> list[Refusal]:

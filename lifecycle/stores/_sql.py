@@ -16,12 +16,13 @@ from typing import Any
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
-from lifecycle.stores.base import ListQuery
+from lifecycle.stores.base import ListQuery, Save
 
 __all__ = [
     "COLUMNS",
     "HISTORY_COLUMNS",
     "TERMINAL_SQL",
+    "committed",
     "entry_params",
     "history_seq",
     "list_sql",
@@ -126,6 +127,15 @@ def row_experiment(row: Sequence[Any]) -> Experiment:
         last_error=last_error,
         stop_actions=None if stop_actions is None else {k: VariantAction(a) for k, a in json.loads(stop_actions).items()},
     )
+
+
+def committed(saves: Sequence[Save], versions: Sequence[int | None]) -> list[bool]:
+    """After a ``save_many`` transaction committed: set the version of each save written
+    (None: it was stale) and say which were."""
+    for (exp, _, _), version in zip(saves, versions, strict=True):
+        if version is not None:
+            exp.version = version
+    return [v is not None for v in versions]
 
 
 def history_seq(version: int, position: int) -> int:

@@ -57,6 +57,7 @@ from lifecycle.stores._sql import (
     COLUMNS,
     HISTORY_COLUMNS,
     TERMINAL_SQL,
+    committed,
     entry_params,
     history_seq,
     list_sql,
@@ -383,11 +384,7 @@ class PostgresStore:
                     versions.append(None)
             return versions
 
-        versions = self._run(work)  # a retried transaction runs every save again
-        for (exp, _, _), version in zip(saves, versions, strict=True):
-            if version is not None:
-                exp.version = version
-        return [v is not None for v in versions]
+        return committed(saves, self._run(work))  # a retried transaction runs every save again
 
     def _save_in(self, conn: psycopg.Connection[Any], exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> int:
         """One save inside the caller's transaction; the version written, or ``StaleVersionError``."""

@@ -41,6 +41,7 @@ from lifecycle.stores._sql import (
     COLUMNS,
     HISTORY_COLUMNS,
     TERMINAL_SQL,
+    committed,
     entry_params,
     history_seq,
     list_sql,
@@ -327,10 +328,7 @@ class SqliteStore:
                     conn.execute("ROLLBACK TO lifecycle_save")
                     versions.append(None)
                 conn.execute("RELEASE lifecycle_save")
-        for (exp, _, _), version in zip(saves, versions, strict=True):
-            if version is not None:
-                exp.version = version
-        return [v is not None for v in versions]
+        return committed(saves, versions)
 
     @staticmethod
     def _save_in(conn: sqlite3.Connection, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> int:
