@@ -21,7 +21,7 @@ from transitions import Machine
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
 from lifecycle.domain.statuses import ExperimentStatus, VariantStatus
-from lifecycle.service import ExperimentService
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 T0 = 1_800_000_000.0

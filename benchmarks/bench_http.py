@@ -260,7 +260,7 @@ def _bench_lifecycle(
     argv = [
         sys.executable,
         "-m",
-        "lifecycle._serve_cli",
+        "lifecycle.http.serve",
         "--host",
         HOST,
         "--port",

@@ -46,7 +46,7 @@ from typing import Any
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
 from lifecycle.domain.statuses import ExperimentStatus, VariantStatus
-from lifecycle.service import ExperimentService
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores import MemoryStore, SqliteStore, Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -222,7 +222,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def serving_rss(path: Path, names: list[str]) -> str:
     port = free_port()
-    argv = [sys.executable, "-m", "lifecycle._serve_cli", "--port", str(port), "--store", f"sqlite:///{path}",
+    argv = [sys.executable, "-m", "lifecycle.http.serve", "--port", str(port), "--store", f"sqlite:///{path}",
             "--max-live-experiments", "10000000", "--log-level", "warning"]  # fmt: skip
     process = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

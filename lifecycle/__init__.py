@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lifecycle.actuator import Actuator, ActuatorError, SimulatedActuator, Step
+    from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator, Step
     from lifecycle.domain.catalog import RULE_CATALOG, Rule
     from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
     from lifecycle.domain.rules import Refusal
@@ -44,14 +44,13 @@ if TYPE_CHECKING:
         StoreError,
         ValidationError,
     )
-    from lifecycle.reconciler import Reconciler
-    from lifecycle.service import OPERATIONS, ExperimentService
+    from lifecycle.service import OPERATIONS, ExperimentService, Reconciler
     from lifecycle.stores import ListQuery, MemoryStore, Store, open_store
 
 # Names resolve on first use, so importing `lifecycle` (as the pytest plugin
 # does) loads neither pydantic nor transitions until something needs them.
 _HOME = {
-    "lifecycle.actuator": ("Actuator", "ActuatorError", "SimulatedActuator", "Step"),
+    "lifecycle.actuators": ("Actuator", "ActuatorError", "SimulatedActuator", "Step"),
     "lifecycle.domain.catalog": ("RULE_CATALOG", "Rule"),
     "lifecycle.domain.experiment": ("Experiment", "HistoryEntry", "Variant"),
     "lifecycle.domain.rules": ("Refusal",),
@@ -79,8 +78,7 @@ _HOME = {
         "StoreError",
         "ValidationError",
     ),
-    "lifecycle.reconciler": ("Reconciler",),
-    "lifecycle.service": ("OPERATIONS", "ExperimentService"),
+    "lifecycle.service": ("OPERATIONS", "ExperimentService", "Reconciler"),
     "lifecycle.stores": ("ListQuery", "MemoryStore", "Store", "open_store"),
 }
 _MODULE_OF = {name: module for module, names in _HOME.items() for name in names}

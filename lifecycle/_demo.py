@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lifecycle.domain.experiment import HistoryEntry
-from lifecycle.reconciler import Reconciler
-from lifecycle.service import ExperimentService
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 from lifecycle.testing import create_payload
 

@@ -14,7 +14,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="serve the SageMaker inference-experiment API (AWS JSON 1.1) over HTTP")
-    from lifecycle._serve_cli import add_serve_arguments
+    from lifecycle.http.serve import add_serve_arguments
 
     add_serve_arguments(serve)
 
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        from lifecycle._serve_cli import run_serve
+        from lifecycle.http.serve import run_serve
 
         return run_serve(args)
     if args.command == "diagram":

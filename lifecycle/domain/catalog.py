@@ -1,7 +1,7 @@
 """Every rule a request can break, by the id the engine's errors carry in ``.rule``.
 
-The engine raises these ids where it checks them (``rules.py``, ``machine.py``,
-``_plans.py``, the stores); this catalogue says, for each, the wire code of its
+The engine raises these ids where it checks them (``domain/rules``, ``machine.py``,
+``service/_plans.py``, the stores); this catalogue says, for each, the wire code of its
 error, the operations that can meet it and what it asks. A test compares it with
 the ids the engine's code can raise, both ways, and ``diagrams/rules.md`` is
 rendered from it (:func:`rules_markdown`). The ``<event>-from-status`` ids are made

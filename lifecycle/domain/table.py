@@ -1,6 +1,6 @@
 """The transition tables as data: the single source of truth.
 
-The machines (``machine.py``), the diagrams (``diagrams.py``), the transition
+The machines (``machine.py``), the diagrams (``lifecycle.diagrams``), the transition
 matrix and the testing toolkit all read these tables; nothing else says which
 event may leave which status.
 

@@ -5,7 +5,7 @@ While the mock is active, every SageMaker client created (``boto3.client``,
 its ``before-send.sagemaker`` event. botocore emits that event with the
 signed request just before it would open a connection, and sends nothing
 when a handler returns a response: the handler passes the request to
-:func:`lifecycle.wire.protocol.handle` (the same wire layer the server
+:func:`lifecycle.http.protocol.handle` (the same wire layer the server
 uses) and hands botocore its answer as an ``AWSResponse``. No socket, no
 server, no thread. Any other SageMaker operation raises
 :class:`NotEmulatedError` before anything is sent.
@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lifecycle.errors import LifecycleError
-from lifecycle.service import OPERATIONS, ExperimentService
+from lifecycle.service.service import OPERATIONS, ExperimentService
 from lifecycle.testing._world import VirtualClock, World
 
 __all__ = ["DUMMY_CREDENTIALS", "MockSageMaker", "NotEmulatedError", "mock_sagemaker"]
@@ -271,7 +271,7 @@ class MockSageMaker:
         self._log(operation, body)
         if self.reconcile_on_request:
             self.advance(self.tick)
-        from lifecycle.wire.protocol import handle
+        from lifecycle.http.protocol import handle
 
         response = handle(
             self.service, method=request.method, path=urlsplit(request.url).path or "/", headers=headers, body=body

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lifecycle.actuator import SimulatedActuator
-from lifecycle.reconciler import Reconciler
-from lifecycle.service import ExperimentService
+from lifecycle.actuators import SimulatedActuator
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import ListQuery
 from lifecycle.stores.memory import MemoryStore
 

@@ -46,7 +46,7 @@ except ImportError as exc:  # pragma: no cover - the testing extra is not instal
 from pydantic import BaseModel
 
 from lifecycle.domain.statuses import ExperimentStatus
-from lifecycle.service import OPERATIONS
+from lifecycle.service.service import OPERATIONS
 from lifecycle.testing._requests import RequestCase, success_statuses, valid_payloads
 from lifecycle.testing._rule_cases import (
     IMPLIED_RULES,

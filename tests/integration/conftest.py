@@ -13,9 +13,9 @@ import pytest
 import uvicorn
 from botocore.config import Config
 
-from lifecycle.reconciler import Reconciler
-from lifecycle.server import LifecycleApp
-from lifecycle.service import ExperimentService
+from lifecycle.http.app import LifecycleApp
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 
@@ -175,7 +175,7 @@ def start_server() -> Iterator[Any]:
 
 
 class ServeProcess:
-    """``python -m lifecycle._serve_cli ARGS --port 0`` in a subprocess; its stderr collected."""
+    """``python -m lifecycle.http.serve ARGS --port 0`` in a subprocess; its stderr collected."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         import os
@@ -187,7 +187,7 @@ class ServeProcess:
         path = os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH")) if p)
         full_env = dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1")
         full_env.update(env or {})
-        argv = [sys.executable, "-m", "lifecycle._serve_cli", "--port", "0", *args]
+        argv = [sys.executable, "-m", "lifecycle.http.serve", "--port", "0", *args]
         self.process = subprocess.Popen(
             argv,
             cwd=repo,

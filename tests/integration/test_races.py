@@ -22,10 +22,10 @@ from typing import Any, cast
 
 import pytest
 
-from lifecycle.actuator import SimulatedActuator, Step
+from lifecycle.actuators import SimulatedActuator, Step
 from lifecycle.errors import ConflictError, StoreError
-from lifecycle.reconciler import Reconciler
-from lifecycle.service import ExperimentService
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore, Store, open_store
 
 STOP = {"ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed", "Reason": "shadow wins"}
@@ -352,7 +352,7 @@ def test_serve_with_a_corrupt_store_exits_at_start_with_a_clear_message(tmp_path
     path = tmp_path / "corrupt.db"
     path.write_bytes(b"garbage" * 1000)
     done = subprocess.run(
-        [sys.executable, "-m", "lifecycle._serve_cli", "--port", "0", "--store", f"sqlite:///{path}"],
+        [sys.executable, "-m", "lifecycle.http.serve", "--port", "0", "--store", f"sqlite:///{path}"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 1

@@ -15,9 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lifecycle.errors import StoreError
-from lifecycle.reconciler import Reconciler
-from lifecycle.server import LifecycleApp
-from lifecycle.service import ExperimentService
+from lifecycle.http.app import LifecycleApp
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 JSON11 = "application/x-amz-json-1.1"

@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle._serve_cli import default_store_url
-from lifecycle._serve_cli import main as serve_main
-from lifecycle.server import serve
-from lifecycle.service import ExperimentService
+from lifecycle.http.serve import default_store_url, serve
+from lifecycle.http.serve import main as serve_main
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 AWS = shutil.which("aws")

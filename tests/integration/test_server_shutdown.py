@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from lifecycle.reconciler import Reconciler
-from lifecycle.server import LifecycleApp
-from lifecycle.service import ExperimentService
+from lifecycle.http.app import LifecycleApp
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 JSON11 = "application/x-amz-json-1.1"

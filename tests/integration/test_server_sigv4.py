@@ -15,12 +15,12 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from lifecycle.errors import ProtocolError
-from lifecycle.reconciler import Reconciler
-from lifecycle.server import LifecycleApp
-from lifecycle.service import ExperimentService
+from lifecycle.http.app import LifecycleApp
+from lifecycle.http.protocol import handle
+from lifecycle.http.sigv4 import CredentialsError, SigV4Verifier, load_credentials
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
-from lifecycle.wire.protocol import handle
-from lifecycle.wire.sigv4 import CredentialsError, SigV4Verifier, load_credentials
 
 KEY, SECRET = "AKIDLIFECYCLETEST", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 JSON11 = "application/x-amz-json-1.1"

@@ -32,8 +32,9 @@ def literal_rule_ids(path: Path) -> tuple[set[str], list[str]]:
 
 def request_rule_ids() -> set[str]:
     """Every rule id the engine names beyond the shapes, that a request can break."""
-    modules = [PACKAGE / "domain" / "rules.py", PACKAGE / "domain" / "machine.py", PACKAGE / "service.py", PACKAGE / "_plans.py",
-               PACKAGE / "_tokens.py", PACKAGE / "wire" / "shapes.py", *sorted((PACKAGE / "stores").glob("*.py"))]
+    modules = [*sorted((PACKAGE / "domain").glob("rules*.py")), *sorted((PACKAGE / "domain" / "rules").glob("*.py")),
+               PACKAGE / "domain" / "machine.py", *sorted((PACKAGE / "service").glob("*.py")),
+               *sorted((PACKAGE / "wire").glob("*.py")), *sorted((PACKAGE / "stores").glob("*.py"))]
     ids: set[str] = set()
     templates: set[str] = set()
     for module in modules:

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from lifecycle.reconciler import Reconciler
-from lifecycle.service import ExperimentService
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 T0 = 1_800_000_000.0

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lifecycle.domain.catalog import RULE_CATALOG, rules_markdown
 from lifecycle.domain.table import EXPERIMENT_TABLE
 from lifecycle.errors import ConflictError
-from lifecycle.service import OPERATIONS
+from lifecycle.service.service import OPERATIONS
 from lifecycle.testing import strategies
 
 from ._rule_scan import request_rule_ids

@@ -15,7 +15,7 @@ from lifecycle.errors import (
     StaleVersionError,
     ValidationError,
 )
-from lifecycle.service import ExperimentService
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 from .conftest import T0, World, create_request, variant

@@ -17,8 +17,8 @@ from lifecycle.errors import (
     StoreError,
     ValidationError,
 )
-from lifecycle.wire import protocol
-from lifecycle.wire.protocol import MAX_BODY_BYTES, MAX_DEPTH, WireResponse, handle
+from lifecycle.http import protocol
+from lifecycle.http.protocol import MAX_BODY_BYTES, MAX_DEPTH, WireResponse, handle
 
 JSON11 = "application/x-amz-json-1.1"
 
@@ -410,8 +410,8 @@ def fuzz_world() -> tuple[Any, list[str]]:
     """A real service with one Running and one Created experiment; writes are recorded."""
     import time
 
-    from lifecycle.reconciler import Reconciler
-    from lifecycle.service import ExperimentService
+    from lifecycle.service.reconciler import Reconciler
+    from lifecycle.service.service import ExperimentService
     from lifecycle.stores.memory import MemoryStore
 
     writes: list[str] = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from lifecycle.actuator import SimulatedActuator
-from lifecycle.reconciler import Reconciler
-from lifecycle.service import ExperimentService
+from lifecycle.actuators import SimulatedActuator
+from lifecycle.service.reconciler import Reconciler
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 from .conftest import Clock, World, create_request
@@ -105,7 +105,7 @@ def test_each_variant_step_reaches_the_actuator_once_with_a_key() -> None:
 
 def test_a_repeated_key_is_carried_out_once(tmp_path: Any) -> None:
     log = tmp_path / "steps.jsonl"
-    from lifecycle.actuator import Step
+    from lifecycle.actuators import Step
 
     step = Step("k1", "exp", "ep", "remove-variant", "prod")
     SimulatedActuator(log).apply(step)

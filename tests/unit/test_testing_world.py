@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.actuator import SimulatedActuator
+from lifecycle.actuators import SimulatedActuator
 from lifecycle.domain.statuses import ExperimentStatus as E
 from lifecycle.domain.statuses import VariantStatus as V
 from lifecycle.errors import ConflictError

@@ -1,6 +1,6 @@
 """The only socket code: an ASGI app over one ``ExperimentService``, run by uvicorn.
 
-- ``POST /``: AWS JSON 1.1 (``lifecycle.wire.protocol.handle``). The body is
+- ``POST /``: AWS JSON 1.1 (``lifecycle.http.protocol.handle``). The body is
   read in chunks; past 1 MiB the rest is discarded unread into memory and
   the answer is 413 ``RequestEntityTooLarge``.
 - ``GET /health``: 200 ``{"status": "ok"}`` when ``service.store.ping()``
@@ -9,7 +9,7 @@
   background task calls ``reconciler.run_once()`` in a dedicated worker
   thread every ``tick_seconds`` (0.1 s), so requests are never blocked by it;
   on shutdown the loop finishes the pass in progress and stops.
-- One log line per request on the ``lifecycle.server`` logger (INFO):
+- One log line per request on the ``lifecycle.http.app`` logger (INFO):
   operation, experiment name, outcome code, HTTP status, milliseconds.
 
 :func:`serve` runs the app under uvicorn and returns an exit code; SIGINT
@@ -21,21 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import ipaddress
 import json
 import logging
-import signal
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Protocol
 
-from lifecycle.wire.protocol import (
+from lifecycle.http.protocol import (
     MAX_BODY_BYTES,
     TARGET_PREFIX,
     Authenticator,
@@ -45,7 +40,7 @@ from lifecycle.wire.protocol import (
     handle,
 )
 
-__all__ = ["LifecycleApp", "Reconciling", "ServedService", "is_loopback", "serve"]
+__all__ = ["LifecycleApp", "Reconciling", "ServedService"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -297,99 +292,3 @@ class LifecycleApp:
             None,
             outcome,
         )
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _log_config(log_level: str) -> dict[str, Any]:
-    import uvicorn.config
-
-    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["lifecycle"] = {
-        "handlers": ["default"],
-        "level": log_level.upper(),
-        "propagate": False,
-    }
-    return config
-
-
-@contextlib.contextmanager
-def _quiet_signal_exit() -> Iterator[None]:
-    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; make that a no-op.
-
-    Without this a SIGTERM would end the process by the default handler
-    (exit status -15) and a SIGINT would surface as KeyboardInterrupt, after
-    everything had already shut down cleanly.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in signals}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def serve(
-    service: ServedService,
-    reconciler: Reconciling | None,
-    host: str = "127.0.0.1",
-    port: int = 8080,
-    auth: Authenticator | None = None,
-    log_level: str = "info",
-    *,
-    offload: bool = False,
-    tick_seconds: float = 0.1,
-) -> int:
-    """Serve ``service`` over HTTP until SIGINT/SIGTERM; return the exit code.
-
-    0 after a signal-driven shutdown; 1 when the server cannot start (the
-    port is taken, the address cannot be bound, the app fails to start).
-    ``port=0`` picks a free port; uvicorn logs the one it bound.
-    """
-    try:
-        import uvicorn
-    except ImportError:  # pragma: no cover - depends on the install
-        print(
-            "error: serving needs uvicorn; install it with: pip install 'lifecycle[server]'",
-            file=sys.stderr,
-        )
-        return 1
-    if auth is None and not is_loopback(host):
-        print(
-            f"warning: serving on {host}, which is not a loopback address, without "
-            "authentication: anyone who can reach it can change experiments; "
-            "use --auth sigv4 --credentials FILE",
-            file=sys.stderr,
-        )
-    app = LifecycleApp(service, reconciler, auth=auth, offload=offload, tick_seconds=tick_seconds)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_level=log_level.lower(),
-        log_config=_log_config(log_level),
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
-    server = uvicorn.Server(config)
-    with _quiet_signal_exit():
-        try:
-            server.run()
-        except SystemExit as exc:  # uvicorn exits on a failed bind or startup
-            _log.debug("uvicorn exited with %r", exc.code)
-            return 1
-    return 0 if server.started else 1

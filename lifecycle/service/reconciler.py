@@ -3,7 +3,7 @@
 ``run_once()`` claims from the store the experiments that are due (an index
 on due time, not a scan; a claim with a lease, so another reconciler on
 another replica leaves them alone), and for each carries out the step its status calls for
-through the :class:`~lifecycle.actuator.Actuator`, then fires the event that
+through the :class:`~lifecycle.actuators.Actuator`, then fires the event that
 ends the step and saves with the version it loaded; the saves of one round
 out of statuses only the reconciler moves go to the store together, in one
 transaction. A save that finds a newer version means another request or
@@ -19,7 +19,7 @@ import socket
 import uuid
 from collections.abc import Callable
 
-from lifecycle.actuator import Actuator, ActuatorError, SimulatedActuator, Step
+from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator, Step
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.machine import fire_variant
 from lifecycle.domain.rules import Firing, plan_stop
@@ -27,7 +27,7 @@ from lifecycle.domain.statuses import ExperimentStatus as S
 from lifecycle.domain.statuses import VariantAction
 from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
 from lifecycle.errors import StaleVersionError
-from lifecycle.service import ExperimentService
+from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import Save
 
 __all__ = ["Reconciler"]

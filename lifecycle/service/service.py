@@ -20,20 +20,6 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from lifecycle._plans import (
-    create_refusals,
-    create_schedule,
-    delete_refusals,
-    infra,
-    not_found,
-    stop_plan,
-    update_plan,
-    update_request_refusals,
-    update_schedule_refusals,
-    validation_error,
-)
-from lifecycle._responses import describe_response, summary
-from lifecycle._tokens import TokenCodec
 from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
 from lifecycle.domain.machine import explain_event, fire, refusal_error
 from lifecycle.domain.rules import (
@@ -51,6 +37,20 @@ from lifecycle.errors import (
     ResourceLimitExceededError,
     ValidationError,
 )
+from lifecycle.service._plans import (
+    create_refusals,
+    create_schedule,
+    delete_refusals,
+    infra,
+    not_found,
+    stop_plan,
+    update_plan,
+    update_request_refusals,
+    update_schedule_refusals,
+    validation_error,
+)
+from lifecycle.service._responses import describe_response, summary
+from lifecycle.service._tokens import TokenCodec
 from lifecycle.stores.base import ListQuery, Save, SortBy, Store, sort_key
 from lifecycle.wire.shapes import parse_request
 

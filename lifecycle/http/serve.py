@@ -1,4 +1,4 @@
-"""``lifecycle serve``: its arguments, and wiring store, service, reconciler and auth.
+"""``lifecycle serve``: its arguments, the wiring of store, service, reconciler and auth, and uvicorn.
 
 ``lifecycle.cli`` hooks these into its ``serve`` subcommand::
 
@@ -6,20 +6,34 @@
     ...
     return run_serve(args)
 
-``python -m lifecycle._serve_cli [ARGS]`` runs the same thing on its own.
+``python -m lifecycle.http.serve [ARGS]`` runs the same thing on its own.
+:func:`serve` runs a :class:`~lifecycle.http.app.LifecycleApp` under uvicorn
+and returns an exit code; SIGINT and SIGTERM stop it gracefully (requests in
+flight finish, then the reconciler stops) and it returns 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import importlib
 import importlib.util
+import ipaddress
+import logging
 import re
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["add_serve_arguments", "default_store_url", "main", "run_serve"]
+from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
+from lifecycle.http.protocol import Authenticator
+
+__all__ = ["add_serve_arguments", "default_store_url", "is_loopback", "main", "run_serve", "serve"]
+
+_log = logging.getLogger("lifecycle.server")
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -151,8 +165,7 @@ def _open_store(url: str) -> Any:
 def run_serve(args: argparse.Namespace) -> int:
     """Build the store, service, reconciler and auth from ``args`` and serve until stopped."""
     from lifecycle.errors import LifecycleError
-    from lifecycle.server import serve
-    from lifecycle.wire.sigv4 import CredentialsError, SigV4Verifier
+    from lifecycle.http.sigv4 import CredentialsError, SigV4Verifier
 
     auth: SigV4Verifier | None = None
     if args.auth == "sigv4":
@@ -174,8 +187,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"error: cannot open store {args.store}: {exc}", file=sys.stderr)
         return 1
 
-    from lifecycle.reconciler import Reconciler
-    from lifecycle.service import ExperimentService
+    from lifecycle.service.reconciler import Reconciler
+    from lifecycle.service.service import ExperimentService
 
     try:
         service = ExperimentService(
@@ -199,6 +212,102 @@ def run_serve(args: argparse.Namespace) -> int:
         close = getattr(store, "close", None)
         if callable(close):
             close()
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _log_config(log_level: str) -> dict[str, Any]:
+    import uvicorn.config
+
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["lifecycle"] = {
+        "handlers": ["default"],
+        "level": log_level.upper(),
+        "propagate": False,
+    }
+    return config
+
+
+@contextlib.contextmanager
+def _quiet_signal_exit() -> Iterator[None]:
+    """uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown; make that a no-op.
+
+    Without this a SIGTERM would end the process by the default handler
+    (exit status -15) and a SIGINT would surface as KeyboardInterrupt, after
+    everything had already shut down cleanly.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def serve(
+    service: ServedService,
+    reconciler: Reconciling | None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    auth: Authenticator | None = None,
+    log_level: str = "info",
+    *,
+    offload: bool = False,
+    tick_seconds: float = 0.1,
+) -> int:
+    """Serve ``service`` over HTTP until SIGINT/SIGTERM; return the exit code.
+
+    0 after a signal-driven shutdown; 1 when the server cannot start (the
+    port is taken, the address cannot be bound, the app fails to start).
+    ``port=0`` picks a free port; uvicorn logs the one it bound.
+    """
+    try:
+        import uvicorn
+    except ImportError:  # pragma: no cover - depends on the install
+        print(
+            "error: serving needs uvicorn; install it with: pip install 'lifecycle[server]'",
+            file=sys.stderr,
+        )
+        return 1
+    if auth is None and not is_loopback(host):
+        print(
+            f"warning: serving on {host}, which is not a loopback address, without "
+            "authentication: anyone who can reach it can change experiments; "
+            "use --auth sigv4 --credentials FILE",
+            file=sys.stderr,
+        )
+    app = LifecycleApp(service, reconciler, auth=auth, offload=offload, tick_seconds=tick_seconds)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        log_config=_log_config(log_level),
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+    server = uvicorn.Server(config)
+    with _quiet_signal_exit():
+        try:
+            server.run()
+        except SystemExit as exc:  # uvicorn exits on a failed bind or startup
+            _log.debug("uvicorn exited with %r", exc.code)
+            return 1
+    return 0 if server.started else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

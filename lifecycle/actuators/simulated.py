@@ -1,10 +1,4 @@
-"""The Actuator: what really changes an endpoint, and the default one that simulates it.
-
-The reconciler hands the actuator one :class:`Step` at a time. Every step
-carries an idempotency key that is the same every time the same step is
-tried (after a retry, a crash, or on another replica), so an actuator that
-remembers the keys it carried out does each step once.
-"""
+"""The default actuator: it changes nothing real and records each step once, by key."""
 
 from __future__ import annotations
 
@@ -12,40 +6,13 @@ import json
 import os
 import sys
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, runtime_checkable
+from typing import BinaryIO
 
-__all__ = ["Actuator", "ActuatorError", "SimulatedActuator", "Step"]
+from lifecycle.actuators.base import ActuatorError, Step
 
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One change to carry out on an endpoint.
-
-    ``action`` is one of ``provision-variant``, ``start-shadow-test``,
-    ``update-variant``, ``apply-update``, ``promote-variant``,
-    ``remove-variant``, ``end-shadow-test``.
-    """
-
-    key: str
-    experiment: str
-    endpoint: str
-    action: str
-    variant: str | None = None
-    model_name: str | None = None
-    infrastructure: dict[str, Any] | None = None
-
-
-class ActuatorError(Exception):
-    """A step could not be carried out; the reconciler retries it, then fails the experiment."""
-
-
-@runtime_checkable
-class Actuator(Protocol):
-    def apply(self, step: Step) -> None:
-        """Carry out ``step`` (once per key); raise to report a failure."""
-        ...
+__all__ = ["SimulatedActuator"]
 
 
 class SimulatedActuator:

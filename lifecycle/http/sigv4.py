@@ -4,7 +4,7 @@ A :class:`SigV4Verifier` holds access-key/secret pairs and, for each request,
 rebuilds the canonical request, the string to sign and the HMAC-SHA256
 signing-key chain exactly as the AWS SDKs do (botocore's ``SigV4Auth``), then
 compares signatures in constant time. It plugs into
-``lifecycle.wire.protocol.handle(auth=...)``, which runs it before the target
+``lifecycle.http.protocol.handle(auth=...)``, which runs it before the target
 or the body are looked at, so a refused request reaches nothing.
 
 Refusals (HTTP 403):

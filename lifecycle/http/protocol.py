@@ -2,7 +2,7 @@
 
 Pure: no sockets, no event loop. :func:`handle` takes one request as plain
 values and returns one :class:`WireResponse`. The ASGI server
-(``lifecycle.server``) calls it, and so can anything else that holds request
+(``lifecycle.http.app``) calls it, and so can anything else that holds request
 bytes, such as a botocore event hook that answers a boto3 client in process.
 
 What it does, in order:
@@ -10,7 +10,7 @@ What it does, in order:
 1. ``POST /`` only (other methods or paths: ``UnknownOperationException``,
    405 / 404).
 2. A body over :data:`MAX_BODY_BYTES` (1 MiB): 413 ``RequestEntityTooLarge``.
-3. When an authenticator is given (SigV4, ``lifecycle.wire.sigv4``), the
+3. When an authenticator is given (SigV4, ``lifecycle.http.sigv4``), the
    request must pass it: 403 otherwise.
 4. ``X-Amz-Target: SageMaker.<Operation>`` names one of the service's
    operations: ``UnknownOperationException`` otherwise.

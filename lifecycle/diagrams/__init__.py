@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
 
-from lifecycle import _diagram_render as _r
+from lifecycle.diagrams import _render as _r
 from lifecycle.domain.catalog import rules_markdown
 from lifecycle.domain.table import TABLES, MachineTable
 from lifecycle.errors import LifecycleError, ValidationError

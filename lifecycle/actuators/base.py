@@ -1,0 +1,43 @@
+"""The step contract: what the reconciler hands an actuator, and how an actuator answers.
+
+The reconciler hands the actuator one :class:`Step` at a time. Every step
+carries an idempotency key that is the same every time the same step is
+tried (after a retry, a crash, or on another replica), so an actuator that
+remembers the keys it carried out does each step once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Actuator", "ActuatorError", "Step"]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One change to carry out on an endpoint.
+
+    ``action`` is one of ``provision-variant``, ``start-shadow-test``,
+    ``update-variant``, ``apply-update``, ``promote-variant``,
+    ``remove-variant``, ``end-shadow-test``.
+    """
+
+    key: str
+    experiment: str
+    endpoint: str
+    action: str
+    variant: str | None = None
+    model_name: str | None = None
+    infrastructure: dict[str, Any] | None = None
+
+
+class ActuatorError(Exception):
+    """A step could not be carried out; the reconciler retries it, then fails the experiment."""
+
+
+@runtime_checkable
+class Actuator(Protocol):
+    def apply(self, step: Step) -> None:
+        """Carry out ``step`` (once per key); raise to report a failure."""
+        ...
