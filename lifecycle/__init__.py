@@ -16,13 +16,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator, Step
+    from lifecycle.actuators import Actuator, SimulatedActuator, Step
     from lifecycle.domain.catalog import RULE_CATALOG, Rule
     from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
-    from lifecycle.domain.rules import Refusal
     from lifecycle.domain.statuses import (
+        OPERATIONS,
         DesiredState,
         ExperimentStatus,
+        Operation,
+        StepAction,
         VariantAction,
         VariantStatus,
     )
@@ -34,63 +36,60 @@ if TYPE_CHECKING:
         Transition,
     )
     from lifecycle.errors import (
+        ActuatorError,
+        BulkCreateError,
         ConflictError,
+        DiagramError,
+        DiagramToolMissing,
+        EndpointInUseError,
+        InvalidSignatureError,
         LifecycleError,
+        LiveLimitError,
+        MethodNotAllowedError,
+        NameInUseError,
+        NotEmulatedError,
         NotFoundError,
         ProtocolError,
+        Refusal,
+        RequestTooLargeError,
         ResourceInUseError,
         ResourceLimitExceededError,
+        RuleId,
+        SerializationError,
         StaleVersionError,
         StoreError,
+        UnknownOperationError,
+        UnknownPathError,
+        UnrecognizedClientError,
         ValidationError,
     )
-    from lifecycle.service import OPERATIONS, ExperimentService, Reconciler
+    from lifecycle.service import ExperimentService, Reconciler
     from lifecycle.stores import ListQuery, MemoryStore, Store, open_store
 
-# Names resolve on first use, so importing `lifecycle` (as the pytest plugin
-# does) loads neither pydantic nor transitions until something needs them.
-_HOME = {
-    "lifecycle.actuators": ("Actuator", "ActuatorError", "SimulatedActuator", "Step"),
-    "lifecycle.domain.catalog": ("RULE_CATALOG", "Rule"),
-    "lifecycle.domain.experiment": ("Experiment", "HistoryEntry", "Variant"),
-    "lifecycle.domain.rules": ("Refusal",),
-    "lifecycle.domain.statuses": (
-        "DesiredState",
-        "ExperimentStatus",
-        "VariantAction",
-        "VariantStatus",
-    ),
-    "lifecycle.domain.table": (
-        "EXPERIMENT_TABLE",
-        "TABLES",
-        "VARIANT_TABLE",
-        "MachineTable",
-        "Transition",
-    ),
-    "lifecycle.errors": (
-        "ConflictError",
-        "LifecycleError",
-        "NotFoundError",
-        "ProtocolError",
-        "ResourceInUseError",
-        "ResourceLimitExceededError",
-        "StaleVersionError",
-        "StoreError",
-        "ValidationError",
-    ),
-    "lifecycle.service": ("OPERATIONS", "ExperimentService", "Reconciler"),
-    "lifecycle.stores": ("ListQuery", "MemoryStore", "Store", "open_store"),
-}
-_MODULE_OF = {name: module for module, names in _HOME.items() for name in names}
+# Names resolve on first use, so importing `lifecycle` (as the pytest plugin does)
+# loads neither pydantic nor transitions until something needs them. The names are
+# the imports above; these are the modules they come from, searched in this order.
+_HOMES = (
+    "lifecycle.errors",
+    "lifecycle.domain.statuses",
+    "lifecycle.domain.table",
+    "lifecycle.domain.catalog",
+    "lifecycle.domain.experiment",
+    "lifecycle.actuators",
+    "lifecycle.stores",
+    "lifecycle.service",
+)
 
 
 def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lifecycle' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    if name in __all__:
+        for home in _HOMES:
+            module = importlib.import_module(home)
+            if name in getattr(module, "__all__", ()):
+                value = getattr(module, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module 'lifecycle' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
@@ -100,36 +99,53 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "EXPERIMENT_TABLE",
+    "OPERATIONS",
+    "RULE_CATALOG",
+    "TABLES",
+    "VARIANT_TABLE",
     "Actuator",
     "ActuatorError",
+    "BulkCreateError",
     "ConflictError",
     "DesiredState",
-    "EXPERIMENT_TABLE",
+    "DiagramError",
+    "DiagramToolMissing",
+    "EndpointInUseError",
     "Experiment",
     "ExperimentService",
     "ExperimentStatus",
     "HistoryEntry",
+    "InvalidSignatureError",
     "LifecycleError",
     "ListQuery",
+    "LiveLimitError",
     "MachineTable",
     "MemoryStore",
+    "MethodNotAllowedError",
+    "NameInUseError",
+    "NotEmulatedError",
     "NotFoundError",
-    "OPERATIONS",
+    "Operation",
     "ProtocolError",
-    "RULE_CATALOG",
     "Reconciler",
     "Refusal",
+    "RequestTooLargeError",
     "ResourceInUseError",
     "ResourceLimitExceededError",
     "Rule",
+    "RuleId",
+    "SerializationError",
     "SimulatedActuator",
     "StaleVersionError",
     "Step",
+    "StepAction",
     "Store",
     "StoreError",
-    "TABLES",
     "Transition",
-    "VARIANT_TABLE",
+    "UnknownOperationError",
+    "UnknownPathError",
+    "UnrecognizedClientError",
     "ValidationError",
     "Variant",
     "VariantAction",

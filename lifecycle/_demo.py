@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from lifecycle.domain.experiment import HistoryEntry
+from lifecycle.domain.statuses import Operation
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
@@ -25,7 +26,7 @@ def run_demo(out: Callable[[str], None] = print) -> int:
 
     service.add_listener(show)
     # two variants: "prod" (model-a) in production and "shadow" (model-b) beside it
-    service.invoke("CreateInferenceExperiment", create_payload(Name="demo", EndpointName="demo-endpoint"))
+    service.invoke(Operation.CREATE, create_payload(Name="demo", EndpointName="demo-endpoint"))
     for _ in range(2):  # Creating -> Starting -> Running, one settle time each
         now[0] += 60
         reconciler.run_once()

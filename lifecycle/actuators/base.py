@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from lifecycle.domain.statuses import StepAction
+from lifecycle.errors import ActuatorError
+
 __all__ = ["Actuator", "ActuatorError", "Step"]
 
 
@@ -18,22 +21,16 @@ __all__ = ["Actuator", "ActuatorError", "Step"]
 class Step:
     """One change to carry out on an endpoint.
 
-    ``action`` is one of ``provision-variant``, ``start-shadow-test``,
-    ``update-variant``, ``apply-update``, ``promote-variant``,
-    ``remove-variant``, ``end-shadow-test``.
+    ``action`` is a :class:`~lifecycle.domain.statuses.StepAction` (a ``str``).
     """
 
     key: str
     experiment: str
     endpoint: str
-    action: str
+    action: StepAction
     variant: str | None = None
     model_name: str | None = None
     infrastructure: dict[str, Any] | None = None
-
-
-class ActuatorError(Exception):
-    """A step could not be carried out; the reconciler retries it, then fails the experiment."""
 
 
 @runtime_checkable

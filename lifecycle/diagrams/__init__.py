@@ -36,7 +36,7 @@ from pathlib import Path
 from lifecycle.diagrams import _render as _r
 from lifecycle.domain.catalog import rules_markdown
 from lifecycle.domain.table import TABLES, MachineTable
-from lifecycle.errors import LifecycleError, ValidationError
+from lifecycle.errors import GRAPHVIZ_HINT, DiagramError, DiagramToolMissing, ValidationError
 
 __all__ = [
     "FORMATS",
@@ -51,23 +51,6 @@ __all__ = [
     "to_svg",
     "write_all",
 ]
-
-INSTALL_HINT = "install the Debian package graphviz (apt-get install graphviz)"
-
-
-class DiagramError(LifecycleError):
-    """Graphviz could not render a diagram."""
-
-
-class DiagramToolMissing(DiagramError):
-    """Graphviz's ``dot`` program is not on PATH."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            f"Graphviz's `dot` program is not on PATH: {INSTALL_HINT}, "
-            "or ask for --format mermaid, dot or matrix instead"
-        )
-
 
 def _status(table: MachineTable, name: str | StrEnum | None) -> StrEnum | None:
     """The status of ``table`` called ``name`` (its value or member name, any case)."""
@@ -113,7 +96,7 @@ def to_svg(table: MachineTable, highlight: str | StrEnum | None = None) -> str:
             check=False,
         )
     except OSError as exc:
-        raise DiagramError(f"could not run Graphviz's `dot` ({exc}): {INSTALL_HINT}") from exc
+        raise DiagramError(f"could not run Graphviz's `dot` ({exc}): {GRAPHVIZ_HINT}") from exc
     if done.returncode != 0:
         raise DiagramError(f"`dot -Tsvg` failed: {done.stderr.strip()}")
     return done.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from lifecycle.domain.statuses import Operation
 from lifecycle.domain.table import RECONCILER, MachineTable, Transition
 
 #: the DOT node ids of the two pseudo-statuses: where a record begins and where it is deleted
@@ -17,8 +18,7 @@ INITIAL_NODE = "_initial"
 DELETED_NODE = "_deleted"
 #: the event shown for ``deletable_from`` (not a row: the record goes away)
 DELETE_EVENT = "delete"
-DELETE_OP = "DeleteInferenceExperiment"
-_OP_SUFFIX = "InferenceExperiment"
+DELETE_OP = Operation.DELETE
 HEADER = "generated from lifecycle/domain/table.py by lifecycle.diagrams; do not edit"
 
 _OP_COLOR = "#1f4e9c"
@@ -31,7 +31,7 @@ _FONT = "Helvetica,Arial,sans-serif"
 
 def short_firer(firer: str) -> str:
     """``StopInferenceExperiment`` -> ``Stop``; ``reconciler`` stays as it is."""
-    return firer.removesuffix(_OP_SUFFIX) or firer
+    return firer if firer == RECONCILER else Operation(firer).short
 
 
 def event_text(t: Transition) -> str:

@@ -1,11 +1,12 @@
 """Every rule a request can break, by the id the engine's errors carry in ``.rule``.
 
-The engine raises these ids where it checks them (``domain/rules``, ``machine.py``,
-``service/_plans.py``, the stores); this catalogue says, for each, the wire code of its
-error, the operations that can meet it and what it asks. A test compares it with
-the ids the engine's code can raise, both ways, and ``diagrams/rules.md`` is
-rendered from it (:func:`rules_markdown`). The ``<event>-from-status`` ids are made
-from the experiment table, so they follow it.
+Every id is a :class:`RuleId` member (or made by :func:`status_rule`), and the
+code that checks a rule (``domain/rules``, ``machine.py``, ``service/_plans.py``,
+the stores) names it that way; this catalogue says, for each, the wire code of
+its error, the operations that can meet it and what it asks. A test compares it
+with :class:`RuleId`, both ways, and ``diagrams/rules.md`` is rendered from it
+(:func:`rules_markdown`). The ``<event>-from-status`` ids are made from the
+experiment table, so they follow it.
 
 Shape rules (lengths, patterns, enums, required members from botocore's service
 model) are not listed one by one: their id is ``<Shape>:<constraint>``, for
@@ -16,9 +17,26 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from lifecycle.domain.table import EXPERIMENT_TABLE
+from lifecycle.domain.statuses import Operation
+from lifecycle.domain.table import EXPERIMENT_TABLE, OPERATION_EVENTS
+from lifecycle.errors import RuleId
 
-__all__ = ["RULE_CATALOG", "Rule", "rules_markdown"]
+__all__ = ["INTERNAL_RULES", "RULE_CATALOG", "Rule", "RuleId", "rules_markdown", "status_rule", "variant_status_rule"]
+
+
+#: ids of :class:`RuleId` that no request of the API can meet, so the catalogue leaves them out
+INTERNAL_RULES = frozenset({RuleId.BULK_CREATE, RuleId.SHAPE})
+
+
+def status_rule(event: str) -> str:
+    """``<event>-from-status``: ``event`` sent to an experiment in a status with no row for it."""
+    return f"{event}-from-status"
+
+
+def variant_status_rule(event: str) -> str:
+    """``variant-<event>-from-status``: a variant event in a status with no row for it (only the
+    engine's own effects fire variant events, after the experiment's guards passed)."""
+    return f"variant-{event}-from-status"
 
 
 class Rule(NamedTuple):
@@ -26,65 +44,58 @@ class Rule(NamedTuple):
 
     id: str
     code: str
-    operations: tuple[str, ...]
+    operations: tuple[Operation, ...]
     asks: str
 
 
 _V, _C, _NF = "ValidationException", "ConflictException", "ResourceNotFound"
-_CREATE, _DESCRIBE, _LIST = "CreateInferenceExperiment", "DescribeInferenceExperiment", "ListInferenceExperiments"
-_START, _STOP, _UPDATE, _DELETE = (
-    "StartInferenceExperiment",
-    "StopInferenceExperiment",
-    "UpdateInferenceExperiment",
-    "DeleteInferenceExperiment",
-)
-_BY_NAME = (_DESCRIBE, _START, _STOP, _UPDATE, _DELETE)
-_OPERATION_OF_EVENT = {"start": _START, "stop": _STOP, "update": _UPDATE}
+_O, _R = Operation, RuleId
+_BY_NAME = (_O.DESCRIBE, _O.START, _O.STOP, _O.UPDATE, _O.DELETE)
 
 
 def _status_rules() -> list[Rule]:
     """``<event>-from-status``: each operation's event, from the statuses the table has rows for."""
     out = []
-    for event, operation in _OPERATION_OF_EVENT.items():
+    for operation, event in OPERATION_EVENTS.items():
         allowed = EXPERIMENT_TABLE.sources(event)
         sources = [s.value for s in EXPERIMENT_TABLE.statuses if s in allowed]
-        out.append(Rule(f"{event}-from-status", _C, (operation,), f"the experiment is {' or '.join(sources)}"))
+        out.append(Rule(status_rule(event), _C, (Operation(operation),), f"the experiment is {' or '.join(sources)}"))
     deletable = [s.value for s in EXPERIMENT_TABLE.statuses if s in EXPERIMENT_TABLE.deletable_from]
-    out.append(Rule("delete-from-status", _C, (_DELETE,), f"the experiment is {', '.join(deletable[:-1])} or {deletable[-1]}"))
+    out.append(Rule(status_rule("delete"), _C, (_O.DELETE,), f"the experiment is {', '.join(deletable[:-1])} or {deletable[-1]}"))
     return out
 
 
 _RULES: list[Rule] = [
     # the request alone (ValidationException), checked first
-    Rule("body-object", _V, (_CREATE, _DESCRIBE, _LIST, _START, _STOP, _UPDATE, _DELETE), "the request body is a JSON object"),
-    Rule("next-token", _V, (_LIST,), "NextToken is one this service issued for the same filters and sort, unchanged"),
-    Rule("unique-variant-names", _V, (_CREATE, _UPDATE), "ModelVariants names each variant once"),
-    Rule("distinct-source-and-shadow", _V, (_CREATE, _UPDATE), "ShadowModeConfig's source and shadow variants differ"),
-    Rule("variants-in-model-variants", _V, (_CREATE,), "the source and shadow variants of ShadowModeConfig are in ModelVariants"),
-    Rule("variants-in-shadow-config", _V, (_CREATE,), "every variant of ModelVariants is ShadowModeConfig's source or shadow"),
-    Rule("schedule-end-after-start", _V, (_CREATE, _UPDATE), "Schedule.EndTime is after Schedule.StartTime"),
-    Rule("schedule-max-duration", _V, (_CREATE, _UPDATE), "the schedule is at most 30 days long"),
-    Rule("schedule-end-in-future", _V, (_CREATE, _UPDATE), "a Schedule.EndTime given is after now"),
-    Rule("update-changes-something", _V, (_UPDATE,), "the update names a member besides Name"),
-    Rule("single-promote", _V, (_STOP,), "ModelVariantActions promotes at most one variant"),
-    Rule("unique-desired-variant", _V, (_STOP,), "DesiredModelVariants names each variant once"),
-    Rule("desired-variant-removed", _V, (_STOP,), "DesiredModelVariants configures no variant whose action is Remove"),
+    Rule(_R.BODY_OBJECT, _V, tuple(Operation), "the request body is a JSON object"),
+    Rule(_R.NEXT_TOKEN, _V, (_O.LIST,), "NextToken is one this service issued for the same filters and sort, unchanged"),
+    Rule(_R.UNIQUE_VARIANT_NAMES, _V, (_O.CREATE, _O.UPDATE), "ModelVariants names each variant once"),
+    Rule(_R.DISTINCT_SOURCE_AND_SHADOW, _V, (_O.CREATE, _O.UPDATE), "ShadowModeConfig's source and shadow variants differ"),
+    Rule(_R.VARIANTS_IN_MODEL_VARIANTS, _V, (_O.CREATE,), "the source and shadow variants of ShadowModeConfig are in ModelVariants"),
+    Rule(_R.VARIANTS_IN_SHADOW_CONFIG, _V, (_O.CREATE,), "every variant of ModelVariants is ShadowModeConfig's source or shadow"),
+    Rule(_R.SCHEDULE_END_AFTER_START, _V, (_O.CREATE, _O.UPDATE), "Schedule.EndTime is after Schedule.StartTime"),
+    Rule(_R.SCHEDULE_MAX_DURATION, _V, (_O.CREATE, _O.UPDATE), "the schedule is at most 30 days long"),
+    Rule(_R.SCHEDULE_END_IN_FUTURE, _V, (_O.CREATE, _O.UPDATE), "a Schedule.EndTime given is after now"),
+    Rule(_R.UPDATE_CHANGES_SOMETHING, _V, (_O.UPDATE,), "the update names a member besides Name"),
+    Rule(_R.SINGLE_PROMOTE, _V, (_O.STOP,), "ModelVariantActions promotes at most one variant"),
+    Rule(_R.UNIQUE_DESIRED_VARIANT, _V, (_O.STOP,), "DesiredModelVariants names each variant once"),
+    Rule(_R.DESIRED_VARIANT_REMOVED, _V, (_O.STOP,), "DesiredModelVariants configures no variant whose action is Remove"),
     # the experiment must exist
-    Rule("experiment-exists", _NF, _BY_NAME, "an inference experiment of that Name exists"),
+    Rule(_R.EXPERIMENT_EXISTS, _NF, _BY_NAME, "an inference experiment of that Name exists"),
     # the stored experiment (ConflictException)
     *_status_rules(),
-    Rule("known-variant", _C, (_STOP, _UPDATE), "every variant named is one of the experiment's (the variant set is fixed at create)"),
-    Rule("promote-shadow-only", _C, (_STOP,), "only the shadow variant is promoted, never production"),
-    Rule("promotion-replaces-production", _C, (_STOP,), "when the shadow is promoted, production is not Retain"),
-    Rule("production-required", _C, (_STOP,), "production is removed only when the shadow is promoted"),
-    Rule("desired-variant-removed-by-promotion", _C, (_STOP,), "DesiredModelVariants does not configure the production variant a promotion removes"),
-    Rule("running-update-fields", _C, (_UPDATE,), "a Running experiment changes only Description, Schedule.EndTime and SamplingPercentage"),
-    Rule("shadow-config-consistent", _C, (_UPDATE,), "ShadowModeConfig names the experiment's two variants as source and shadow"),
-    Rule("versioned-save", _C, (_START, _STOP, _UPDATE, _DELETE), "nobody changed the experiment between its load and its save"),
+    Rule(_R.KNOWN_VARIANT, _C, (_O.STOP, _O.UPDATE), "every variant named is one of the experiment's (the variant set is fixed at create)"),
+    Rule(_R.PROMOTE_SHADOW_ONLY, _C, (_O.STOP,), "only the shadow variant is promoted, never production"),
+    Rule(_R.PROMOTION_REPLACES_PRODUCTION, _C, (_O.STOP,), "when the shadow is promoted, production is not Retain"),
+    Rule(_R.PRODUCTION_REQUIRED, _C, (_O.STOP,), "production is removed only when the shadow is promoted"),
+    Rule(_R.DESIRED_VARIANT_REMOVED_BY_PROMOTION, _C, (_O.STOP,), "DesiredModelVariants does not configure the production variant a promotion removes"),
+    Rule(_R.RUNNING_UPDATE_FIELDS, _C, (_O.UPDATE,), "a Running experiment changes only Description, Schedule.EndTime and SamplingPercentage"),
+    Rule(_R.SHADOW_CONFIG_CONSISTENT, _C, (_O.UPDATE,), "ShadowModeConfig names the experiment's two variants as source and shadow"),
+    Rule(_R.VERSIONED_SAVE, _C, (_O.START, _O.STOP, _O.UPDATE, _O.DELETE), "nobody changed the experiment between its load and its save"),
     # what the store enforces at create
-    Rule("unique-name", "ResourceInUse", (_CREATE,), "no inference experiment has that Name"),
-    Rule("one-live-experiment-per-endpoint", "ResourceInUse", (_CREATE,), "the endpoint has no live (not Completed or Cancelled) experiment"),
-    Rule("max-live-experiments", "ResourceLimitExceeded", (_CREATE,), "fewer live experiments than the limit (100 by default) exist"),
+    Rule(_R.UNIQUE_NAME, "ResourceInUse", (_O.CREATE,), "no inference experiment has that Name"),
+    Rule(_R.ONE_LIVE_EXPERIMENT_PER_ENDPOINT, "ResourceInUse", (_O.CREATE,), "the endpoint has no live (not Completed or Cancelled) experiment"),
+    Rule(_R.MAX_LIVE_EXPERIMENTS, "ResourceLimitExceeded", (_O.CREATE,), "fewer live experiments than the limit (100 by default) exist"),
 ]
 
 #: every rule a request can break, by id, in the order they are checked (the request
@@ -109,6 +120,6 @@ def rules_markdown() -> str:
         "|---|---|---|---|",
     ]
     for rule in RULE_CATALOG.values():
-        operations = ", ".join(op.replace("InferenceExperiments", "").replace("InferenceExperiment", "") for op in rule.operations)
+        operations = ", ".join(op.short for op in rule.operations)
         lines.append(f"| `{rule.id}` | {rule.code} | {operations} | {rule.asks} |")
     return "\n".join(lines) + "\n"

@@ -1,32 +1,59 @@
 """What each transition does to the record besides changing its status.
 
-These are the ``after`` callbacks the machines run once a row is taken;
-``after_experiment_change`` runs after every experiment transition. The
-event's arguments arrive on the :class:`~lifecycle.domain.rules.Firing`.
+Effects are plain functions of the record and the :class:`~lifecycle.domain.rules.Firing`
+(experiment effects) or of the variant and its :class:`VariantEvent` (variant
+effects), as the guards are; they know nothing of ``transitions``. An
+experiment effect that moves variants on returns the variant events to fire,
+and ``machine.py`` (the one adapter to ``transitions``) fires them on the
+variant machine. ``after_experiment_change`` runs after every experiment
+transition.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import NamedTuple
 
-from transitions import EventData
-
-from lifecycle.domain.experiment import Experiment, Variant
+from lifecycle.domain.experiment import JSON, Experiment, Variant
 from lifecycle.domain.rules import MAX_DURATION, UNSET, Firing, StopPlan, UpdatePlan
 from lifecycle.domain.statuses import ExperimentStatus, VariantAction
 
-__all__ = ["EXPERIMENT_EFFECTS", "VARIANT_EFFECTS", "next_due"]
+__all__ = [
+    "EXPERIMENT_EFFECTS",
+    "VARIANT_EFFECTS",
+    "ExperimentEffect",
+    "VariantEffect",
+    "VariantEvent",
+    "after_experiment_change",
+    "next_due",
+]
 
-_TRANSITIONAL = frozenset(
-    {ExperimentStatus.CREATING, ExperimentStatus.STARTING, ExperimentStatus.UPDATING, ExperimentStatus.STOPPING}
-)
+
+class VariantEvent(NamedTuple):
+    """One variant event an experiment effect asks for, with the step it begins.
+
+    ``pending`` is the event that ends the step (the reconciler fires it once the
+    step is carried out); ``model_name`` and ``infrastructure`` the configuration
+    the variant has once it is.
+    """
+
+    variant: Variant
+    event: str
+    pending: str | None = None
+    model_name: str | None = None
+    infrastructure: JSON | None = None
+
+
+#: an experiment effect: changes the record, and returns the variant events to fire after it
+ExperimentEffect = Callable[[Experiment, Firing], "list[VariantEvent] | None"]
+#: a variant effect
+VariantEffect = Callable[[Variant, VariantEvent], None]
 
 
 def next_due(exp: Experiment, settle: float) -> float | None:
     """When the reconciler next has something to do for ``exp``."""
     status = exp.status
-    if status in _TRANSITIONAL:
+    if status.transitional:
         return exp.entered_at + settle
     if status is ExperimentStatus.CREATED:
         return exp.start_time
@@ -35,33 +62,16 @@ def next_due(exp: Experiment, settle: float) -> float | None:
     return None
 
 
-def _no_variant_machine(v: Variant, event: str, **kwargs: Any) -> None:
-    raise RuntimeError("lifecycle.domain.machine has not been imported: no variant machine to fire on")
-
-
-_variant_event: Callable[..., None] = _no_variant_machine
-
-
-def use_variant_machine(fire_variant: Callable[..., None]) -> None:
-    """Called once by ``machine.py``: experiment effects fire variant events through it."""
-    global _variant_event  # set once, when the machine module is imported
-    _variant_event = fire_variant
-
-
-def _start(ed: EventData) -> None:
-    f: Firing = ed.kwargs["firing"]
-    exp = cast(Experiment, ed.model)
+def _start(exp: Experiment, f: Firing) -> None:
     if f.now < exp.start_time:  # started early by StartInferenceExperiment
         exp.start_time = f.now
         exp.end_time = min(exp.end_time, f.now + MAX_DURATION)
 
 
-def _update(ed: EventData) -> None:
-    f: Firing = ed.kwargs["firing"]
-    exp = cast(Experiment, ed.model)
-    plan: UpdatePlan = f.plan
-    assert ed.transition is not None
-    exp.update_origin = cast(ExperimentStatus, ed.machine.get_state(ed.transition.source).value)
+def _update(exp: Experiment, f: Firing) -> list[VariantEvent]:
+    plan = f.plan
+    assert isinstance(plan, UpdatePlan)
+    exp.update_origin = f.source
     if plan.start_time is not UNSET:
         exp.start_time = plan.start_time
     if plan.end_time is not UNSET:
@@ -72,56 +82,52 @@ def _update(ed: EventData) -> None:
         exp.data_storage_config = plan.data_storage_config
     if plan.shadow_mode_config is not UNSET:
         exp.shadow_mode_config = plan.shadow_mode_config
+    out = []
     for name, (model, infra) in plan.changed_variants(exp).items():
         v = exp.variant(name)
         assert v is not None
-        _variant_event(v, "update", pending="updated", model_name=model, infrastructure=infra)
+        out.append(VariantEvent(v, "update", "updated", model, infra))
+    return out
 
 
-def _updated(ed: EventData) -> None:
-    cast(Experiment, ed.model).update_origin = None
+def _updated(exp: Experiment, f: Firing) -> None:
+    exp.update_origin = None
 
 
-def _stop(ed: EventData) -> None:
-    f: Firing = ed.kwargs["firing"]
-    exp = cast(Experiment, ed.model)
-    plan: StopPlan = f.plan
+def _stop(exp: Experiment, f: Firing) -> list[VariantEvent]:
+    plan = f.plan
+    assert isinstance(plan, StopPlan)
     actions = plan.resolve(exp)
+    out = []
     for v in exp.variants:
         action = actions[v.name]
         model, infra = plan.desired.get(v.name, (None, None))
         if action is VariantAction.PROMOTE:
-            _variant_event(v, "promote", pending="promoted", model_name=model, infrastructure=infra)
+            out.append(VariantEvent(v, "promote", "promoted", model, infra))
         elif action is VariantAction.REMOVE:
-            _variant_event(v, "remove", pending="removed")
+            out.append(VariantEvent(v, "remove", "removed"))
         else:
-            _variant_event(v, "retain", model_name=model, infrastructure=infra)
+            out.append(VariantEvent(v, "retain", None, model, infra))
     exp.stop_actions = actions
     exp.desired_state = plan.desired_state
     if plan.reason is not None:
         exp.status_reason = plan.reason
+    return out
 
 
-def _finish(ed: EventData) -> None:
-    f: Firing = ed.kwargs["firing"]
-    cast(Experiment, ed.model).completion_time = f.now
+def _finish(exp: Experiment, f: Firing) -> None:
+    exp.completion_time = f.now
 
 
-def _fail(ed: EventData) -> None:
-    f: Firing = ed.kwargs["firing"]
-    exp = cast(Experiment, ed.model)
-    for v in exp.variants:
-        if v.pending is not None:
-            _variant_event(v, "rollback")
+def _fail(exp: Experiment, f: Firing) -> list[VariantEvent]:
     exp.status_reason = f.reason
     exp.completion_time = f.now
     exp.update_origin = None
+    return [VariantEvent(v, "rollback") for v in exp.variants if v.pending is not None]
 
 
-def after_experiment_change(ed: EventData) -> None:
+def after_experiment_change(exp: Experiment, f: Firing) -> None:
     """Bookkeeping of every experiment transition: times, attempts, next due time."""
-    f: Firing = ed.kwargs["firing"]
-    exp = cast(Experiment, ed.model)
     exp.last_modified_time = f.now
     exp.entered_at = f.now
     exp.attempts = 0
@@ -129,7 +135,7 @@ def after_experiment_change(ed: EventData) -> None:
     exp.due_at = next_due(exp, f.settle)
 
 
-EXPERIMENT_EFFECTS: dict[str, Callable[[EventData], None]] = {
+EXPERIMENT_EFFECTS: dict[str, ExperimentEffect] = {
     "start": _start,
     "update": _update,
     "updated": _updated,
@@ -142,17 +148,15 @@ EXPERIMENT_EFFECTS: dict[str, Callable[[EventData], None]] = {
 # --- variants -------------------------------------------------------------------
 
 
-def _begin_step(ed: EventData) -> None:
+def _begin_step(v: Variant, e: VariantEvent) -> None:
     """A variant step starts: remember what the reconciler must do and with what."""
-    v = cast(Variant, ed.model)
-    v.pending = ed.kwargs.get("pending")
-    v.pending_model_name = ed.kwargs.get("model_name")
-    v.pending_infrastructure = ed.kwargs.get("infrastructure")
+    v.pending = e.pending
+    v.pending_model_name = e.model_name
+    v.pending_infrastructure = e.infrastructure
 
 
-def _end_step(ed: EventData) -> None:
+def _end_step(v: Variant, e: VariantEvent) -> None:
     """A variant step is carried out: its new configuration is now in place."""
-    v = cast(Variant, ed.model)
     if v.pending_model_name is not None:
         v.model_name = v.pending_model_name
     if v.pending_infrastructure is not None:
@@ -160,21 +164,19 @@ def _end_step(ed: EventData) -> None:
     v.pending = v.pending_model_name = v.pending_infrastructure = None
 
 
-def _retain(ed: EventData) -> None:
+def _retain(v: Variant, e: VariantEvent) -> None:
     """Retain keeps the variant in service; a DesiredModelVariants item replaces its config."""
-    v = cast(Variant, ed.model)
-    if ed.kwargs.get("model_name") is not None:
-        v.model_name = ed.kwargs["model_name"]
-    if ed.kwargs.get("infrastructure") is not None:
-        v.infrastructure = ed.kwargs["infrastructure"]
+    if e.model_name is not None:
+        v.model_name = e.model_name
+    if e.infrastructure is not None:
+        v.infrastructure = e.infrastructure
 
 
-def _rollback(ed: EventData) -> None:
-    v = cast(Variant, ed.model)
+def _rollback(v: Variant, e: VariantEvent) -> None:
     v.pending = v.pending_model_name = v.pending_infrastructure = None
 
 
-VARIANT_EFFECTS: dict[str, Callable[[EventData], None]] = {
+VARIANT_EFFECTS: dict[str, VariantEffect] = {
     "provisioned": _end_step,
     "update": _begin_step,
     "updated": _end_step,

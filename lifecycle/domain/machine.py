@@ -8,33 +8,40 @@ machine's ``Event`` objects, which read and write the record's ``status``.
 Both are ``LeanMachine``s (``_events.py``): ``transitions`` machines whose
 event and transition classes skip the library's hooks we never use.
 
-Guards are ``transitions`` conditions that answer a bool and record *why*
-they refused on the :class:`~lifecycle.domain.rules.Firing`; when no row is
-taken, :func:`fire` raises ``ConflictError`` naming the rule. Effects are
-the transitions' ``after`` callbacks (``effects.py``).
+This module is the one adapter to ``transitions``: the guards
+(``rules``) and the effects (``effects.py``) are plain functions of the record
+and the :class:`~lifecycle.domain.rules.Firing`, and are wrapped here as the
+library's conditions and ``after`` callbacks. A guard answers a bool to the
+library and records *why* it refused on the ``Firing``; when no row is taken,
+:func:`fire` raises ``ConflictError`` naming the rule. The variant events an
+experiment effect returns are fired here, on the variant machine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-from typing import Any
 
 from transitions import EventData, Machine
 
 from lifecycle.domain._events import LeanMachine
+from lifecycle.domain.catalog import status_rule, variant_status_rule
 from lifecycle.domain.effects import (
     EXPERIMENT_EFFECTS,
     VARIANT_EFFECTS,
+    ExperimentEffect,
+    VariantEffect,
+    VariantEvent,
     after_experiment_change,
-    use_variant_machine,
 )
-from lifecycle.domain.experiment import Experiment, Variant
+from lifecycle.domain.experiment import JSON, Experiment, Variant
 from lifecycle.domain.rules import GUARDS, Firing, Refusal
 from lifecycle.domain.table import EXPERIMENT_TABLE, VARIANT_TABLE, MachineTable
 from lifecycle.errors import ConflictError
 
 __all__ = ["explain_event", "fire", "fire_variant", "refusal_error"]
+
+_Callback = Callable[[EventData], None]
 
 
 def _condition(name: str) -> Callable[[EventData], bool]:
@@ -52,25 +59,36 @@ def _condition(name: str) -> Callable[[EventData], bool]:
     return check
 
 
-def _after(
-    effect: Callable[[EventData], None] | None, after_change: Callable[[EventData], None] | None
-) -> list[str | Callable[..., bool | None]]:
-    """One ``after`` callback per row: the event's effect, then the bookkeeping of every change."""
-    if effect is None or after_change is None:
-        return [f for f in (effect, after_change) if f is not None]
+def _experiment_after(effect: ExperimentEffect | None) -> _Callback:
+    """One ``after`` callback per experiment row: the effect, the variant events it asks
+    for, then the bookkeeping of every change."""
+    if effect is None:
 
-    def both(event_data: EventData) -> None:
-        effect(event_data)
-        after_change(event_data)
+        def bookkeeping(event_data: EventData) -> None:
+            firing: Firing = event_data.kwargs["firing"]
+            after_experiment_change(firing.experiment, firing)
 
-    return [both]
+        return bookkeeping
+
+    def after(event_data: EventData) -> None:
+        firing: Firing = event_data.kwargs["firing"]
+        exp = firing.experiment
+        for e in effect(exp, firing) or ():
+            _fire_variant_event(e)
+        after_experiment_change(exp, firing)
+
+    return after
 
 
-def _build(
-    table: MachineTable,
-    effects: dict[str, Callable[[EventData], None]],
-    after_change: Callable[[EventData], None] | None = None,
-) -> Machine:
+def _variant_after(effect: VariantEffect) -> _Callback:
+    def after(event_data: EventData) -> None:
+        event: VariantEvent = event_data.kwargs["event"]
+        effect(event.variant, event)
+
+    return after
+
+
+def _build(table: MachineTable, after: Mapping[str, _Callback]) -> Machine:
     machine = LeanMachine(
         model=None,
         states=list(table.statuses),
@@ -82,19 +100,21 @@ def _build(
     for t in table.transitions:
         if t.source is None:  # the record is made by the service, not fired
             continue
-        effect = effects.get(t.event)
+        callback = after.get(t.event)
         machine.add_transition(
             t.event,
             t.source,
             t.dest,
             conditions=[_condition(g) for g in t.guards],
-            after=_after(effect, after_change),
+            after=[callback] if callback is not None else [],
         )
     return machine
 
 
-EXPERIMENT_MACHINE = _build(EXPERIMENT_TABLE, EXPERIMENT_EFFECTS, after_experiment_change)
-VARIANT_MACHINE = _build(VARIANT_TABLE, VARIANT_EFFECTS)
+EXPERIMENT_MACHINE = _build(
+    EXPERIMENT_TABLE, {e: _experiment_after(EXPERIMENT_EFFECTS.get(e)) for e in EXPERIMENT_TABLE.events}
+)
+VARIANT_MACHINE = _build(VARIANT_TABLE, {e: _variant_after(f) for e, f in VARIANT_EFFECTS.items()})
 
 _EXPERIMENT_SOURCES = {e: frozenset(EXPERIMENT_TABLE.sources(e)) for e in EXPERIMENT_TABLE.events}
 _VARIANT_SOURCES = {e: frozenset(VARIANT_TABLE.sources(e)) for e in VARIANT_TABLE.events}
@@ -104,7 +124,7 @@ def _status_refusal(name: str, status: StrEnum, event: str, allowed: frozenset[S
     order = [s for s in EXPERIMENT_TABLE.statuses if s in allowed]
     where = ", ".join(s.value for s in order) if order else "no status (it is made by create)"
     return Refusal(
-        f"{event}-from-status",
+        status_rule(event),
         f"Cannot {event} inference experiment '{name}' while it is {status.value}: {event} is allowed only from {where}",
         "Status",
     )
@@ -127,24 +147,31 @@ def explain_event(exp: Experiment, event: str, firing: Firing) -> list[Refusal]:
 def refusal_error(exp_name: str, status: StrEnum, event: str, refusals: list[Refusal]) -> ConflictError:
     first = refusals[0]
     message = first.message if len(refusals) == 1 else "; ".join(r.message for r in refusals)
-    err = ConflictError(message, name=exp_name, status=status.value, event=event, rule=first.rule, field=first.field)
-    err.refusals = refusals  # type: ignore[attr-defined]
-    return err
+    return ConflictError(
+        message,
+        name=exp_name,
+        status=status.value,
+        event=event,
+        rule=first.rule,
+        field=first.field,
+        refusals=refusals,
+    )
 
 
 def fire(exp: Experiment, event: str, firing: Firing) -> None:
     """Fire ``event`` on ``exp`` (changed in place), or raise ``ConflictError`` naming the rule."""
     allowed = _EXPERIMENT_SOURCES.get(event)
-    if allowed is None or exp.status not in allowed:
-        raise refusal_error(exp.name, exp.status, event, [_status_refusal(exp.name, exp.status, event, allowed or frozenset())])
     source = exp.status
+    if allowed is None or source not in allowed:
+        raise refusal_error(exp.name, source, event, [_status_refusal(exp.name, source, event, allowed or frozenset())])
+    firing.source = source
     if not EXPERIMENT_MACHINE.events[event].trigger(exp, firing=firing):
         raise refusal_error(exp.name, source, event, firing.refusals)
     firing.refusals.clear()
 
 
-def fire_variant(variant: Variant, event: str, **kwargs: Any) -> None:
-    """Fire ``event`` on one variant, or raise ``ConflictError``."""
+def _fire_variant_event(e: VariantEvent) -> None:
+    variant, event = e.variant, e.event
     allowed = _VARIANT_SOURCES.get(event)
     if allowed is None or variant.status not in allowed:
         raise ConflictError(
@@ -152,9 +179,19 @@ def fire_variant(variant: Variant, event: str, **kwargs: Any) -> None:
             name=variant.name,
             status=variant.status.value,
             event=event,
-            rule=f"variant-{event}-from-status",
+            rule=variant_status_rule(event),
         )
-    VARIANT_MACHINE.events[event].trigger(variant, **kwargs)
+    VARIANT_MACHINE.events[event].trigger(variant, event=e)
 
 
-use_variant_machine(fire_variant)
+def fire_variant(
+    variant: Variant,
+    event: str,
+    *,
+    pending: str | None = None,
+    model_name: str | None = None,
+    infrastructure: JSON | None = None,
+) -> None:
+    """Fire ``event`` on one variant, or raise ``ConflictError``; a step's event names the
+    event that ends it (``pending``) and the configuration the variant has once it is."""
+    _fire_variant_event(VariantEvent(variant, event, pending, model_name, infrastructure))

@@ -7,7 +7,7 @@ event may leave which status.
 Each row is one :class:`Transition`. Rows of the same event and source are
 tried in order; a row's ``guards`` name the rules (in ``rules.py``) that must
 all pass for it to be taken. ``fired_by`` says who fires the event: an
-operation of the API, or ``reconciler``.
+:class:`~lifecycle.domain.statuses.Operation` of the API, or ``reconciler``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from lifecycle.domain.statuses import ExperimentStatus as E
+from lifecycle.domain.statuses import Operation
 from lifecycle.domain.statuses import VariantStatus as V
 
 __all__ = [
     "EXPERIMENT_TABLE",
+    "OPERATION_EVENTS",
     "RECONCILER",
     "TABLES",
     "VARIANT_TABLE",
@@ -28,12 +30,9 @@ __all__ = [
     "Transition",
 ]
 
+#: who fires the events no operation fires
 RECONCILER = "reconciler"
-CREATE_OP = "CreateInferenceExperiment"
-START_OP = "StartInferenceExperiment"
-STOP_OP = "StopInferenceExperiment"
-UPDATE_OP = "UpdateInferenceExperiment"
-DELETE_OP = "DeleteInferenceExperiment"
+CREATE_OP, START_OP, STOP_OP, UPDATE_OP = Operation.CREATE, Operation.START, Operation.STOP, Operation.UPDATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +145,13 @@ VARIANT_TABLE = MachineTable(
 )
 
 TABLES: dict[str, MachineTable] = {t.name: t for t in (EXPERIMENT_TABLE, VARIANT_TABLE)}
+
+#: the experiment event each operation fires on a stored experiment, in the order of
+#: :class:`Operation`, read from the rows' ``fired_by`` (Create makes the record and Delete
+#: removes it: neither fires one)
+OPERATION_EVENTS: dict[str, str] = {
+    op: t.event
+    for op in Operation
+    for t in EXPERIMENT_TABLE.transitions
+    if t.source is not None and op in t.fired_by
+}

@@ -39,7 +39,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from lifecycle.errors import LifecycleError, ProtocolError
+from lifecycle.errors import (
+    LifecycleError,
+    MethodNotAllowedError,
+    RequestTooLargeError,
+    SerializationError,
+    UnknownOperationError,
+    UnknownPathError,
+)
 
 __all__ = [
     "JSON_CONTENT_TYPE",
@@ -81,7 +88,7 @@ class Authenticator(Protocol):
     """Checks a request before anything else sees it (``SigV4Verifier``).
 
     ``verify`` returns the caller's identity (the access key id) or raises a
-    ``ProtocolError`` whose status is 403.
+    ``UnrecognizedClientError`` or ``InvalidSignatureError`` (403).
     """
 
     def verify(
@@ -172,18 +179,12 @@ def handle(
     name: str | None = None
     try:
         if method != "POST":
-            raise ProtocolError(
-                "UnknownOperationException", f"method {method} is not allowed; use POST /", 405
-            )
+            raise MethodNotAllowedError(f"method {method} is not allowed; use POST /")
         if path != "/":
-            raise ProtocolError(
-                "UnknownOperationException", f"no such path {path!r}; requests go to POST /", 404
-            )
+            raise UnknownPathError(f"no such path {path!r}; requests go to POST /")
         if len(body) > MAX_BODY_BYTES:
-            raise ProtocolError(
-                "RequestEntityTooLarge",
-                f"the request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}",
-                413,
+            raise RequestTooLargeError(
+                f"the request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}"
             )
         if auth is not None:
             auth.verify(method=method, path=path, query=query, headers=headers, body=body)
@@ -228,8 +229,7 @@ def handle(
 
 def _operation(service: Service, target: str | None) -> str:
     if target is None:
-        raise ProtocolError(
-            "UnknownOperationException",
+        raise UnknownOperationError(
             "the X-Amz-Target header is missing; it must be SageMaker.<Operation>",
         )
     if target.startswith(TARGET_PREFIX):
@@ -237,8 +237,7 @@ def _operation(service: Service, target: str | None) -> str:
         if operation in service.OPERATIONS:
             return operation
     shown = target if len(target) <= 100 else target[:100] + "..."
-    raise ProtocolError(
-        "UnknownOperationException",
+    raise UnknownOperationError(
         f"unknown operation {shown!r}; X-Amz-Target must be SageMaker.<Operation> with one of: "
         + ", ".join(service.OPERATIONS),
     )
@@ -250,8 +249,7 @@ def _check_content_type(content_type: str | None) -> None:
     media = (content_type or "").split(";", 1)[0].strip().lower()
     if media not in _ACCEPTED_CONTENT_TYPES:
         shown = "none" if content_type is None else repr(content_type[:100])
-        raise ProtocolError(
-            "SerializationException",
+        raise SerializationError(
             f"Content-Type {shown} is not accepted; send {JSON_CONTENT_TYPE} or application/json",
         )
 
@@ -260,24 +258,23 @@ def _decode(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ProtocolError(
-            "SerializationException", f"the request body is not valid UTF-8: {exc.reason}"
+        raise SerializationError(
+            f"the request body is not valid UTF-8: {exc.reason}"
         ) from None
     if not text or text.isspace():
         return {}
     try:
         payload = _DECODER.decode(text)
     except RecursionError:
-        raise ProtocolError(
-            "SerializationException", f"the request body is nested deeper than {MAX_DEPTH} levels"
+        raise SerializationError(
+            f"the request body is nested deeper than {MAX_DEPTH} levels"
         ) from None
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer too long
-        raise ProtocolError(
-            "SerializationException", f"the request body is not valid JSON: {exc}"
+        raise SerializationError(
+            f"the request body is not valid JSON: {exc}"
         ) from None
     if type(payload) is not dict:
-        raise ProtocolError(
-            "SerializationException",
+        raise SerializationError(
             f"the request body must be a JSON object, not {_json_type(payload)}",
         )
     # Only a body with many brackets can be too deep, and only one with a
@@ -293,8 +290,7 @@ def _check_tree(payload: dict[str, Any]) -> None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise ProtocolError(
-                "SerializationException",
+            raise SerializationError(
                 f"the request body is nested deeper than {MAX_DEPTH} levels",
             )
         if isinstance(node, dict):
@@ -311,8 +307,7 @@ def _check_string(value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ProtocolError(
-            "SerializationException",
+        raise SerializationError(
             "the request body holds a string with a lone surrogate escape (not valid Unicode)",
         ) from None
 

@@ -49,7 +49,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import quote
 
-from lifecycle.errors import ProtocolError
+from lifecycle.errors import InvalidSignatureError, UnrecognizedClientError
 
 __all__ = [
     "ALGORITHM",
@@ -99,8 +99,8 @@ def load_credentials(path: str | Path) -> dict[str, str]:
     return pairs
 
 
-def _invalid(message: str) -> ProtocolError:
-    return ProtocolError("InvalidSignatureException", message, 403)
+def _invalid(message: str) -> InvalidSignatureError:
+    return InvalidSignatureError(message)
 
 
 class SigV4Verifier:
@@ -139,14 +139,10 @@ class SigV4Verifier:
         headers: Mapping[str, str],
         body: bytes,
     ) -> str:
-        """Return the access key id that signed the request, or raise a 403 ``ProtocolError``."""
+        """Return the access key id that signed the request, or raise a 403 error."""
         authorization = headers.get("authorization")
         if not authorization:
-            raise ProtocolError(
-                "UnrecognizedClientException",
-                "the request is not signed: the Authorization header is missing",
-                403,
-            )
+            raise UnrecognizedClientError("the request is not signed: the Authorization header is missing")
         algorithm, _, rest = authorization.strip().partition(" ")
         if algorithm != ALGORITHM:
             raise _invalid(f"unsupported signing algorithm {algorithm[:40]!r}; use {ALGORITHM}")
@@ -168,11 +164,9 @@ class SigV4Verifier:
         key_id, date, region, service, _ = scope_parts
         secret = self._secrets.get(key_id)
         if secret is None:
-            raise ProtocolError(
-                "UnrecognizedClientException",
+            raise UnrecognizedClientError(
                 "the security token included in the request is invalid: "
-                "the access key id is not recognised",
-                403,
+                "the access key id is not recognised"
             )
         amz_date = headers.get("x-amz-date", "")
         self._check_time(amz_date, date)

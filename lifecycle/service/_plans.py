@@ -8,9 +8,8 @@ has no event of its own.
 
 from __future__ import annotations
 
-from typing import Any
-
-from lifecycle.domain.experiment import Experiment
+from lifecycle.domain.catalog import status_rule
+from lifecycle.domain.experiment import JSON, Experiment
 from lifecycle.domain.rules import (
     UNSET,
     Refusal,
@@ -21,14 +20,19 @@ from lifecycle.domain.rules import (
     schedule_refusals,
 )
 from lifecycle.domain.table import EXPERIMENT_TABLE
-from lifecycle.errors import NotFoundError, ValidationError
+from lifecycle.errors import RuleId, ValidationError
+from lifecycle.wire.shapes import (
+    CreateInferenceExperimentRequest,
+    ModelInfrastructureConfig,
+    StopInferenceExperimentRequest,
+    UpdateInferenceExperimentRequest,
+)
 
 __all__ = [
     "create_refusals",
     "create_schedule",
     "delete_refusals",
     "infra",
-    "not_found",
     "stop_plan",
     "update_plan",
     "update_request_refusals",
@@ -38,6 +42,7 @@ __all__ = [
 
 
 def validation_error(refusals: list[Refusal]) -> ValidationError:
+    """One ValidationError for the request-alone rules ``refusals`` (at least one)."""
     errors = [(r.field or "", r.message) for r in refusals]
     n = len(errors)
     head = f"{n} validation error{'s' if n > 1 else ''} detected: "
@@ -45,46 +50,53 @@ def validation_error(refusals: list[Refusal]) -> ValidationError:
     return ValidationError(head + "; ".join(r.message for r in refusals), field=first.field, rule=first.rule, errors=errors)
 
 
-def not_found(name: str) -> NotFoundError:
-    return NotFoundError(f"Inference experiment '{name}' does not exist", name=name, rule="experiment-exists")
+def infra(model: ModelInfrastructureConfig) -> JSON:
+    return model.model_dump(exclude_none=True)
 
 
-def infra(model: Any) -> dict[str, Any]:
-    return model.model_dump(exclude_none=True)  # type: ignore[no-any-return]
+def _distinct_source_and_shadow(source: str) -> Refusal:
+    return Refusal(
+        RuleId.DISTINCT_SOURCE_AND_SHADOW,
+        f"ShadowModeConfig names '{source}' as both source and shadow variant; they must differ",
+        "ShadowModeConfig",
+    )
 
 
-def create_schedule(req: Any, now: float) -> tuple[float, float]:
+_DUPLICATE_VARIANT = Refusal(RuleId.UNIQUE_VARIANT_NAMES, "ModelVariants names a variant more than once", "ModelVariants")
+
+
+def create_schedule(req: CreateInferenceExperimentRequest, now: float) -> tuple[float, float]:
     sched = req.Schedule
     return effective_schedule(sched.StartTime if sched else None, sched.EndTime if sched else None, now)
 
 
-def create_refusals(req: Any, schedule: tuple[float, float], now: float) -> list[Refusal]:
+def create_refusals(req: CreateInferenceExperimentRequest, schedule: tuple[float, float], now: float) -> list[Refusal]:
     out: list[Refusal] = []
     names = [v.VariantName for v in req.ModelVariants]
     smc = req.ShadowModeConfig
     source = smc.SourceModelVariantName
     shadow = smc.ShadowModelVariants[0].ShadowModelVariantName
     if len(set(names)) != len(names):
-        out.append(Refusal("unique-variant-names", "ModelVariants names a variant more than once", "ModelVariants"))
+        out.append(_DUPLICATE_VARIANT)
     if source == shadow:
-        out.append(Refusal("distinct-source-and-shadow", f"ShadowModeConfig names '{source}' as both source and shadow variant; they must differ", "ShadowModeConfig"))
+        out.append(_distinct_source_and_shadow(source))
     missing = [n for n in (source, shadow) if n not in names]
     if missing:
-        out.append(Refusal("variants-in-model-variants", f"ShadowModeConfig names {', '.join(repr(m) for m in missing)}, not in ModelVariants ({', '.join(names)})", "ShadowModeConfig"))
+        out.append(Refusal(RuleId.VARIANTS_IN_MODEL_VARIANTS, f"ShadowModeConfig names {', '.join(repr(m) for m in missing)}, not in ModelVariants ({', '.join(names)})", "ShadowModeConfig"))
     extra = [n for n in names if n not in (source, shadow)]
     if extra:
-        out.append(Refusal("variants-in-shadow-config", f"ModelVariants names {', '.join(repr(m) for m in extra)}, which ShadowModeConfig does not use as source or shadow", "ModelVariants"))
+        out.append(Refusal(RuleId.VARIANTS_IN_SHADOW_CONFIG, f"ModelVariants names {', '.join(repr(m) for m in extra)}, which ShadowModeConfig does not use as source or shadow", "ModelVariants"))
     sched = req.Schedule
     out.extend(schedule_refusals(*schedule, now, end_given=bool(sched and sched.EndTime is not None)))
     return out
 
 
-def stop_plan(req: Any) -> StopPlan:
+def stop_plan(req: StopInferenceExperimentRequest) -> StopPlan:
     desired = [(d.VariantName, d.ModelName, infra(d.InfrastructureConfig)) for d in req.DesiredModelVariants or ()]
     return plan_stop(req.ModelVariantActions, desired, req.DesiredState, req.Reason)
 
 
-def update_plan(req: Any) -> UpdatePlan:
+def update_plan(req: UpdateInferenceExperimentRequest) -> UpdatePlan:
     sched = req.Schedule
     fields = req.model_fields_set
     return UpdatePlan(
@@ -97,17 +109,17 @@ def update_plan(req: Any) -> UpdatePlan:
     )
 
 
-def update_request_refusals(req: Any, plan: UpdatePlan, now: float) -> list[Refusal]:
+def update_request_refusals(req: UpdateInferenceExperimentRequest, plan: UpdatePlan, now: float) -> list[Refusal]:
     out: list[Refusal] = []
-    if all(getattr(plan, f) is UNSET for f in UpdatePlan.__slots__):
-        out.append(Refusal("update-changes-something", "UpdateInferenceExperiment needs at least one member besides Name (Schedule, Description, ModelVariants, DataStorageConfig or ShadowModeConfig)", "Name"))
+    if plan.is_empty():
+        out.append(Refusal(RuleId.UPDATE_CHANGES_SOMETHING, "UpdateInferenceExperiment needs at least one member besides Name (Schedule, Description, ModelVariants, DataStorageConfig or ShadowModeConfig)", "Name"))
     if plan.end_time is not UNSET and plan.end_time <= now:
-        out.append(Refusal("schedule-end-in-future", "Schedule.EndTime must be in the future", "Schedule.EndTime"))
+        out.append(Refusal(RuleId.SCHEDULE_END_IN_FUTURE, "Schedule.EndTime must be in the future", "Schedule.EndTime"))
     smc = plan.shadow_mode_config
     if smc is not UNSET and smc["SourceModelVariantName"] == smc["ShadowModelVariants"][0]["ShadowModelVariantName"]:
-        out.append(Refusal("distinct-source-and-shadow", f"ShadowModeConfig names '{smc['SourceModelVariantName']}' as both source and shadow variant; they must differ", "ShadowModeConfig"))
-    if plan.variants is not UNSET and len(plan.variants) != len(req.ModelVariants):
-        out.append(Refusal("unique-variant-names", "ModelVariants names a variant more than once", "ModelVariants"))
+        out.append(_distinct_source_and_shadow(smc["SourceModelVariantName"]))
+    if plan.variants is not UNSET and req.ModelVariants is not None and len(plan.variants) != len(req.ModelVariants):
+        out.append(_DUPLICATE_VARIANT)
     return out
 
 
@@ -123,4 +135,4 @@ def delete_refusals(exp: Experiment) -> list[Refusal]:
     if exp.status in EXPERIMENT_TABLE.deletable_from:
         return []
     allowed = ", ".join(s.value for s in EXPERIMENT_TABLE.statuses if s in EXPERIMENT_TABLE.deletable_from)
-    return [Refusal("delete-from-status", f"Cannot delete inference experiment '{exp.name}' while it is {exp.status.value}: delete is allowed only from {allowed}", "Status")]
+    return [Refusal(status_rule("delete"), f"Cannot delete inference experiment '{exp.name}' while it is {exp.status.value}: delete is allowed only from {allowed}", "Status")]

@@ -10,14 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from lifecycle.domain.experiment import Experiment
-from lifecycle.domain.statuses import ExperimentStatus
 
 __all__ = ["describe_response", "summary"]
-
-_ENDPOINT_UPDATING = frozenset(
-    {ExperimentStatus.CREATING, ExperimentStatus.STARTING, ExperimentStatus.UPDATING, ExperimentStatus.STOPPING}
-)
-
 
 def _fresh(value: Any) -> Any:
     """A copy of a JSON value (dicts, lists and scalars), to any depth."""
@@ -57,7 +51,7 @@ def describe_response(exp: Experiment) -> dict[str, Any]:
     out = {"Arn": exp.arn, **_common(exp)}
     out["EndpointMetadata"] = {
         "EndpointName": exp.endpoint_name,
-        "EndpointStatus": "Updating" if exp.status in _ENDPOINT_UPDATING else "InService",
+        "EndpointStatus": "Updating" if exp.status.transitional else "InService",
     }
     out["ModelVariants"] = [
         {

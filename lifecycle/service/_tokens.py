@@ -13,7 +13,7 @@ import hmac
 import json
 from typing import Any
 
-from lifecycle.errors import ValidationError
+from lifecycle.errors import RuleId, ValidationError
 
 __all__ = ["TokenCodec"]
 
@@ -35,7 +35,7 @@ class TokenCodec:
         bad = ValidationError(
             "Invalid NextToken: it was not issued for this request's filters and sort, or it was changed",
             field="nextToken",
-            rule="next-token",
+            rule=RuleId.NEXT_TOKEN,
         )
         try:
             data, _, sig = token.partition(".")

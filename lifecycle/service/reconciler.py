@@ -22,23 +22,30 @@ from collections.abc import Callable
 from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator, Step
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.machine import fire_variant
-from lifecycle.domain.rules import Firing, plan_stop
+from lifecycle.domain.rules import Firing, StopPlan, plan_stop
 from lifecycle.domain.statuses import ExperimentStatus as S
-from lifecycle.domain.statuses import VariantAction
+from lifecycle.domain.statuses import StepAction, VariantAction
 from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
 from lifecycle.errors import StaleVersionError
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import Save
 
-__all__ = ["Reconciler"]
+__all__ = ["STATUS_ACTIONS", "VARIANT_ACTIONS", "Reconciler"]
 
 _log = logging.getLogger("lifecycle.reconciler")
 
-_VARIANT_ACTIONS = {
-    "provisioned": "provision-variant",
-    "updated": "update-variant",
-    "promoted": "promote-variant",
-    "removed": "remove-variant",
+#: the step that ends each pending variant event
+VARIANT_ACTIONS = {
+    "provisioned": StepAction.PROVISION_VARIANT,
+    "updated": StepAction.UPDATE_VARIANT,
+    "promoted": StepAction.PROMOTE_VARIANT,
+    "removed": StepAction.REMOVE_VARIANT,
+}
+#: the experiment's own step in a transitional status, after its variants' steps (Creating has none)
+STATUS_ACTIONS = {
+    S.STARTING: StepAction.START_SHADOW_TEST,
+    S.UPDATING: StepAction.APPLY_UPDATE,
+    S.STOPPING: StepAction.END_SHADOW_TEST,
 }
 #: statuses a request can move an experiment out of (the others only the reconciler moves)
 _REQUEST_STATUSES = frozenset(
@@ -150,11 +157,11 @@ class Reconciler:
 
     # -- steps ----------------------------------------------------------------------
 
-    def _fire(self, exp: Experiment, event: str, now: float, plan: object = None, reason: str | None = None) -> HistoryEntry:
+    def _fire(self, exp: Experiment, event: str, now: float, plan: StopPlan | None = None, reason: str | None = None) -> HistoryEntry:
         firing = Firing(exp, now, self.service.settle_seconds, plan, reason)
         return self.service.transition(exp, event, firing)
 
-    def _apply(self, exp: Experiment, action: str, variant: str | None = None, model: str | None = None, infra: dict[str, object] | None = None) -> None:
+    def _apply(self, exp: Experiment, action: StepAction, variant: str | None = None, model: str | None = None, infra: dict[str, object] | None = None) -> None:
         # exp.version is the version loaded for this step: the same on every try of the
         # step until a save records its outcome, so a crash before the save repeats the key
         key = f"{exp.arn}|v{exp.version}|{action}|{variant or ''}"
@@ -167,7 +174,7 @@ class Reconciler:
                 continue
             model = v.pending_model_name or v.model_name
             infra = v.pending_infrastructure or v.infrastructure
-            self._apply(exp, _VARIANT_ACTIONS[v.pending], v.name, model, infra)
+            self._apply(exp, VARIANT_ACTIONS[v.pending], v.name, model, infra)
             fire_variant(v, v.pending)
 
     def _step(self, exp: Experiment, now: float, entries: list[HistoryEntry]) -> None:
@@ -181,21 +188,21 @@ class Reconciler:
             else:
                 entries.append(self._fire(exp, "start", now))
         elif status is S.STARTING:
-            self._apply(exp, "start-shadow-test")
+            self._apply(exp, STATUS_ACTIONS[status])
             entries.append(self._fire(exp, "started", now))
         elif status is S.UPDATING:
             self._carry_variants(exp)
-            self._apply(exp, "apply-update")
+            self._apply(exp, STATUS_ACTIONS[status])
             entries.append(self._fire(exp, "updated", now))
         elif status is S.RUNNING:
             entries.append(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
         elif status is S.STOPPING:
             self._carry_variants(exp)
-            self._apply(exp, "end-shadow-test")
+            self._apply(exp, STATUS_ACTIONS[status])
             entries.append(self._fire(exp, "stopped", now))
 
     @staticmethod
-    def _automatic_stop(exp: Experiment) -> object:
+    def _automatic_stop(exp: Experiment) -> StopPlan:
         """The stop at EndTime: production Retain, shadow Remove, Completed."""
         actions = {exp.production_variant: VariantAction.RETAIN.value, exp.shadow_variant: VariantAction.REMOVE.value}
         return plan_stop(actions, [], "Completed", None)
@@ -203,10 +210,10 @@ class Reconciler:
     def _catch_up(self, exp: Experiment, now: float, entries: list[HistoryEntry]) -> None:
         """A Created experiment whose EndTime has passed: start and stop it at once."""
         entries.append(self._fire(exp, "start", now))
-        self._apply(exp, "start-shadow-test")
+        self._apply(exp, StepAction.START_SHADOW_TEST)
         entries.append(self._fire(exp, "started", now))
         entries.append(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
         exp.status_reason = _CAUGHT_UP
         self._carry_variants(exp)
-        self._apply(exp, "end-shadow-test")
+        self._apply(exp, StepAction.END_SHADOW_TEST)
         entries.append(self._fire(exp, "stopped", now))

@@ -1,4 +1,4 @@
-"""What the SQLite and PostgreSQL stores share: columns, row mapping, the List query.
+"""Records as the SQLite and PostgreSQL stores keep them: the columns and the row mapping.
 
 Every field of an :class:`Experiment` is a column; the nested configurations
 (variants, shadow-mode and data-storage configs, tags, stop actions) are JSON
@@ -16,16 +16,12 @@ from typing import Any
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
-from lifecycle.stores.base import ListQuery, Save
 
 __all__ = [
     "COLUMNS",
     "HISTORY_COLUMNS",
-    "TERMINAL_SQL",
-    "committed",
     "entry_params",
     "history_seq",
-    "list_sql",
     "row_entry",
     "row_experiment",
     "row_params",
@@ -41,11 +37,6 @@ COLUMNS = (
 )  # fmt: skip
 
 HISTORY_COLUMNS = ("name", "seq", "time", "event", "from_status", "to_status", "reason", "request_id", "version")
-
-#: ``status IN TERMINAL_SQL``: the statuses no event leaves
-TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in ExperimentStatus if s.terminal) + ")"
-
-_SORT_COLUMN = {"Name": None, "CreationTime": "creation_time", "Status": "status"}
 
 
 def _dumps(value: Any) -> str:
@@ -129,15 +120,6 @@ def row_experiment(row: Sequence[Any]) -> Experiment:
     )
 
 
-def committed(saves: Sequence[Save], versions: Sequence[int | None]) -> list[bool]:
-    """After a ``save_many`` transaction committed: set the version of each save written
-    (None: it was stale) and say which were."""
-    for (exp, _, _), version in zip(saves, versions, strict=True):
-        if version is not None:
-            exp.version = version
-    return [v is not None for v in versions]
-
-
 def history_seq(version: int, position: int) -> int:
     """The ordering key of the ``position``-th history entry written with ``version``."""
     return (version << 16) | position
@@ -169,51 +151,3 @@ def row_entry(row: Sequence[Any]) -> HistoryEntry:
         request_id,
         version,
     )
-
-
-def list_sql(query: ListQuery, table: str, *, ph: str, contains: str) -> tuple[str, list[Any]]:
-    """The SELECT of one List page (``limit + 1`` rows) and its parameters.
-
-    ``ph`` is the placeholder (``?`` or ``%s``); ``contains`` the condition
-    that ``name`` contains the parameter, with one placeholder. The filters
-    and the keyset position are ``WHERE`` terms and the order is that of an
-    index, so the database walks the index from the position.
-    """
-    where: list[str] = []
-    params: list[Any] = []
-    if query.name_contains is not None:
-        where.append(contains)
-        params.append(query.name_contains)
-    if query.type is not None:
-        where.append(f"type = {ph}")
-        params.append(query.type)
-    if query.status is not None:
-        where.append(f"status = {ph}")
-        params.append(query.status.value)
-    for column, op, value in (
-        ("creation_time", ">", query.created_after),
-        ("creation_time", "<", query.created_before),
-        ("last_modified_time", ">", query.modified_after),
-        ("last_modified_time", "<", query.modified_before),
-    ):
-        if value is not None:
-            where.append(f"{column} {op} {ph}")
-            params.append(value)
-    sort_column = _SORT_COLUMN[query.sort_by]
-    direction = "DESC" if query.descending else "ASC"
-    op = "<" if query.descending else ">"
-    if query.after is not None:
-        first, last_name = query.after
-        if sort_column is None:
-            where.append(f"name {op} {ph}")
-            params.append(last_name)
-        else:
-            where.append(f"({sort_column}, name) {op} ({ph}, {ph})")
-            params.extend((float(first) if sort_column == "creation_time" else str(first), last_name))
-    order = f"name {direction}" if sort_column is None else f"{sort_column} {direction}, name {direction}"
-    sql = f"SELECT {', '.join(COLUMNS)} FROM {table}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {order} LIMIT {ph}"
-    params.append(query.limit + 1)
-    return sql, params

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus
-from lifecycle.errors import ResourceInUseError, ResourceLimitExceededError, StaleVersionError
+from lifecycle.errors import EndpointInUseError, LiveLimitError, NameInUseError, StaleVersionError
 from lifecycle.stores._sorted import SortedKeys
 from lifecycle.stores.base import ListPage, ListQuery, Save
 
@@ -79,20 +79,12 @@ class MemoryStore:
     def create(self, exp: Experiment, entry: HistoryEntry, *, max_live: int | None = None) -> None:
         with self._lock:
             if exp.name in self._rows:
-                raise ResourceInUseError(f"Inference experiment '{exp.name}' already exists", name=exp.name, rule="unique-name")
+                raise NameInUseError(exp.name)
             holder = self._live_endpoints.get(exp.endpoint_name) if not exp.status.terminal else None
             if holder is not None:
-                raise ResourceInUseError(
-                    f"Endpoint '{exp.endpoint_name}' already has a live inference experiment ('{holder}'); one live experiment per endpoint",
-                    name=exp.name,
-                    rule="one-live-experiment-per-endpoint",
-                )
+                raise EndpointInUseError(exp.name, exp.endpoint_name, holder)
             if max_live is not None and not exp.status.terminal and len(self._live_endpoints) >= max_live:
-                raise ResourceLimitExceededError(
-                    f"At most {max_live} inference experiments may be live (not Completed or Cancelled) at once",
-                    name=exp.name,
-                    rule="max-live-experiments",
-                )
+                raise LiveLimitError(exp.name, max_live)
             exp.version = 1
             stored = exp.copy()
             self._file(None, stored)
@@ -121,11 +113,7 @@ class MemoryStore:
         with self._lock:
             current = self._rows.get(exp.name)
             if current is None or current.version != expected_version:
-                raise StaleVersionError(
-                    f"Inference experiment '{exp.name}' was changed by another request; nothing was written",
-                    name=exp.name,
-                    rule="versioned-save",
-                )
+                raise StaleVersionError(exp.name)
             if not current.status.terminal and exp.status.terminal and self._live_endpoints.get(current.endpoint_name) == exp.name:
                 del self._live_endpoints[current.endpoint_name]
             exp.version = expected_version + 1
@@ -151,7 +139,7 @@ class MemoryStore:
         with self._lock:
             current = self._rows.get(name)
             if current is None or current.version != expected_version:
-                raise StaleVersionError(f"Inference experiment '{name}' was changed by another request; nothing was deleted", name=name, rule="versioned-save")
+                raise StaleVersionError(name, deleting=True)
             del self._rows[name]
             del self._history[name]
             self._claims.pop(name, None)

@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lifecycle.domain.rules import DEFAULT_DURATION
-from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantStatus
+from lifecycle.domain.statuses import DesiredState, ExperimentStatus, Operation, VariantStatus
 from lifecycle.domain.table import EXPERIMENT_TABLE, VARIANT_TABLE, Transition
+from lifecycle.service.reconciler import STATUS_ACTIONS, VARIANT_ACTIONS
 from lifecycle.testing._steps import Advance, Call, Fail, Later, PathStep, Reconcile
 
 __all__ = [
@@ -46,10 +47,7 @@ SHADOW_VARIANT = "shadow"
 #: how far in the future a "future StartTime" is (seconds)
 START_DELAY = 3600.0
 
-_CREATE = "CreateInferenceExperiment"
-_START = "StartInferenceExperiment"
-_STOP = "StopInferenceExperiment"
-_UPDATE = "UpdateInferenceExperiment"
+_CREATE, _START, _STOP, _UPDATE = Operation.CREATE, Operation.START, Operation.STOP, Operation.UPDATE
 
 
 def _variant_config(name: str, model: str) -> dict[str, Any]:
@@ -276,16 +274,15 @@ def _stopped(node: Node, row: Transition) -> Iterator[Way]:
         yield f"{label}->{row.dest.value}", steps, {"desired": None}, events, pending
 
 
-_STATUS_ACTION = {E.CREATING: "provision-variant", E.STARTING: "start-shadow-test", E.UPDATING: "apply-update", E.STOPPING: "end-shadow-test"}
-_VARIANT_ACTION = {"provisioned": "provision-variant", "updated": "update-variant", "promoted": "promote-variant", "removed": "remove-variant"}
+
 
 
 def _fail(node: Node, row: Transition) -> Iterator[Way]:
     # the reconciler carries variant steps out first, in variant order: fail the first one
     pending = [v.pending for v in node.variants if v.pending is not None]
-    action = _VARIANT_ACTION[pending[0]] if pending else _STATUS_ACTION[node.status] if node.status else ""
-    events: dict[str, str | None] = {v.name: "rollback" for v in node.variants if v.pending is not None}
     assert node.status is not None
+    action = VARIANT_ACTIONS[pending[0]] if pending else STATUS_ACTIONS[node.status]
+    events: dict[str, str | None] = {v.name: "rollback" for v in node.variants if v.pending is not None}
     yield f"fail@{node.status.value}", (Fail(action),), {"origin": None, "desired": None, "future_start": False}, events, {}
 
 

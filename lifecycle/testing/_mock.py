@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from lifecycle.errors import LifecycleError
+from lifecycle.errors import NotEmulatedError
 from lifecycle.service.service import OPERATIONS, ExperimentService
 from lifecycle.testing._world import VirtualClock, World
 
@@ -34,21 +34,6 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "t
 _CREDENTIAL_SOURCES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")
 _REGION_VARIABLES = ("AWS_DEFAULT_REGION", "AWS_REGION")
 _TARGET_PREFIX = "SageMaker."
-
-
-class NotEmulatedError(LifecycleError, NotImplementedError):
-    """A SageMaker operation the mock does not answer (only the seven inference-experiment ones)."""
-
-    code = "UnknownOperationException"
-    http_status = 400
-
-    def __init__(self, operation: str) -> None:
-        super().__init__(
-            f"SageMaker operation {operation!r} is not emulated by lifecycle.testing.mock_sagemaker(); "
-            f"it answers only {', '.join(OPERATIONS)}",
-            event=operation,
-        )
-        self.operation = operation
 
 
 class _Body:
@@ -255,7 +240,7 @@ class MockSageMaker:
         target = headers.get("x-amz-target", "")
         operation = target[len(_TARGET_PREFIX):] if target.startswith(_TARGET_PREFIX) else target
         if operation not in OPERATIONS:
-            raise NotEmulatedError(operation or "(no X-Amz-Target)")
+            raise NotEmulatedError(operation or "(no X-Amz-Target)", OPERATIONS)
         if not self.active:
             raise RuntimeError(
                 f"this SageMaker client was made under mock_sagemaker(), which has ended; "

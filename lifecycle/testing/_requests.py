@@ -8,27 +8,16 @@ from typing import Any
 from hypothesis import strategies as st
 
 from lifecycle.domain.rules import MAX_DURATION
-from lifecycle.domain.statuses import ExperimentStatus
-from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
+from lifecycle.domain.statuses import ExperimentStatus, Operation
+from lifecycle.domain.table import EXPERIMENT_TABLE, OPERATION_EVENTS
 from lifecycle.testing._graph import PRODUCTION_VARIANT, SHADOW_VARIANT, create_payload
 from lifecycle.testing._values import DAY, model_payloads, text_for
 from lifecycle.testing._world import T0, World
 from lifecycle.wire import shapes
 
-__all__ = ["OPERATION_EVENTS", "RequestCase", "success_statuses", "valid_payloads"]
+__all__ = ["RequestCase", "success_statuses", "valid_payloads"]
 
-CREATE = "CreateInferenceExperiment"
-DESCRIBE = "DescribeInferenceExperiment"
-LIST = "ListInferenceExperiments"
-START = "StartInferenceExperiment"
-STOP = "StopInferenceExperiment"
-UPDATE = "UpdateInferenceExperiment"
-DELETE = "DeleteInferenceExperiment"
-
-#: the table event each operation fires on a stored experiment (read from ``fired_by``)
-OPERATION_EVENTS: dict[str, str] = {
-    op: t.event for t in EXPERIMENT_TABLE.transitions if t.source is not None for op in t.fired_by if op != RECONCILER
-}
+CREATE, DESCRIBE, LIST, START, STOP, UPDATE, DELETE = Operation
 
 
 def success_statuses(operation: str) -> tuple[ExperimentStatus | None, ...]:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from lifecycle.domain.rules import MAX_DURATION
 from lifecycle.domain.statuses import ExperimentStatus
+from lifecycle.domain.table import OPERATION_EVENTS
 from lifecycle.testing._graph import PRODUCTION_VARIANT as PROD
 from lifecycle.testing._graph import SHADOW_VARIANT as SHADOW
 from lifecycle.testing._graph import create_payload
@@ -23,7 +24,6 @@ from lifecycle.testing._requests import (
     DELETE,
     DESCRIBE,
     LIST,
-    OPERATION_EVENTS,
     START,
     STOP,
     UPDATE,

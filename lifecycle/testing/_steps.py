@@ -12,17 +12,12 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.domain.statuses import ExperimentStatus
+from lifecycle.domain.statuses import ExperimentStatus, Operation
 
 if TYPE_CHECKING:
     from lifecycle.testing._world import World
 
 __all__ = ["Advance", "Call", "Fail", "Later", "PathError", "PathStep", "Reconcile"]
-
-
-_TRANSITIONAL = frozenset(
-    {ExperimentStatus.CREATING, ExperimentStatus.STARTING, ExperimentStatus.UPDATING, ExperimentStatus.STOPPING}
-)
 
 
 class PathError(AssertionError):
@@ -68,7 +63,7 @@ class Call:
 
     def body(self, world: World) -> dict[str, Any]:
         body: dict[str, Any] = {"Name": world.name, **_resolve(copy.deepcopy(self.payload), world.clock())}
-        if self.operation == "CreateInferenceExperiment":
+        if self.operation == Operation.CREATE:
             body.setdefault("EndpointName", f"{world.name}-endpoint")
         return body
 
@@ -106,7 +101,7 @@ def _wait_out(world: World) -> ExperimentStatus:
     exp = world.store.get(world.name)
     if exp is None:
         raise PathError(f"inference experiment {world.name!r} does not exist")
-    if exp.status in _TRANSITIONAL and exp.due_at is not None and exp.due_at > world.clock():
+    if exp.status.transitional and exp.due_at is not None and exp.due_at > world.clock():
         world.clock.set(exp.due_at)
     return exp.status
 

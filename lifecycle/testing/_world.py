@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lifecycle.actuators import SimulatedActuator
+from lifecycle.domain.statuses import Operation
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import ListQuery
@@ -89,13 +90,13 @@ class World:
         Pass ``Name`` to name another experiment (``ListInferenceExperiments``
         gets no Name).
         """
-        body: dict[str, Any] = {} if operation == "ListInferenceExperiments" else {"Name": self.name}
+        body: dict[str, Any] = {} if operation == Operation.LIST else {"Name": self.name}
         body.update(payload or {})
         body.update(members)
         return self.service.invoke(operation, body)
 
     def describe(self, name: str | None = None) -> dict[str, Any]:
-        return self.service.invoke("DescribeInferenceExperiment", {"Name": name or self.name})
+        return self.service.invoke(Operation.DESCRIBE, {"Name": name or self.name})
 
     def status(self, name: str | None = None) -> str:
         return str(self.describe(name)["Status"])

@@ -1,4 +1,4 @@
-"""The service model's constraints as cheap pydantic validators, and AWS-style messages.
+"""The service model's constraints as cheap pydantic validators.
 
 Each constraint is data (:class:`Str`, :class:`Enum`, :class:`Int`, :class:`Size`)
 copied from botocore's SageMaker service model, so a test can compare every one
@@ -7,41 +7,33 @@ functions for pydantic's ``PlainValidator``/``WrapValidator``: a fast path that
 only accepts, and a slow path that names *every* broken constraint of a value (AWS reports length and
 pattern failures of one value as two errors). Failures are raised as pydantic
 errors of type ``"aws"`` whose ``ctx["problems"]`` holds ``(rule, text)``
-pairs; :func:`entries` turns a pydantic ``ValidationError`` into AWS's
-``Value 'x' at 'a.b' failed to satisfy constraint: ...`` entries.
-
-Locations: members in lowerCamelCase joined by dots, list items as
-``<list>.<1-based index>.member``, map entries as ``<map>.'<key>'.key`` (the
-key broke a rule) and ``<map>.'<key>'.value`` (the value did), after the
-``key``/``value`` members of the service model's map shapes.
+pairs; :mod:`lifecycle.wire._messages` turns them into AWS's messages (and
+says how locations are written).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import reprlib
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from lifecycle.wire._messages import cut
+
 __all__ = [
     "INT32_MAX",
     "INT32_MIN",
-    "MAX_VALUE_CHARS",
     "TIMESTAMP_MAX",
     "TIMESTAMP_MIN",
-    "Entry",
     "Enum",
     "Int",
     "Size",
     "Str",
-    "entries",
     "fullmatch",
     "int_validator",
     "list_validator",
@@ -54,12 +46,9 @@ __all__ = [
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 #: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z: what a datetime can hold
 TIMESTAMP_MIN, TIMESTAMP_MAX = -62135596800, 253402300799
-#: values longer than this are cut in messages (then '...')
-MAX_VALUE_CHARS = 100
 _UNBOUNDED = 2**63
 
 Problem = tuple[str, str]  # (rule, constraint text)
-Entry = tuple[str, str, str]  # (location, entry text, rule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,7 +284,7 @@ def map_validator(size: Size, key: Callable[[Any], str], value: Callable[[Any], 
             items.append(((), problems, v))
         out: dict[str, Any] = {}
         for k, x in list(v.items())[:hi]:
-            where = f"'{_cut(str(k))}'"
+            where = f"'{cut(str(k))}'"
             checked: dict[str, Any] = {}
             for part, fn, arg in (("key", key, k), ("value", value, x)):
                 try:
@@ -310,75 +299,3 @@ def map_validator(size: Size, key: Callable[[Any], str], value: Callable[[Any], 
 
     return check
 
-
-# -- messages --------------------------------------------------------------------------
-
-_TYPE_OF_PYDANTIC_ERROR = {
-    "model_type": "structure",
-    "model_attributes_type": "structure",
-    "dict_type": "map",
-    "list_type": "list",
-    "string_type": "string",
-    "int_type": "integer",
-    "float_type": "timestamp",
-}
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + "..."
-
-
-def _show(value: Any) -> str:
-    """A value as messages quote it: strings as they are, others as compact JSON; cut to
-    :data:`MAX_VALUE_CHARS` characters."""
-    if isinstance(value, str):
-        return _cut(value)
-    try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    except (TypeError, ValueError, RecursionError):
-        text = reprlib.repr(value)
-    return _cut(text)
-
-
-def _location(loc: Sequence[str | int], *, last_raw: bool = False) -> str:
-    """('ModelVariants', 0, 'ModelName') -> 'modelVariants.1.member.modelName'."""
-    parts: list[str] = []
-    for seg in loc[:-1] if last_raw else loc:
-        if isinstance(seg, int):
-            parts += (str(seg + 1), "member")
-        else:
-            parts.append(seg[:1].lower() + seg[1:])
-    if last_raw and loc:
-        parts.append(str(loc[-1]))
-    return ".".join(parts)
-
-
-def _entry(where: str, value: Any, text: str) -> str:
-    quoted = "null" if value is None else f"'{_show(value)}'"
-    return f"Value {quoted} at '{where}' failed to satisfy constraint: {text}"
-
-
-def entries(exc: ValidationError, owner: Callable[[Sequence[str | int]], tuple[str, Iterable[str]] | None]) -> list[Entry]:
-    """One (location, entry text, rule) per broken constraint; ``owner(loc)`` names the
-    shape and members of the structure holding ``loc`` (for unknown members)."""
-    out: list[Entry] = []
-    for err in exc.errors(include_url=False):
-        kind, loc, value = err["type"], err["loc"], err["input"]
-        if kind == "aws":
-            where = _location(loc)
-            out.extend((where, _entry(where, value, text), rule) for rule, text in err["ctx"]["problems"])
-        elif kind == "extra_forbidden":
-            where = _location(loc, last_raw=True)
-            known = owner(loc[:-1])
-            about = f" of {known[0]} (members: {', '.join(known[1])})" if known else ""
-            out.append((where, f"Value at '{where}' is not a member{about}", "unknown-member"))
-        elif kind == "missing" or value is None:
-            where = _location(loc)
-            out.append((where, _entry(where, None, "Member must not be null"), "not-null"))
-        elif kind in _TYPE_OF_PYDANTIC_ERROR:
-            where = _location(loc)
-            out.append((where, _entry(where, value, f"Member must be of type {_TYPE_OF_PYDANTIC_ERROR[kind]}"), "type"))
-        else:
-            where = _location(loc)
-            out.append((where, _entry(where, value, f"Member is not valid ({err['msg']})"), kind))
-    return out

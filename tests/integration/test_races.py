@@ -23,7 +23,12 @@ from typing import Any, cast
 import pytest
 
 from lifecycle.actuators import SimulatedActuator, Step
-from lifecycle.errors import ConflictError, StoreError
+from lifecycle.errors import (
+    ConflictError,
+    ResourceInUseError,
+    ResourceLimitExceededError,
+    StoreError,
+)
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore, Store, open_store
@@ -107,8 +112,12 @@ class LoadTogether:
         return getattr(self._store, attr)
 
 
+#: the outcomes are counted by these classes (their leaf classes say which rule)
+_KINDS = (ConflictError, ResourceInUseError, ResourceLimitExceededError)
+
+
 def race(n: int, call: Callable[[], object]) -> Counter[str]:
-    """Run ``call`` in ``n`` threads released together; count outcomes by error class name."""
+    """Run ``call`` in ``n`` threads released together; count outcomes by error class."""
     start = threading.Barrier(n)
     outcomes: Counter[str] = Counter()
     lock = threading.Lock()
@@ -119,7 +128,7 @@ def race(n: int, call: Callable[[], object]) -> Counter[str]:
             call()
             outcome = "ok"
         except Exception as err:
-            outcome = type(err).__name__ if not isinstance(err, ConflictError) else "ConflictError"
+            outcome = next((k.__name__ for k in _KINDS if isinstance(err, k)), type(err).__name__)
         with lock:
             outcomes[outcome] += 1
 

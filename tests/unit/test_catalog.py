@@ -6,19 +6,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lifecycle.domain.catalog import RULE_CATALOG, rules_markdown
-from lifecycle.domain.table import EXPERIMENT_TABLE
-from lifecycle.errors import ConflictError
-from lifecycle.service.service import OPERATIONS
+from lifecycle.domain.catalog import INTERNAL_RULES, RULE_CATALOG, rules_markdown, status_rule
+from lifecycle.domain.statuses import OPERATIONS
+from lifecycle.domain.table import EXPERIMENT_TABLE, OPERATION_EVENTS
+from lifecycle.errors import ConflictError, RuleId
 from lifecycle.testing import strategies
 
-from ._rule_scan import request_rule_ids
 from .conftest import World
 
 
-def test_the_catalogue_names_every_rule_the_engine_raises_and_no_other() -> None:
-    # versioned-save is met by a request whose experiment changed under it, not by the request
-    assert set(RULE_CATALOG) == request_rule_ids() | {"versioned-save"}
+def test_the_catalogue_names_every_rule_id_of_the_engine_and_no_other() -> None:
+    status_rules = {status_rule(event) for event in (*OPERATION_EVENTS.values(), "delete")}
+    assert set(RULE_CATALOG) == (set(RuleId) - INTERNAL_RULES) | status_rules
 
 
 def test_each_rules_operations_are_operations_of_the_api() -> None:

@@ -1,0 +1,325 @@
+"""The table of operations: for each, its request shape, its checks in order, and what it does.
+
+``OPERATION_SPECS[op]`` is an :class:`OperationSpec`: ``check`` is a generator
+that yields the rules of the request in the order they are judged, one
+:class:`Stage` at a time (the request alone, then existence, then the stored
+experiment) and returns what ``apply`` needs; ``apply`` makes the change and
+returns the response. ``ExperimentService.invoke`` raises the first stage
+that has a refusal and otherwise applies; ``explain`` lists every refusal of
+that same first stage, one error per rule. So the two can never disagree on
+the order or the rules.
+
+Two kinds of rule are judged by what ``apply`` does rather than before it: an
+event's guards (the machine refuses while it fires) and the rules the store
+enforces at create (one live experiment per endpoint, the live limit, a unique
+name). ``check`` yields them only when explaining (``explaining=True``), from
+the same guards (:func:`explain_event`) and a dry-run query of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
+
+from pydantic import BaseModel
+
+from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
+from lifecycle.domain.machine import explain_event, refusal_error
+from lifecycle.domain.rules import Firing, Refusal, stop_request_refusals
+from lifecycle.domain.statuses import ExperimentStatus, Operation
+from lifecycle.errors import (
+    EndpointInUseError,
+    LifecycleError,
+    LiveLimitError,
+    NameInUseError,
+    NotFoundError,
+    ValidationError,
+)
+from lifecycle.service._plans import (
+    create_refusals,
+    create_schedule,
+    delete_refusals,
+    infra,
+    stop_plan,
+    update_plan,
+    update_request_refusals,
+    update_schedule_refusals,
+    validation_error,
+)
+from lifecycle.service._responses import describe_response, summary
+from lifecycle.stores.base import ListQuery, SortBy, sort_key
+from lifecycle.wire import shapes
+
+if TYPE_CHECKING:
+    from lifecycle.service.service import ExperimentService
+
+__all__ = ["OPERATION_SPECS", "OperationSpec", "Stage"]
+
+Response = dict[str, Any]
+Req = TypeVar("Req", bound=BaseModel)
+Ready = TypeVar("Ready")
+
+
+class Stage(NamedTuple):
+    """The rules of one step of the check order that the request breaks.
+
+    ``errors`` has one error per broken rule (what ``explain`` lists); ``error`` is
+    what ``invoke`` raises for them all at once (None when nothing is broken).
+    """
+
+    errors: list[LifecycleError]
+    error: LifecycleError | None
+
+    @classmethod
+    def validation(cls, refusals: list[Refusal]) -> Stage:
+        if not refusals:
+            return _PASSED
+        return cls([validation_error([r]) for r in refusals], validation_error(refusals))
+
+    @classmethod
+    def conflicts(cls, exp: Experiment, event: str, refusals: list[Refusal]) -> Stage:
+        if not refusals:
+            return _PASSED
+        errors: list[LifecycleError] = [refusal_error(exp.name, exp.status, event, [r]) for r in refusals]
+        return cls(errors, refusal_error(exp.name, exp.status, event, refusals))
+
+    @classmethod
+    def of(cls, errors: list[LifecycleError]) -> Stage:
+        return cls(errors, errors[0]) if errors else _PASSED
+
+
+_PASSED = Stage([], None)
+
+#: a check: yields its stages in order, returns what apply needs
+Check = Generator[Stage, None, Ready]
+
+
+@dataclass(frozen=True, slots=True)
+class OperationSpec(Generic[Req, Ready]):
+    """One operation: its request shape, its check, and its change."""
+
+    model: type[Req]
+    check: Callable[[ExperimentService, Req, float, bool], Check[Ready]]
+    apply: Callable[[ExperimentService, Ready, str | None], Response]
+
+
+# -- shared steps --------------------------------------------------------------------
+
+
+def _loaded(svc: ExperimentService, name: str) -> Generator[Stage, None, Experiment]:
+    """The existence stage: the stored experiment (ResourceNotFound when there is none)."""
+    exp = svc.store.get(name)
+    if exp is None:
+        yield Stage.of([NotFoundError(name)])
+        raise AssertionError("a check is not resumed after a refused stage")  # pragma: no cover
+    return exp
+
+
+class _Firing(NamedTuple):
+    """A Start, Stop or Update ready to fire: the record, its event, what it is fired with."""
+
+    exp: Experiment
+    event: str
+    firing: Firing
+
+
+def _event_stage(exp: Experiment, event: str, firing: Firing, explaining: bool) -> Stage:
+    """The stored experiment's rules: the event's guards (judged while firing, unless explaining)."""
+    return Stage.conflicts(exp, event, explain_event(exp, event, firing)) if explaining else _PASSED
+
+
+def _fire_and_save(svc: ExperimentService, ready: _Firing, request_id: str | None) -> Response:
+    exp = ready.exp
+    version = exp.version
+    entry = svc.transition(exp, ready.event, ready.firing, request_id or svc.new_request_id())
+    svc.commit(exp, version, [entry])
+    return {"InferenceExperimentArn": exp.arn}
+
+
+# -- the operations ------------------------------------------------------------------
+
+
+def _check_create(
+    svc: ExperimentService, req: shapes.CreateInferenceExperimentRequest, now: float, explaining: bool
+) -> Check[tuple[shapes.CreateInferenceExperimentRequest, tuple[float, float], float]]:
+    schedule = create_schedule(req, now)
+    yield Stage.validation(create_refusals(req, schedule, now))
+    if explaining:
+        yield Stage.of(_store_rules(svc, req))
+    return req, schedule, now
+
+
+def _store_rules(svc: ExperimentService, req: shapes.CreateInferenceExperimentRequest) -> list[LifecycleError]:
+    """The rules the store enforces at create, asked of it through queries (a dry run)."""
+    if svc.store.get(req.Name) is not None:
+        return [NameInUseError(req.Name)]
+    live = [e for status in ExperimentStatus if not status.terminal for e in _all(svc, status)]
+    out: list[LifecycleError] = []
+    if any(e.endpoint_name == req.EndpointName for e in live):
+        out.append(EndpointInUseError(req.Name, req.EndpointName))
+    limit = svc.max_live_experiments
+    if limit is not None and len(live) >= limit:
+        out.append(LiveLimitError(req.Name, limit))
+    return out
+
+
+def _all(svc: ExperimentService, status: ExperimentStatus) -> list[Experiment]:
+    out: list[Experiment] = []
+    after = None
+    while True:
+        page = svc.store.list(ListQuery(status=status, sort_by="Name", descending=False, limit=100, after=after))
+        out.extend(page.items)
+        if not page.has_more:
+            return out
+        after = sort_key(page.items[-1], "Name")
+
+
+def _apply_create(
+    svc: ExperimentService,
+    ready: tuple[shapes.CreateInferenceExperimentRequest, tuple[float, float], float],
+    request_id: str | None,
+) -> Response:
+    req, (start, end), now = ready
+    exp = Experiment(
+        name=req.Name,
+        arn=svc.arn(req.Name),
+        endpoint_name=req.EndpointName,
+        role_arn=req.RoleArn,
+        variants=[
+            Variant(v.VariantName, v.ModelName, infra(v.InfrastructureConfig), pending="provisioned")
+            for v in req.ModelVariants
+        ],
+        shadow_mode_config=req.ShadowModeConfig.model_dump(exclude_none=True),
+        start_time=start,
+        end_time=end,
+        creation_time=now,
+        last_modified_time=now,
+        type=req.Type,
+        description=req.Description,
+        kms_key=req.KmsKey,
+        data_storage_config=req.DataStorageConfig.model_dump(exclude_none=True) if req.DataStorageConfig else None,
+        tags=[t.model_dump() for t in req.Tags or ()],
+        entered_at=now,
+        due_at=now + svc.settle_seconds,
+    )
+    entry = HistoryEntry(exp.name, now, "create", None, exp.status, None, request_id or svc.new_request_id(), 1)
+    svc.store.create(exp, entry, max_live=svc.max_live_experiments)
+    svc.tell([entry])
+    return {"InferenceExperimentArn": exp.arn}
+
+
+def _check_describe(
+    svc: ExperimentService, req: shapes.DescribeInferenceExperimentRequest, now: float, explaining: bool
+) -> Check[Experiment]:
+    return (yield from _loaded(svc, req.Name))
+
+
+def _apply_describe(svc: ExperimentService, exp: Experiment, request_id: str | None) -> Response:
+    return describe_response(exp)
+
+
+_SCOPE = (
+    "NameContains",
+    "Type",
+    "StatusEquals",
+    "CreationTimeAfter",
+    "CreationTimeBefore",
+    "LastModifiedTimeAfter",
+    "LastModifiedTimeBefore",
+    "SortBy",
+    "SortOrder",
+)
+
+
+def _check_list(
+    svc: ExperimentService, req: shapes.ListInferenceExperimentsRequest, now: float, explaining: bool
+) -> Check[tuple[ListQuery, dict[str, Any]]]:
+    scope = {k: getattr(req, k) for k in _SCOPE}
+    after = None
+    if req.NextToken:
+        try:
+            after = svc.tokens.decode(req.NextToken, scope)
+        except ValidationError as err:
+            yield Stage.of([err])
+    sort_by: SortBy = req.SortBy or "CreationTime"
+    query = ListQuery(
+        name_contains=req.NameContains,
+        type=req.Type,
+        status=ExperimentStatus(req.StatusEquals) if req.StatusEquals else None,
+        created_after=req.CreationTimeAfter,
+        created_before=req.CreationTimeBefore,
+        modified_after=req.LastModifiedTimeAfter,
+        modified_before=req.LastModifiedTimeBefore,
+        sort_by=sort_by,
+        descending=(req.SortOrder or "Descending") == "Descending",
+        limit=req.MaxResults or 10,
+        after=after,
+    )
+    return query, scope
+
+
+def _apply_list(svc: ExperimentService, ready: tuple[ListQuery, dict[str, Any]], request_id: str | None) -> Response:
+    query, scope = ready
+    page = svc.store.list(query)
+    out: Response = {"InferenceExperiments": [summary(e) for e in page.items]}
+    if page.has_more and page.items:
+        out["NextToken"] = svc.tokens.encode(sort_key(page.items[-1], query.sort_by), scope)
+    return out
+
+
+def _check_start(
+    svc: ExperimentService, req: shapes.StartInferenceExperimentRequest, now: float, explaining: bool
+) -> Check[_Firing]:
+    exp = yield from _loaded(svc, req.Name)
+    firing = Firing(exp, now, svc.settle_seconds)
+    yield _event_stage(exp, "start", firing, explaining)
+    return _Firing(exp, "start", firing)
+
+
+def _check_stop(
+    svc: ExperimentService, req: shapes.StopInferenceExperimentRequest, now: float, explaining: bool
+) -> Check[_Firing]:
+    plan = stop_plan(req)
+    yield Stage.validation(stop_request_refusals(plan))
+    exp = yield from _loaded(svc, req.Name)
+    firing = Firing(exp, now, svc.settle_seconds, plan)
+    yield _event_stage(exp, "stop", firing, explaining)
+    return _Firing(exp, "stop", firing)
+
+
+def _check_update(
+    svc: ExperimentService, req: shapes.UpdateInferenceExperimentRequest, now: float, explaining: bool
+) -> Check[_Firing]:
+    plan = update_plan(req)
+    yield Stage.validation(update_request_refusals(req, plan, now))
+    exp = yield from _loaded(svc, req.Name)
+    yield Stage.validation(update_schedule_refusals(exp, plan, now))
+    firing = Firing(exp, now, svc.settle_seconds, plan)
+    yield _event_stage(exp, "update", firing, explaining)
+    return _Firing(exp, "update", firing)
+
+
+def _check_delete(
+    svc: ExperimentService, req: shapes.DeleteInferenceExperimentRequest, now: float, explaining: bool
+) -> Check[Experiment]:
+    exp = yield from _loaded(svc, req.Name)
+    yield Stage.conflicts(exp, "delete", delete_refusals(exp))
+    return exp
+
+
+def _apply_delete(svc: ExperimentService, exp: Experiment, request_id: str | None) -> Response:
+    svc.store.delete(exp.name, exp.version)
+    return {"InferenceExperimentArn": exp.arn}
+
+
+#: every operation of the API: its request shape, its check order, its change
+OPERATION_SPECS: dict[str, OperationSpec[Any, Any]] = {
+    Operation.CREATE: OperationSpec(shapes.CreateInferenceExperimentRequest, _check_create, _apply_create),
+    Operation.DESCRIBE: OperationSpec(shapes.DescribeInferenceExperimentRequest, _check_describe, _apply_describe),
+    Operation.LIST: OperationSpec(shapes.ListInferenceExperimentsRequest, _check_list, _apply_list),
+    Operation.START: OperationSpec(shapes.StartInferenceExperimentRequest, _check_start, _fire_and_save),
+    Operation.STOP: OperationSpec(shapes.StopInferenceExperimentRequest, _check_stop, _fire_and_save),
+    Operation.UPDATE: OperationSpec(shapes.UpdateInferenceExperimentRequest, _check_update, _fire_and_save),
+    Operation.DELETE: OperationSpec(shapes.DeleteInferenceExperimentRequest, _check_delete, _apply_delete),
+}

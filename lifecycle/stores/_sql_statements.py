@@ -1,0 +1,218 @@
+"""The SQL text of the SQLite and PostgreSQL stores: the schema, each statement, the List query.
+
+Both stores run the same statements; a :class:`Dialect` holds the few words
+the two databases spell differently (placeholders, column types, how an
+insert skips a row that exists, a row lock), and :class:`Statements` writes
+every statement once from it, on the tables of one schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lifecycle.domain.statuses import ExperimentStatus
+from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS
+from lifecycle.stores.base import ListQuery
+
+__all__ = ["SCHEMA_VERSION", "TERMINAL_SQL", "Dialect", "Statements"]
+
+SCHEMA_VERSION = "1"
+
+#: ``status IN TERMINAL_SQL``: the statuses no event leaves
+TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in ExperimentStatus if s.terminal) + ")"
+
+_SORT_COLUMN = {"Name": None, "CreationTime": "creation_time", "Status": "status"}
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """What one database spells in its own way."""
+
+    #: the parameter placeholder
+    ph: str
+    #: the condition that ``name`` contains the parameter, with one placeholder
+    contains: str
+    #: a parameter compared with a ``bigint`` column, that may be NULL
+    bigint_param: str
+    #: the column types: text, text that is a key (sorted bytewise), float, integer, bigint
+    text: str
+    key: str
+    real: str
+    integer: str
+    bigint: str
+    #: after the history table's columns
+    history_options: str
+    #: an ``INSERT`` that skips a row whose key exists: the start and the end of the statement
+    insert_new: str
+    if_new: str
+    #: after the read of a saved row's status, inside the save's transaction
+    for_update: str
+
+
+class Statements:
+    """Every statement of a dialect on the tables named ``{prefix}experiments`` and so on."""
+
+    def __init__(self, d: Dialect, prefix: str = "") -> None:
+        self.dialect = d
+        ph = d.ph
+        self.meta = meta = f"{prefix}lifecycle_meta"
+        self.experiments = exp = f"{prefix}experiments"
+        self.history = hist = f"{prefix}history"
+        self.counters = count = f"{prefix}counters"
+        columns, history_columns = ", ".join(COLUMNS), ", ".join(HISTORY_COLUMNS)
+        self.schema_version = f"SELECT value FROM {meta} WHERE key = 'schema_version'"
+        self.select_one = f"SELECT {columns} FROM {exp} WHERE name = {ph}"
+        self.insert = f"INSERT INTO {exp} ({columns}) VALUES ({', '.join([ph] * len(COLUMNS))})"
+        self.update = (
+            f"UPDATE {exp} SET "
+            + ", ".join(f"{c} = {ph}" for c in COLUMNS[1:])
+            + f", claim_owner = NULL, claim_until = NULL WHERE name = {ph} AND version = {ph}"
+        )
+        #: the status of a row at a version (locked, where the dialect locks rows)
+        self.select_status = (
+            f"SELECT status FROM {exp} WHERE name = {ph} AND version = {ph}{d.for_update}"
+        )
+        self.delete = f"DELETE FROM {exp} WHERE name = {ph} AND version = {ph}"
+        self.live_holder = (
+            f"SELECT name FROM {exp} WHERE endpoint_name = {ph} AND status NOT IN {TERMINAL_SQL}"
+        )
+        self.insert_history = (
+            f"INSERT INTO {hist} ({history_columns})"
+            f" VALUES ({', '.join([ph] * len(HISTORY_COLUMNS))})"
+        )
+        self.select_history = f"SELECT {history_columns} FROM {hist} WHERE name = {ph} ORDER BY seq"
+        self.delete_history = f"DELETE FROM {hist} WHERE name = {ph}"
+        self.select_due = (
+            f"SELECT name FROM {exp} WHERE due_at <= {ph} ORDER BY due_at, name LIMIT {ph}"
+        )
+        #: the due experiments no other owner's lease holds: ``(now, owner, now, limit)``
+        self.claimable = (
+            f"SELECT name FROM {exp} WHERE due_at <= {ph}"
+            f" AND (claim_owner IS NULL OR claim_owner = {ph} OR claim_until <= {ph})"
+            f" ORDER BY due_at, name LIMIT {ph}"
+        )
+        self.select_count = f"SELECT count(*) FROM {exp}"
+        self.select_live = f"SELECT value FROM {count} WHERE key = 'live'"
+        #: one more live experiment, while below the limit: ``(max_live, max_live)``, None for none
+        self.take_live = (
+            f"UPDATE {count} SET value = value + 1"
+            f" WHERE key = 'live' AND ({d.bigint_param} IS NULL OR value < {d.bigint_param})"
+        )
+        self.release_live = f"UPDATE {count} SET value = value - 1 WHERE key = 'live'"
+        self.recount_live = (
+            f"UPDATE {count} SET value = (SELECT count(*) FROM {exp} WHERE status NOT IN {TERMINAL_SQL})"
+            " WHERE key = 'live'"
+        )
+
+    def schema(self) -> list[str]:
+        """The statements that make the tables, each ``IF NOT EXISTS``."""
+        d, exp = self.dialect, self.experiments
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.meta} (key {d.text} PRIMARY KEY, value {d.text} NOT NULL)",
+            f"""CREATE TABLE IF NOT EXISTS {exp} (
+                name {d.key} PRIMARY KEY,
+                arn {d.text} NOT NULL,
+                endpoint_name {d.text} NOT NULL,
+                role_arn {d.text} NOT NULL,
+                type {d.text} NOT NULL,
+                status {d.key} NOT NULL,
+                description {d.text},
+                kms_key {d.text},
+                status_reason {d.text},
+                start_time {d.real} NOT NULL,
+                end_time {d.real} NOT NULL,
+                creation_time {d.real} NOT NULL,
+                last_modified_time {d.real} NOT NULL,
+                completion_time {d.real},
+                version {d.bigint} NOT NULL,
+                entered_at {d.real} NOT NULL,
+                due_at {d.real},
+                update_origin {d.text},
+                desired_state {d.text},
+                attempts {d.integer} NOT NULL,
+                last_error {d.text},
+                variants {d.text} NOT NULL,
+                shadow_mode_config {d.text} NOT NULL,
+                data_storage_config {d.text},
+                tags {d.text} NOT NULL,
+                stop_actions {d.text},
+                claim_owner {d.text},
+                claim_until {d.real}
+            )""",
+            f"CREATE INDEX IF NOT EXISTS experiments_created ON {exp} (creation_time, name)",
+            f"CREATE INDEX IF NOT EXISTS experiments_status_created ON {exp} (status, creation_time, name)",
+            f"CREATE INDEX IF NOT EXISTS experiments_status_name ON {exp} (status, name)",
+            f"CREATE INDEX IF NOT EXISTS experiments_due ON {exp} (due_at, name) WHERE due_at IS NOT NULL",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS experiments_live_endpoint ON {exp} (endpoint_name)"
+            f" WHERE status NOT IN {TERMINAL_SQL}",
+            f"""CREATE TABLE IF NOT EXISTS {self.history} (
+                name {d.key} NOT NULL,
+                seq {d.bigint} NOT NULL,
+                time {d.real} NOT NULL,
+                event {d.text} NOT NULL,
+                from_status {d.text},
+                to_status {d.text} NOT NULL,
+                reason {d.text},
+                request_id {d.text},
+                version {d.bigint} NOT NULL,
+                PRIMARY KEY (name, seq)
+            ){d.history_options}""",
+            f"CREATE TABLE IF NOT EXISTS {self.counters} (key {d.text} PRIMARY KEY, value {d.bigint} NOT NULL)",
+            f"""{d.insert_new} {self.counters} (key, value)
+                SELECT 'live', count(*) FROM {exp} WHERE status NOT IN {TERMINAL_SQL}{d.if_new}""",
+            f"""{d.insert_new} {self.meta} (key, value)
+                VALUES ('schema_version', '{SCHEMA_VERSION}'){d.if_new}""",
+        ]
+
+    def select_page(self, query: ListQuery) -> tuple[str, list[Any]]:
+        """The SELECT of one List page (``limit + 1`` rows) and its parameters.
+
+        The filters and the keyset position are ``WHERE`` terms and the order
+        is that of an index, so the database walks the index from the position.
+        """
+        ph = self.dialect.ph
+        where: list[str] = []
+        params: list[Any] = []
+        if query.name_contains is not None:
+            where.append(self.dialect.contains)
+            params.append(query.name_contains)
+        if query.type is not None:
+            where.append(f"type = {ph}")
+            params.append(query.type)
+        if query.status is not None:
+            where.append(f"status = {ph}")
+            params.append(query.status.value)
+        for column, op, value in (
+            ("creation_time", ">", query.created_after),
+            ("creation_time", "<", query.created_before),
+            ("last_modified_time", ">", query.modified_after),
+            ("last_modified_time", "<", query.modified_before),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} {ph}")
+                params.append(value)
+        sort_column = _SORT_COLUMN[query.sort_by]
+        direction = "DESC" if query.descending else "ASC"
+        op = "<" if query.descending else ">"
+        if query.after is not None:
+            first, last_name = query.after
+            if sort_column is None:
+                where.append(f"name {op} {ph}")
+                params.append(last_name)
+            else:
+                where.append(f"({sort_column}, name) {op} ({ph}, {ph})")
+                params.extend(
+                    (float(first) if sort_column == "creation_time" else str(first), last_name)
+                )
+        order = (
+            f"name {direction}"
+            if sort_column is None
+            else f"{sort_column} {direction}, name {direction}"
+        )
+        sql = f"SELECT {', '.join(COLUMNS)} FROM {self.experiments}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order} LIMIT {ph}"
+        params.append(query.limit + 1)
+        return sql, params
