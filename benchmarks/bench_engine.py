@@ -25,7 +25,10 @@ from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
 T0 = 1_800_000_000.0
-INFRA = {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
+INFRA = {
+    "InfrastructureType": "RealTimeInference",
+    "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+}
 
 
 def seed(n: int) -> tuple[ExperimentService, list[str]]:
@@ -39,8 +42,16 @@ def seed(n: int) -> tuple[ExperimentService, list[str]]:
             arn=service.arn(name),
             endpoint_name=f"ep-{i}",
             role_arn="arn:aws:iam::123456789012:role/r",
-            variants=[Variant("prod", "model-a", INFRA, VariantStatus.IN_SERVICE), Variant("shadow", "model-b", INFRA, VariantStatus.IN_SERVICE)],
-            shadow_mode_config={"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}]},
+            variants=[
+                Variant("prod", "model-a", INFRA, VariantStatus.IN_SERVICE),
+                Variant("shadow", "model-b", INFRA, VariantStatus.IN_SERVICE),
+            ],
+            shadow_mode_config={
+                "SourceModelVariantName": "prod",
+                "ShadowModelVariants": [
+                    {"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}
+                ],
+            },
             start_time=T0,
             end_time=T0 + 7 * 86400,
             creation_time=T0,
@@ -55,7 +66,12 @@ def seed(n: int) -> tuple[ExperimentService, list[str]]:
 
 def _stop_request(name: str) -> dict[str, object]:
     """A Stop request as a server decodes it: new objects, the name a new string equal to the stored one."""
-    return {"Name": name.encode().decode(), "ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed", "Reason": "shadow wins"}
+    return {
+        "Name": name.encode().decode(),
+        "ModelVariantActions": {"shadow": "Promote"},
+        "DesiredState": "Completed",
+        "Reason": "shadow wins",
+    }
 
 
 class _StopRun:
@@ -68,8 +84,12 @@ class _StopRun:
 
     def run(self, count: int) -> None:
         invoke = self.service.invoke
-        for _, name in zip(range(count), self.picks, strict=False):  # range first: zip stops before taking a pick
-            payload = _stop_request(name)  # built just before the call, as a server decodes a request
+        for _, name in zip(
+            range(count), self.picks, strict=False
+        ):  # range first: zip stops before taking a pick
+            payload = _stop_request(
+                name
+            )  # built just before the call, as a server decodes a request
             t = time.perf_counter_ns()
             invoke("StopInferenceExperiment", payload)
             self.samples.append(time.perf_counter_ns() - t)
@@ -88,7 +108,10 @@ class _BareRun:
             self.model,
             states=list(ExperimentStatus),
             initial=ExperimentStatus.RUNNING,
-            transitions=[["stop", ExperimentStatus.RUNNING, ExperimentStatus.STOPPING], ["again", ExperimentStatus.STOPPING, ExperimentStatus.RUNNING]],
+            transitions=[
+                ["stop", ExperimentStatus.RUNNING, ExperimentStatus.STOPPING],
+                ["again", ExperimentStatus.STOPPING, ExperimentStatus.RUNNING],
+            ],
             auto_transitions=False,
         )
         self.samples: list[int] = []
@@ -131,11 +154,21 @@ def main() -> None:
     finally:
         gc.enable()
     small_samples = [x for run in smalls for x in run.samples]
-    bare_us, small_us, large_us = _median_us(bare.samples), _median_us(small_samples), _median_us(large.samples)
-    print(f"timed calls: {len(bare.samples)} bare, {len(small_samples)} on 1,000 stored, {len(large.samples)} on 100,000 stored")
+    bare_us, small_us, large_us = (
+        _median_us(bare.samples),
+        _median_us(small_samples),
+        _median_us(large.samples),
+    )
+    print(
+        f"timed calls: {len(bare.samples)} bare, {len(small_samples)} on 1,000 stored, {len(large.samples)} on 100,000 stored"
+    )
     print(f"bare transitions trigger:              median {bare_us:7.2f} us")
-    print(f"Stop via invoke, 1,000 stored:         median {small_us:7.2f} us  ({small_us / bare_us:.2f}x bare; target <= 4x)")
-    print(f"Stop via invoke, 100,000 stored:       median {large_us:7.2f} us  ({large_us / bare_us:.2f}x bare; target <= 4x)")
+    print(
+        f"Stop via invoke, 1,000 stored:         median {small_us:7.2f} us  ({small_us / bare_us:.2f}x bare; target <= 4x)"
+    )
+    print(
+        f"Stop via invoke, 100,000 stored:       median {large_us:7.2f} us  ({large_us / bare_us:.2f}x bare; target <= 4x)"
+    )
     print(f"100,000 vs 1,000 stored:               {large_us / small_us:.2f}x (target <= 1.2x)")
 
 

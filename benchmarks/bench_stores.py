@@ -52,15 +52,28 @@ from lifecycle.stores import MemoryStore, SqliteStore, Store
 REPO = Path(__file__).resolve().parent.parent
 T0 = 1_800_000_000.0
 SMALL = 1_000
-INFRA = {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
-SMC = {"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}]}
+INFRA = {
+    "InfrastructureType": "RealTimeInference",
+    "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+}
+SMC = {
+    "SourceModelVariantName": "prod",
+    "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}],
+}
 TAGS = [{"Key": "team", "Value": "ml"}]
 #: the status mix of the seeded stores: most experiments of a long-lived control plane are finished
-MIX = [ExperimentStatus.COMPLETED] * 6 + [ExperimentStatus.CANCELLED, ExperimentStatus.RUNNING, ExperimentStatus.RUNNING, ExperimentStatus.CREATED]
+MIX = [ExperimentStatus.COMPLETED] * 6 + [
+    ExperimentStatus.CANCELLED,
+    ExperimentStatus.RUNNING,
+    ExperimentStatus.RUNNING,
+    ExperimentStatus.CREATED,
+]
 STATUS_FILTER = "Running"
 
 
-def experiment(i: int, status: ExperimentStatus, prefix: str = "exp") -> tuple[Experiment, HistoryEntry]:
+def experiment(
+    i: int, status: ExperimentStatus, prefix: str = "exp"
+) -> tuple[Experiment, HistoryEntry]:
     name = f"{prefix}-{i:07d}"
     created = T0 + i
     live = not status.terminal
@@ -69,7 +82,10 @@ def experiment(i: int, status: ExperimentStatus, prefix: str = "exp") -> tuple[E
         arn=f"arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/{name}",
         endpoint_name=f"ep-{prefix}-{i}",
         role_arn="arn:aws:iam::123456789012:role/r",
-        variants=[Variant("prod", "model-a", INFRA, VariantStatus.IN_SERVICE), Variant("shadow", "model-b", INFRA, VariantStatus.IN_SERVICE)],
+        variants=[
+            Variant("prod", "model-a", INFRA, VariantStatus.IN_SERVICE),
+            Variant("shadow", "model-b", INFRA, VariantStatus.IN_SERVICE),
+        ],
         shadow_mode_config=SMC,
         start_time=created,
         end_time=created + 7 * 86400,
@@ -82,14 +98,21 @@ def experiment(i: int, status: ExperimentStatus, prefix: str = "exp") -> tuple[E
         entered_at=created,
         due_at=created + 10 * 365 * 86400 if status is ExperimentStatus.RUNNING else None,
     )
-    return exp, HistoryEntry(name, created, "create", None, ExperimentStatus.CREATING, None, "seed", 1)
+    return exp, HistoryEntry(
+        name, created, "create", None, ExperimentStatus.CREATING, None, "seed", 1
+    )
 
 
-def seed(store: Any, n: int, *, running: bool = False, prefix: str = "exp", chunk: int = 50_000) -> list[str]:
+def seed(
+    store: Any, n: int, *, running: bool = False, prefix: str = "exp", chunk: int = 50_000
+) -> list[str]:
     """Put ``n`` experiments in ``store`` in bulk; every one Running when ``running``, else the MIX."""
     names: list[str] = []
     for start in range(0, n, chunk):
-        batch = [experiment(i, ExperimentStatus.RUNNING if running else MIX[i % len(MIX)], prefix) for i in range(start, min(n, start + chunk))]
+        batch = [
+            experiment(i, ExperimentStatus.RUNNING if running else MIX[i % len(MIX)], prefix)
+            for i in range(start, min(n, start + chunk))
+        ]
         store.bulk_create(batch)
         names.extend(e.name for e, _ in batch)
         del batch
@@ -103,7 +126,11 @@ def service_on(store: Store) -> ExperimentService:
 def stops_per_second(store: Any, n: int) -> float:
     service = service_on(store)
     names = seed(store, n, running=True, prefix="stop")
-    stop = {"ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed", "Reason": "shadow wins"}
+    stop = {
+        "ModelVariantActions": {"shadow": "Promote"},
+        "DesiredState": "Completed",
+        "Reason": "shadow wins",
+    }
     for name in names[:50]:  # warm up
         service.invoke("StopInferenceExperiment", {"Name": name, **stop})
     started = time.perf_counter()
@@ -121,7 +148,9 @@ def _gc_off() -> Iterator[None]:
         gc.enable()
 
 
-def _walk(service: ExperimentService, body: dict[str, Any], pages: int, samples: list[float]) -> None:
+def _walk(
+    service: ExperimentService, body: dict[str, Any], pages: int, samples: list[float]
+) -> None:
     request = dict(body)
     for _ in range(pages):
         t = time.perf_counter_ns()
@@ -175,7 +204,11 @@ def compare(label: str, make: Callable[[str], Any], large_n: int, describes: int
     t = time.perf_counter()
     large_store = make("large")
     large = Reads(large_store, seed(large_store, large_n))
-    print(f"# {label}: seeded {large_n:,} in {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    print(
+        f"# {label}: seeded {large_n:,} in {time.perf_counter() - t:.0f} s",
+        file=sys.stderr,
+        flush=True,
+    )
     rounds = 10
     for _ in range(rounds):
         small.round(describes // rounds, 3)
@@ -203,7 +236,15 @@ def free_port() -> int:
 def call(port: int, operation: str, body: dict[str, Any]) -> dict[str, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("POST", "/", json.dumps(body), {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"SageMaker.{operation}"})
+        conn.request(
+            "POST",
+            "/",
+            json.dumps(body),
+            {
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": f"SageMaker.{operation}",
+            },
+        )
         response = conn.getresponse()
         data: dict[str, Any] = json.loads(response.read() or b"{}")
         if response.status != 200:
@@ -233,13 +274,18 @@ def serving_rss(path: Path, names: list[str]) -> str:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"lifecycle serve did not start: {process.stderr.read() if process.stderr else ''!r}") from None
+                    raise RuntimeError(
+                        f"lifecycle serve did not start: {process.stderr.read() if process.stderr else ''!r}"
+                    ) from None
                 time.sleep(0.2)
         rng = random.Random(3)
         for name in rng.sample(names, 2000):
             call(port, "DescribeInferenceExperiment", {"Name": name})
         for status in (None, "Running", "Completed", "Cancelled"):
-            body: dict[str, Any] = {"MaxResults": 100, **({"StatusEquals": status} if status else {})}
+            body: dict[str, Any] = {
+                "MaxResults": 100,
+                **({"StatusEquals": status} if status else {}),
+            }
             for _ in range(20):
                 out = call(port, "ListInferenceExperiments", body)
                 if "NextToken" not in out:
@@ -247,7 +293,11 @@ def serving_rss(path: Path, names: list[str]) -> str:
                 body["NextToken"] = out["NextToken"]
         running = [n for i, n in enumerate(names) if MIX[i % len(MIX)] is ExperimentStatus.RUNNING]
         for name in rng.sample(running, 200):
-            call(port, "StopInferenceExperiment", {"Name": name, "ModelVariantActions": {"shadow": "Promote"}})
+            call(
+                port,
+                "StopInferenceExperiment",
+                {"Name": name, "ModelVariantActions": {"shadow": "Promote"}},
+            )
         time.sleep(1.5)  # the reconciler carries the stops out
         rss = peak_rss_mb(process.pid)
     finally:
@@ -289,10 +339,27 @@ def _postgres(dsn: str) -> Iterator[Callable[[str], Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--large", type=int, default=1_000_000, help="experiments in the large stores (default 1,000,000)")
-    parser.add_argument("--stops", type=int, default=2_000, help="stops timed per store (default 2,000)")
-    parser.add_argument("--describes", type=int, default=3_000, help="describes timed per store size (default 3,000)")
-    parser.add_argument("--postgres", default=os.environ.get("LIFECYCLE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--large",
+        type=int,
+        default=1_000_000,
+        help="experiments in the large stores (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--stops", type=int, default=2_000, help="stops timed per store (default 2,000)"
+    )
+    parser.add_argument(
+        "--describes",
+        type=int,
+        default=3_000,
+        help="describes timed per store size (default 3,000)",
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "LIFECYCLE_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )
     parser.add_argument("--keep", type=Path, help="put the SQLite files here and keep them")
     args = parser.parse_args(argv)
 
@@ -311,14 +378,23 @@ def main(argv: list[str] | None = None) -> int:
             make_pg = None
 
         # Stop throughput, one thread
-        print(f"{'memory':<9} {'Stop, one thread':<28} {stops_per_second(MemoryStore(), args.stops):9,.0f} ops/s", flush=True)
+        print(
+            f"{'memory':<9} {'Stop, one thread':<28} {stops_per_second(MemoryStore(), args.stops):9,.0f} ops/s",
+            flush=True,
+        )
         for sync in ("FULL", "NORMAL"):
             store = SqliteStore(scratch / f"stops-{sync}.db", synchronous=sync)
-            print(f"{'sqlite':<9} {f'Stop, one thread ({sync})':<28} {stops_per_second(store, args.stops):9,.0f} ops/s", flush=True)
+            print(
+                f"{'sqlite':<9} {f'Stop, one thread ({sync})':<28} {stops_per_second(store, args.stops):9,.0f} ops/s",
+                flush=True,
+            )
             store.close()
         if make_pg is not None:
             store = make_pg("stops")
-            print(f"{'postgres':<9} {'Stop, one thread':<28} {stops_per_second(store, args.stops):9,.0f} ops/s", flush=True)
+            print(
+                f"{'postgres':<9} {'Stop, one thread':<28} {stops_per_second(store, args.stops):9,.0f} ops/s",
+                flush=True,
+            )
             store.close()
 
         # Describe and List at both sizes

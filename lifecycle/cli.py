@@ -10,22 +10,39 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lifecycle", description="Lifecycle engine for inference experiments (shadow tests).")
+    parser = argparse.ArgumentParser(
+        prog="lifecycle", description="Lifecycle engine for inference experiments (shadow tests)."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = sub.add_parser("serve", help="serve the SageMaker inference-experiment API (AWS JSON 1.1) over HTTP")
+    serve = sub.add_parser(
+        "serve", help="serve the SageMaker inference-experiment API (AWS JSON 1.1) over HTTP"
+    )
     from lifecycle.http.serve import add_serve_arguments
 
     add_serve_arguments(serve)
 
     diagram = sub.add_parser("diagram", help="draw a machine from the transition tables")
-    diagram.add_argument("--machine", default="experiment", help="experiment or variant (default: experiment)")
-    diagram.add_argument("--format", dest="fmt", default="mermaid", help="mermaid, dot, svg or matrix (default: mermaid)")
+    diagram.add_argument(
+        "--machine", default="experiment", help="experiment or variant (default: experiment)"
+    )
+    diagram.add_argument(
+        "--format",
+        dest="fmt",
+        default="mermaid",
+        help="mermaid, dot, svg or matrix (default: mermaid)",
+    )
     diagram.add_argument("--output", help="write to this file instead of standard output")
     diagram.add_argument("--highlight", metavar="STATUS", help="mark one status")
-    diagram.add_argument("--check", metavar="DIR", help="compare DIR's diagrams with the tables; exit 1 naming each file that differs")
+    diagram.add_argument(
+        "--check",
+        metavar="DIR",
+        help="compare DIR's diagrams with the tables; exit 1 naming each file that differs",
+    )
 
-    sub.add_parser("demo", help="run one experiment from create to a promoting stop, printing each status")
+    sub.add_parser(
+        "demo", help="run one experiment from create to a promoting stop, printing each status"
+    )
     return parser
 
 

@@ -70,6 +70,7 @@ __all__ = [
     "ValidationError",
 ]
 
+
 class RuleId(StrEnum):
     """The id of every rule the engine checks beyond the shapes, as its errors carry it in ``.rule``.
 
@@ -110,7 +111,6 @@ class RuleId(StrEnum):
     # met by no request: the SQL stores' bulk load, and a shape error with no entry
     BULK_CREATE = "unique-name-and-live-endpoint"
     SHAPE = "shape"
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +218,11 @@ class NotFoundError(LifecycleError):
     http_status = 400
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"Inference experiment '{name}' does not exist", name=name, rule=RuleId.EXPERIMENT_EXISTS)
+        super().__init__(
+            f"Inference experiment '{name}' does not exist",
+            name=name,
+            rule=RuleId.EXPERIMENT_EXISTS,
+        )
 
 
 class ResourceInUseError(LifecycleError):
@@ -230,7 +234,9 @@ class NameInUseError(ResourceInUseError):
     """An inference experiment of that name exists already."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(f"Inference experiment '{name}' already exists", name=name, rule=RuleId.UNIQUE_NAME)
+        super().__init__(
+            f"Inference experiment '{name}' already exists", name=name, rule=RuleId.UNIQUE_NAME
+        )
 
 
 class EndpointInUseError(ResourceInUseError):

@@ -25,7 +25,9 @@ _RUN = f"lifecycle_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 def _unavailable(reason: str) -> None:
     if os.environ.get(REQUIRE_POSTGRES_ENV, "") not in ("", "0"):
-        pytest.fail(f"{reason}, and {REQUIRE_POSTGRES_ENV} is set: PostgreSQL tests must run", pytrace=False)
+        pytest.fail(
+            f"{reason}, and {REQUIRE_POSTGRES_ENV} is set: PostgreSQL tests must run", pytrace=False
+        )
     pytest.skip(reason)
 
 
@@ -34,7 +36,9 @@ def postgres_dsn() -> str:
     """The test server's DSN, checked once per run (skip or fail as the module docstring says)."""
     dsn = os.environ.get(POSTGRES_DSN_ENV, "")
     if not dsn:
-        _unavailable(f"{POSTGRES_DSN_ENV} is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+        _unavailable(
+            f"{POSTGRES_DSN_ENV} is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
     try:
         import psycopg
     except ImportError:
@@ -44,7 +48,10 @@ def postgres_dsn() -> str:
         with psycopg.connect(dsn, connect_timeout=5) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as err:
-        pytest.fail(f"{POSTGRES_DSN_ENV}={dsn!r} is set but the server does not answer: {err}", pytrace=False)
+        pytest.fail(
+            f"{POSTGRES_DSN_ENV}={dsn!r} is set but the server does not answer: {err}",
+            pytrace=False,
+        )
     return dsn
 
 

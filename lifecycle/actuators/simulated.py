@@ -67,7 +67,9 @@ class SimulatedActuator:
             self.calls.append(step)
             pending = self._failures.get(step.action)
             if pending:
-                raise ActuatorError(f"{pending.pop(0)} ({step.action} of {step.variant or step.experiment})")
+                raise ActuatorError(
+                    f"{pending.pop(0)} ({step.action} of {step.variant or step.experiment})"
+                )
             if step.key in self.applied:
                 return
             if self._log is not None:

@@ -52,6 +52,7 @@ __all__ = [
     "write_all",
 ]
 
+
 def _status(table: MachineTable, name: str | StrEnum | None) -> StrEnum | None:
     """The status of ``table`` called ``name`` (its value or member name, any case)."""
     if name is None:

@@ -94,9 +94,13 @@ class LeanTransition(Transition):
         if self.dest:  # None is an internal transition: no change of state
             states = machine.states
             source = states[self.source]
-            if source.on_exit or type(source) is not NamedState:  # another State class may do its own work
+            if (
+                source.on_exit or type(source) is not NamedState
+            ):  # another State class may do its own work
                 source.exit(event_data)
-            dest = states.get(self.dest) or machine.get_state(self.dest)  # the library's error for an unknown one
+            dest = states.get(self.dest) or machine.get_state(
+                self.dest
+            )  # the library's error for an unknown one
             setattr(event_data.model, machine.model_attribute, dest.value)
             event_data.state = dest
             if dest.on_enter or type(dest) is not NamedState:
@@ -111,7 +115,9 @@ class LeanTransition(Transition):
             else:
                 machine.callbacks(self.after, event_data)
         if _LOGGER.isEnabledFor(_DEBUG):
-            _LOGGER.debug("%s%s: %s -> %s", machine.name, event_data.event.name, self.source, self.dest)
+            _LOGGER.debug(
+                "%s%s: %s -> %s", machine.name, event_data.event.name, self.source, self.dest
+            )
         return True
 
 
@@ -160,7 +166,9 @@ class LeanMachine(Machine):
 
         def put(self: Machine, value: Any) -> None:
             if value:
-                raise ValueError(f"LeanMachine has no machine-wide {name} hook: give the rows their own callbacks")
+                raise ValueError(
+                    f"LeanMachine has no machine-wide {name} hook: give the rows their own callbacks"
+                )
 
         return property(get, put)
 

@@ -21,7 +21,15 @@ from lifecycle.domain.statuses import Operation
 from lifecycle.domain.table import EXPERIMENT_TABLE, OPERATION_EVENTS
 from lifecycle.errors import RuleId
 
-__all__ = ["INTERNAL_RULES", "RULE_CATALOG", "Rule", "RuleId", "rules_markdown", "status_rule", "variant_status_rule"]
+__all__ = [
+    "INTERNAL_RULES",
+    "RULE_CATALOG",
+    "Rule",
+    "RuleId",
+    "rules_markdown",
+    "status_rule",
+    "variant_status_rule",
+]
 
 
 #: ids of :class:`RuleId` that no request of the API can meet, so the catalogue leaves them out
@@ -59,43 +67,146 @@ def _status_rules() -> list[Rule]:
     for operation, event in OPERATION_EVENTS.items():
         allowed = EXPERIMENT_TABLE.sources(event)
         sources = [s.value for s in EXPERIMENT_TABLE.statuses if s in allowed]
-        out.append(Rule(status_rule(event), _C, (Operation(operation),), f"the experiment is {' or '.join(sources)}"))
+        out.append(
+            Rule(
+                status_rule(event),
+                _C,
+                (Operation(operation),),
+                f"the experiment is {' or '.join(sources)}",
+            )
+        )
     deletable = [s.value for s in EXPERIMENT_TABLE.statuses if s in EXPERIMENT_TABLE.deletable_from]
-    out.append(Rule(status_rule("delete"), _C, (_O.DELETE,), f"the experiment is {', '.join(deletable[:-1])} or {deletable[-1]}"))
+    out.append(
+        Rule(
+            status_rule("delete"),
+            _C,
+            (_O.DELETE,),
+            f"the experiment is {', '.join(deletable[:-1])} or {deletable[-1]}",
+        )
+    )
     return out
 
 
 _RULES: list[Rule] = [
     # the request alone (ValidationException), checked first
     Rule(_R.BODY_OBJECT, _V, tuple(Operation), "the request body is a JSON object"),
-    Rule(_R.NEXT_TOKEN, _V, (_O.LIST,), "NextToken is one this service issued for the same filters and sort, unchanged"),
-    Rule(_R.UNIQUE_VARIANT_NAMES, _V, (_O.CREATE, _O.UPDATE), "ModelVariants names each variant once"),
-    Rule(_R.DISTINCT_SOURCE_AND_SHADOW, _V, (_O.CREATE, _O.UPDATE), "ShadowModeConfig's source and shadow variants differ"),
-    Rule(_R.VARIANTS_IN_MODEL_VARIANTS, _V, (_O.CREATE,), "the source and shadow variants of ShadowModeConfig are in ModelVariants"),
-    Rule(_R.VARIANTS_IN_SHADOW_CONFIG, _V, (_O.CREATE,), "every variant of ModelVariants is ShadowModeConfig's source or shadow"),
-    Rule(_R.SCHEDULE_END_AFTER_START, _V, (_O.CREATE, _O.UPDATE), "Schedule.EndTime is after Schedule.StartTime"),
-    Rule(_R.SCHEDULE_MAX_DURATION, _V, (_O.CREATE, _O.UPDATE), "the schedule is at most 30 days long"),
-    Rule(_R.SCHEDULE_END_IN_FUTURE, _V, (_O.CREATE, _O.UPDATE), "a Schedule.EndTime given is after now"),
+    Rule(
+        _R.NEXT_TOKEN,
+        _V,
+        (_O.LIST,),
+        "NextToken is one this service issued for the same filters and sort, unchanged",
+    ),
+    Rule(
+        _R.UNIQUE_VARIANT_NAMES, _V, (_O.CREATE, _O.UPDATE), "ModelVariants names each variant once"
+    ),
+    Rule(
+        _R.DISTINCT_SOURCE_AND_SHADOW,
+        _V,
+        (_O.CREATE, _O.UPDATE),
+        "ShadowModeConfig's source and shadow variants differ",
+    ),
+    Rule(
+        _R.VARIANTS_IN_MODEL_VARIANTS,
+        _V,
+        (_O.CREATE,),
+        "the source and shadow variants of ShadowModeConfig are in ModelVariants",
+    ),
+    Rule(
+        _R.VARIANTS_IN_SHADOW_CONFIG,
+        _V,
+        (_O.CREATE,),
+        "every variant of ModelVariants is ShadowModeConfig's source or shadow",
+    ),
+    Rule(
+        _R.SCHEDULE_END_AFTER_START,
+        _V,
+        (_O.CREATE, _O.UPDATE),
+        "Schedule.EndTime is after Schedule.StartTime",
+    ),
+    Rule(
+        _R.SCHEDULE_MAX_DURATION, _V, (_O.CREATE, _O.UPDATE), "the schedule is at most 30 days long"
+    ),
+    Rule(
+        _R.SCHEDULE_END_IN_FUTURE,
+        _V,
+        (_O.CREATE, _O.UPDATE),
+        "a Schedule.EndTime given is after now",
+    ),
     Rule(_R.UPDATE_CHANGES_SOMETHING, _V, (_O.UPDATE,), "the update names a member besides Name"),
     Rule(_R.SINGLE_PROMOTE, _V, (_O.STOP,), "ModelVariantActions promotes at most one variant"),
     Rule(_R.UNIQUE_DESIRED_VARIANT, _V, (_O.STOP,), "DesiredModelVariants names each variant once"),
-    Rule(_R.DESIRED_VARIANT_REMOVED, _V, (_O.STOP,), "DesiredModelVariants configures no variant whose action is Remove"),
+    Rule(
+        _R.DESIRED_VARIANT_REMOVED,
+        _V,
+        (_O.STOP,),
+        "DesiredModelVariants configures no variant whose action is Remove",
+    ),
     # the experiment must exist
     Rule(_R.EXPERIMENT_EXISTS, _NF, _BY_NAME, "an inference experiment of that Name exists"),
     # the stored experiment (ConflictException)
     *_status_rules(),
-    Rule(_R.KNOWN_VARIANT, _C, (_O.STOP, _O.UPDATE), "every variant named is one of the experiment's (the variant set is fixed at create)"),
-    Rule(_R.PROMOTE_SHADOW_ONLY, _C, (_O.STOP,), "only the shadow variant is promoted, never production"),
-    Rule(_R.PROMOTION_REPLACES_PRODUCTION, _C, (_O.STOP,), "when the shadow is promoted, production is not Retain"),
-    Rule(_R.PRODUCTION_REQUIRED, _C, (_O.STOP,), "production is removed only when the shadow is promoted"),
-    Rule(_R.DESIRED_VARIANT_REMOVED_BY_PROMOTION, _C, (_O.STOP,), "DesiredModelVariants does not configure the production variant a promotion removes"),
-    Rule(_R.RUNNING_UPDATE_FIELDS, _C, (_O.UPDATE,), "a Running experiment changes only Description, Schedule.EndTime and SamplingPercentage"),
-    Rule(_R.SHADOW_CONFIG_CONSISTENT, _C, (_O.UPDATE,), "ShadowModeConfig names the experiment's two variants as source and shadow"),
-    Rule(_R.VERSIONED_SAVE, _C, (_O.START, _O.STOP, _O.UPDATE, _O.DELETE), "nobody changed the experiment between its load and its save"),
+    Rule(
+        _R.KNOWN_VARIANT,
+        _C,
+        (_O.STOP, _O.UPDATE),
+        "every variant named is one of the experiment's (the variant set is fixed at create)",
+    ),
+    Rule(
+        _R.PROMOTE_SHADOW_ONLY,
+        _C,
+        (_O.STOP,),
+        "only the shadow variant is promoted, never production",
+    ),
+    Rule(
+        _R.PROMOTION_REPLACES_PRODUCTION,
+        _C,
+        (_O.STOP,),
+        "when the shadow is promoted, production is not Retain",
+    ),
+    Rule(
+        _R.PRODUCTION_REQUIRED,
+        _C,
+        (_O.STOP,),
+        "production is removed only when the shadow is promoted",
+    ),
+    Rule(
+        _R.DESIRED_VARIANT_REMOVED_BY_PROMOTION,
+        _C,
+        (_O.STOP,),
+        "DesiredModelVariants does not configure the production variant a promotion removes",
+    ),
+    Rule(
+        _R.RUNNING_UPDATE_FIELDS,
+        _C,
+        (_O.UPDATE,),
+        "a Running experiment changes only Description, Schedule.EndTime and SamplingPercentage",
+    ),
+    Rule(
+        _R.SHADOW_CONFIG_CONSISTENT,
+        _C,
+        (_O.UPDATE,),
+        "ShadowModeConfig names the experiment's two variants as source and shadow",
+    ),
+    Rule(
+        _R.VERSIONED_SAVE,
+        _C,
+        (_O.START, _O.STOP, _O.UPDATE, _O.DELETE),
+        "nobody changed the experiment between its load and its save",
+    ),
     # what the store enforces at create
     Rule(_R.UNIQUE_NAME, "ResourceInUse", (_O.CREATE,), "no inference experiment has that Name"),
-    Rule(_R.ONE_LIVE_EXPERIMENT_PER_ENDPOINT, "ResourceInUse", (_O.CREATE,), "the endpoint has no live (not Completed or Cancelled) experiment"),
-    Rule(_R.MAX_LIVE_EXPERIMENTS, "ResourceLimitExceeded", (_O.CREATE,), "fewer live experiments than the limit (100 by default) exist"),
+    Rule(
+        _R.ONE_LIVE_EXPERIMENT_PER_ENDPOINT,
+        "ResourceInUse",
+        (_O.CREATE,),
+        "the endpoint has no live (not Completed or Cancelled) experiment",
+    ),
+    Rule(
+        _R.MAX_LIVE_EXPERIMENTS,
+        "ResourceLimitExceeded",
+        (_O.CREATE,),
+        "fewer live experiments than the limit (100 by default) exist",
+    ),
 ]
 
 #: every rule a request can break, by id, in the order they are checked (the request

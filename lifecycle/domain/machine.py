@@ -112,7 +112,8 @@ def _build(table: MachineTable, after: Mapping[str, _Callback]) -> Machine:
 
 
 EXPERIMENT_MACHINE = _build(
-    EXPERIMENT_TABLE, {e: _experiment_after(EXPERIMENT_EFFECTS.get(e)) for e in EXPERIMENT_TABLE.events}
+    EXPERIMENT_TABLE,
+    {e: _experiment_after(EXPERIMENT_EFFECTS.get(e)) for e in EXPERIMENT_TABLE.events},
 )
 VARIANT_MACHINE = _build(VARIANT_TABLE, {e: _variant_after(f) for e, f in VARIANT_EFFECTS.items()})
 
@@ -144,7 +145,9 @@ def explain_event(exp: Experiment, event: str, firing: Firing) -> list[Refusal]:
     return refusals
 
 
-def refusal_error(exp_name: str, status: StrEnum, event: str, refusals: list[Refusal]) -> ConflictError:
+def refusal_error(
+    exp_name: str, status: StrEnum, event: str, refusals: list[Refusal]
+) -> ConflictError:
     first = refusals[0]
     message = first.message if len(refusals) == 1 else "; ".join(r.message for r in refusals)
     return ConflictError(
@@ -163,7 +166,12 @@ def fire(exp: Experiment, event: str, firing: Firing) -> None:
     allowed = _EXPERIMENT_SOURCES.get(event)
     source = exp.status
     if allowed is None or source not in allowed:
-        raise refusal_error(exp.name, source, event, [_status_refusal(exp.name, source, event, allowed or frozenset())])
+        raise refusal_error(
+            exp.name,
+            source,
+            event,
+            [_status_refusal(exp.name, source, event, allowed or frozenset())],
+        )
     firing.source = source
     if not EXPERIMENT_MACHINE.events[event].trigger(exp, firing=firing):
         raise refusal_error(exp.name, source, event, firing.refusals)

@@ -32,7 +32,12 @@ __all__ = [
 
 #: who fires the events no operation fires
 RECONCILER = "reconciler"
-CREATE_OP, START_OP, STOP_OP, UPDATE_OP = Operation.CREATE, Operation.START, Operation.STOP, Operation.UPDATE
+CREATE_OP, START_OP, STOP_OP, UPDATE_OP = (
+    Operation.CREATE,
+    Operation.START,
+    Operation.STOP,
+    Operation.UPDATE,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,9 +258,7 @@ def _decode(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SerializationError(
-            f"the request body is not valid UTF-8: {exc.reason}"
-        ) from None
+        raise SerializationError(f"the request body is not valid UTF-8: {exc.reason}") from None
     if not text or text.isspace():
         return {}
     try:
@@ -270,9 +268,7 @@ def _decode(body: bytes) -> dict[str, Any]:
             f"the request body is nested deeper than {MAX_DEPTH} levels"
         ) from None
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer too long
-        raise SerializationError(
-            f"the request body is not valid JSON: {exc}"
-        ) from None
+        raise SerializationError(f"the request body is not valid JSON: {exc}") from None
     if type(payload) is not dict:
         raise SerializationError(
             f"the request body must be a JSON object, not {_json_type(payload)}",

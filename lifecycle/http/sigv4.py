@@ -142,7 +142,9 @@ class SigV4Verifier:
         """Return the access key id that signed the request, or raise a 403 error."""
         authorization = headers.get("authorization")
         if not authorization:
-            raise UnrecognizedClientError("the request is not signed: the Authorization header is missing")
+            raise UnrecognizedClientError(
+                "the request is not signed: the Authorization header is missing"
+            )
         algorithm, _, rest = authorization.strip().partition(" ")
         if algorithm != ALGORITHM:
             raise _invalid(f"unsupported signing algorithm {algorithm[:40]!r}; use {ALGORITHM}")

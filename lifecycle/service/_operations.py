@@ -81,7 +81,9 @@ class Stage(NamedTuple):
     def conflicts(cls, exp: Experiment, event: str, refusals: list[Refusal]) -> Stage:
         if not refusals:
             return _PASSED
-        errors: list[LifecycleError] = [refusal_error(exp.name, exp.status, event, [r]) for r in refusals]
+        errors: list[LifecycleError] = [
+            refusal_error(exp.name, exp.status, event, [r]) for r in refusals
+        ]
         return cls(errors, refusal_error(exp.name, exp.status, event, refusals))
 
     @classmethod
@@ -141,7 +143,10 @@ def _fire_and_save(svc: ExperimentService, ready: _Firing, request_id: str | Non
 
 
 def _check_create(
-    svc: ExperimentService, req: shapes.CreateInferenceExperimentRequest, now: float, explaining: bool
+    svc: ExperimentService,
+    req: shapes.CreateInferenceExperimentRequest,
+    now: float,
+    explaining: bool,
 ) -> Check[tuple[shapes.CreateInferenceExperimentRequest, tuple[float, float], float]]:
     schedule = create_schedule(req, now)
     yield Stage.validation(create_refusals(req, schedule, now))
@@ -150,7 +155,9 @@ def _check_create(
     return req, schedule, now
 
 
-def _store_rules(svc: ExperimentService, req: shapes.CreateInferenceExperimentRequest) -> list[LifecycleError]:
+def _store_rules(
+    svc: ExperimentService, req: shapes.CreateInferenceExperimentRequest
+) -> list[LifecycleError]:
     """The rules the store enforces at create, asked of it through queries (a dry run)."""
     if svc.store.get(req.Name) is not None:
         return [NameInUseError(req.Name)]
@@ -168,7 +175,9 @@ def _all(svc: ExperimentService, status: ExperimentStatus) -> list[Experiment]:
     out: list[Experiment] = []
     after = None
     while True:
-        page = svc.store.list(ListQuery(status=status, sort_by="Name", descending=False, limit=100, after=after))
+        page = svc.store.list(
+            ListQuery(status=status, sort_by="Name", descending=False, limit=100, after=after)
+        )
         out.extend(page.items)
         if not page.has_more:
             return out
@@ -187,7 +196,9 @@ def _apply_create(
         endpoint_name=req.EndpointName,
         role_arn=req.RoleArn,
         variants=[
-            Variant(v.VariantName, v.ModelName, infra(v.InfrastructureConfig), pending="provisioned")
+            Variant(
+                v.VariantName, v.ModelName, infra(v.InfrastructureConfig), pending="provisioned"
+            )
             for v in req.ModelVariants
         ],
         shadow_mode_config=req.ShadowModeConfig.model_dump(exclude_none=True),
@@ -198,19 +209,26 @@ def _apply_create(
         type=req.Type,
         description=req.Description,
         kms_key=req.KmsKey,
-        data_storage_config=req.DataStorageConfig.model_dump(exclude_none=True) if req.DataStorageConfig else None,
+        data_storage_config=req.DataStorageConfig.model_dump(exclude_none=True)
+        if req.DataStorageConfig
+        else None,
         tags=[t.model_dump() for t in req.Tags or ()],
         entered_at=now,
         due_at=now + svc.settle_seconds,
     )
-    entry = HistoryEntry(exp.name, now, "create", None, exp.status, None, request_id or svc.new_request_id(), 1)
+    entry = HistoryEntry(
+        exp.name, now, "create", None, exp.status, None, request_id or svc.new_request_id(), 1
+    )
     svc.store.create(exp, entry, max_live=svc.max_live_experiments)
     svc.tell([entry])
     return {"InferenceExperimentArn": exp.arn}
 
 
 def _check_describe(
-    svc: ExperimentService, req: shapes.DescribeInferenceExperimentRequest, now: float, explaining: bool
+    svc: ExperimentService,
+    req: shapes.DescribeInferenceExperimentRequest,
+    now: float,
+    explaining: bool,
 ) -> Check[Experiment]:
     return (yield from _loaded(svc, req.Name))
 
@@ -233,7 +251,10 @@ _SCOPE = (
 
 
 def _check_list(
-    svc: ExperimentService, req: shapes.ListInferenceExperimentsRequest, now: float, explaining: bool
+    svc: ExperimentService,
+    req: shapes.ListInferenceExperimentsRequest,
+    now: float,
+    explaining: bool,
 ) -> Check[tuple[ListQuery, dict[str, Any]]]:
     scope = {k: getattr(req, k) for k in _SCOPE}
     after = None
@@ -259,7 +280,9 @@ def _check_list(
     return query, scope
 
 
-def _apply_list(svc: ExperimentService, ready: tuple[ListQuery, dict[str, Any]], request_id: str | None) -> Response:
+def _apply_list(
+    svc: ExperimentService, ready: tuple[ListQuery, dict[str, Any]], request_id: str | None
+) -> Response:
     query, scope = ready
     page = svc.store.list(query)
     out: Response = {"InferenceExperiments": [summary(e) for e in page.items]}
@@ -269,7 +292,10 @@ def _apply_list(svc: ExperimentService, ready: tuple[ListQuery, dict[str, Any]],
 
 
 def _check_start(
-    svc: ExperimentService, req: shapes.StartInferenceExperimentRequest, now: float, explaining: bool
+    svc: ExperimentService,
+    req: shapes.StartInferenceExperimentRequest,
+    now: float,
+    explaining: bool,
 ) -> Check[_Firing]:
     exp = yield from _loaded(svc, req.Name)
     firing = Firing(exp, now, svc.settle_seconds)
@@ -289,7 +315,10 @@ def _check_stop(
 
 
 def _check_update(
-    svc: ExperimentService, req: shapes.UpdateInferenceExperimentRequest, now: float, explaining: bool
+    svc: ExperimentService,
+    req: shapes.UpdateInferenceExperimentRequest,
+    now: float,
+    explaining: bool,
 ) -> Check[_Firing]:
     plan = update_plan(req)
     yield Stage.validation(update_request_refusals(req, plan, now))
@@ -301,7 +330,10 @@ def _check_update(
 
 
 def _check_delete(
-    svc: ExperimentService, req: shapes.DeleteInferenceExperimentRequest, now: float, explaining: bool
+    svc: ExperimentService,
+    req: shapes.DeleteInferenceExperimentRequest,
+    now: float,
+    explaining: bool,
 ) -> Check[Experiment]:
     exp = yield from _loaded(svc, req.Name)
     yield Stage.conflicts(exp, "delete", delete_refusals(exp))
@@ -315,11 +347,23 @@ def _apply_delete(svc: ExperimentService, exp: Experiment, request_id: str | Non
 
 #: every operation of the API: its request shape, its check order, its change
 OPERATION_SPECS: dict[str, OperationSpec[Any, Any]] = {
-    Operation.CREATE: OperationSpec(shapes.CreateInferenceExperimentRequest, _check_create, _apply_create),
-    Operation.DESCRIBE: OperationSpec(shapes.DescribeInferenceExperimentRequest, _check_describe, _apply_describe),
+    Operation.CREATE: OperationSpec(
+        shapes.CreateInferenceExperimentRequest, _check_create, _apply_create
+    ),
+    Operation.DESCRIBE: OperationSpec(
+        shapes.DescribeInferenceExperimentRequest, _check_describe, _apply_describe
+    ),
     Operation.LIST: OperationSpec(shapes.ListInferenceExperimentsRequest, _check_list, _apply_list),
-    Operation.START: OperationSpec(shapes.StartInferenceExperimentRequest, _check_start, _fire_and_save),
-    Operation.STOP: OperationSpec(shapes.StopInferenceExperimentRequest, _check_stop, _fire_and_save),
-    Operation.UPDATE: OperationSpec(shapes.UpdateInferenceExperimentRequest, _check_update, _fire_and_save),
-    Operation.DELETE: OperationSpec(shapes.DeleteInferenceExperimentRequest, _check_delete, _apply_delete),
+    Operation.START: OperationSpec(
+        shapes.StartInferenceExperimentRequest, _check_start, _fire_and_save
+    ),
+    Operation.STOP: OperationSpec(
+        shapes.StopInferenceExperimentRequest, _check_stop, _fire_and_save
+    ),
+    Operation.UPDATE: OperationSpec(
+        shapes.UpdateInferenceExperimentRequest, _check_update, _fire_and_save
+    ),
+    Operation.DELETE: OperationSpec(
+        shapes.DeleteInferenceExperimentRequest, _check_delete, _apply_delete
+    ),
 }

@@ -47,7 +47,12 @@ def validation_error(refusals: list[Refusal]) -> ValidationError:
     n = len(errors)
     head = f"{n} validation error{'s' if n > 1 else ''} detected: "
     first = refusals[0]
-    return ValidationError(head + "; ".join(r.message for r in refusals), field=first.field, rule=first.rule, errors=errors)
+    return ValidationError(
+        head + "; ".join(r.message for r in refusals),
+        field=first.field,
+        rule=first.rule,
+        errors=errors,
+    )
 
 
 def infra(model: ModelInfrastructureConfig) -> JSON:
@@ -62,15 +67,21 @@ def _distinct_source_and_shadow(source: str) -> Refusal:
     )
 
 
-_DUPLICATE_VARIANT = Refusal(RuleId.UNIQUE_VARIANT_NAMES, "ModelVariants names a variant more than once", "ModelVariants")
+_DUPLICATE_VARIANT = Refusal(
+    RuleId.UNIQUE_VARIANT_NAMES, "ModelVariants names a variant more than once", "ModelVariants"
+)
 
 
 def create_schedule(req: CreateInferenceExperimentRequest, now: float) -> tuple[float, float]:
     sched = req.Schedule
-    return effective_schedule(sched.StartTime if sched else None, sched.EndTime if sched else None, now)
+    return effective_schedule(
+        sched.StartTime if sched else None, sched.EndTime if sched else None, now
+    )
 
 
-def create_refusals(req: CreateInferenceExperimentRequest, schedule: tuple[float, float], now: float) -> list[Refusal]:
+def create_refusals(
+    req: CreateInferenceExperimentRequest, schedule: tuple[float, float], now: float
+) -> list[Refusal]:
     out: list[Refusal] = []
     names = [v.VariantName for v in req.ModelVariants]
     smc = req.ShadowModeConfig
@@ -82,17 +93,34 @@ def create_refusals(req: CreateInferenceExperimentRequest, schedule: tuple[float
         out.append(_distinct_source_and_shadow(source))
     missing = [n for n in (source, shadow) if n not in names]
     if missing:
-        out.append(Refusal(RuleId.VARIANTS_IN_MODEL_VARIANTS, f"ShadowModeConfig names {', '.join(repr(m) for m in missing)}, not in ModelVariants ({', '.join(names)})", "ShadowModeConfig"))
+        out.append(
+            Refusal(
+                RuleId.VARIANTS_IN_MODEL_VARIANTS,
+                f"ShadowModeConfig names {', '.join(repr(m) for m in missing)}, not in ModelVariants ({', '.join(names)})",
+                "ShadowModeConfig",
+            )
+        )
     extra = [n for n in names if n not in (source, shadow)]
     if extra:
-        out.append(Refusal(RuleId.VARIANTS_IN_SHADOW_CONFIG, f"ModelVariants names {', '.join(repr(m) for m in extra)}, which ShadowModeConfig does not use as source or shadow", "ModelVariants"))
+        out.append(
+            Refusal(
+                RuleId.VARIANTS_IN_SHADOW_CONFIG,
+                f"ModelVariants names {', '.join(repr(m) for m in extra)}, which ShadowModeConfig does not use as source or shadow",
+                "ModelVariants",
+            )
+        )
     sched = req.Schedule
-    out.extend(schedule_refusals(*schedule, now, end_given=bool(sched and sched.EndTime is not None)))
+    out.extend(
+        schedule_refusals(*schedule, now, end_given=bool(sched and sched.EndTime is not None))
+    )
     return out
 
 
 def stop_plan(req: StopInferenceExperimentRequest) -> StopPlan:
-    desired = [(d.VariantName, d.ModelName, infra(d.InfrastructureConfig)) for d in req.DesiredModelVariants or ()]
+    desired = [
+        (d.VariantName, d.ModelName, infra(d.InfrastructureConfig))
+        for d in req.DesiredModelVariants or ()
+    ]
     return plan_stop(req.ModelVariantActions, desired, req.DesiredState, req.Reason)
 
 
@@ -102,23 +130,54 @@ def update_plan(req: UpdateInferenceExperimentRequest) -> UpdatePlan:
     return UpdatePlan(
         start_time=sched.StartTime if sched and sched.StartTime is not None else UNSET,
         end_time=sched.EndTime if sched and sched.EndTime is not None else UNSET,
-        description=req.Description if "Description" in fields and req.Description is not None else UNSET,
-        variants={v.VariantName: (v.ModelName, infra(v.InfrastructureConfig)) for v in req.ModelVariants} if req.ModelVariants else UNSET,
-        data_storage_config=req.DataStorageConfig.model_dump(exclude_none=True) if req.DataStorageConfig else UNSET,
-        shadow_mode_config=req.ShadowModeConfig.model_dump(exclude_none=True) if req.ShadowModeConfig else UNSET,
+        description=req.Description
+        if "Description" in fields and req.Description is not None
+        else UNSET,
+        variants={
+            v.VariantName: (v.ModelName, infra(v.InfrastructureConfig)) for v in req.ModelVariants
+        }
+        if req.ModelVariants
+        else UNSET,
+        data_storage_config=req.DataStorageConfig.model_dump(exclude_none=True)
+        if req.DataStorageConfig
+        else UNSET,
+        shadow_mode_config=req.ShadowModeConfig.model_dump(exclude_none=True)
+        if req.ShadowModeConfig
+        else UNSET,
     )
 
 
-def update_request_refusals(req: UpdateInferenceExperimentRequest, plan: UpdatePlan, now: float) -> list[Refusal]:
+def update_request_refusals(
+    req: UpdateInferenceExperimentRequest, plan: UpdatePlan, now: float
+) -> list[Refusal]:
     out: list[Refusal] = []
     if plan.is_empty():
-        out.append(Refusal(RuleId.UPDATE_CHANGES_SOMETHING, "UpdateInferenceExperiment needs at least one member besides Name (Schedule, Description, ModelVariants, DataStorageConfig or ShadowModeConfig)", "Name"))
+        out.append(
+            Refusal(
+                RuleId.UPDATE_CHANGES_SOMETHING,
+                "UpdateInferenceExperiment needs at least one member besides Name (Schedule, Description, ModelVariants, DataStorageConfig or ShadowModeConfig)",
+                "Name",
+            )
+        )
     if plan.end_time is not UNSET and plan.end_time <= now:
-        out.append(Refusal(RuleId.SCHEDULE_END_IN_FUTURE, "Schedule.EndTime must be in the future", "Schedule.EndTime"))
+        out.append(
+            Refusal(
+                RuleId.SCHEDULE_END_IN_FUTURE,
+                "Schedule.EndTime must be in the future",
+                "Schedule.EndTime",
+            )
+        )
     smc = plan.shadow_mode_config
-    if smc is not UNSET and smc["SourceModelVariantName"] == smc["ShadowModelVariants"][0]["ShadowModelVariantName"]:
+    if (
+        smc is not UNSET
+        and smc["SourceModelVariantName"] == smc["ShadowModelVariants"][0]["ShadowModelVariantName"]
+    ):
         out.append(_distinct_source_and_shadow(smc["SourceModelVariantName"]))
-    if plan.variants is not UNSET and req.ModelVariants is not None and len(plan.variants) != len(req.ModelVariants):
+    if (
+        plan.variants is not UNSET
+        and req.ModelVariants is not None
+        and len(plan.variants) != len(req.ModelVariants)
+    ):
         out.append(_DUPLICATE_VARIANT)
     return out
 
@@ -134,5 +193,13 @@ def update_schedule_refusals(exp: Experiment, plan: UpdatePlan, now: float) -> l
 def delete_refusals(exp: Experiment) -> list[Refusal]:
     if exp.status in EXPERIMENT_TABLE.deletable_from:
         return []
-    allowed = ", ".join(s.value for s in EXPERIMENT_TABLE.statuses if s in EXPERIMENT_TABLE.deletable_from)
-    return [Refusal(status_rule("delete"), f"Cannot delete inference experiment '{exp.name}' while it is {exp.status.value}: delete is allowed only from {allowed}", "Status")]
+    allowed = ", ".join(
+        s.value for s in EXPERIMENT_TABLE.statuses if s in EXPERIMENT_TABLE.deletable_from
+    )
+    return [
+        Refusal(
+            status_rule("delete"),
+            f"Cannot delete inference experiment '{exp.name}' while it is {exp.status.value}: delete is allowed only from {allowed}",
+            "Status",
+        )
+    ]

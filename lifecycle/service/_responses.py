@@ -13,6 +13,7 @@ from lifecycle.domain.experiment import Experiment
 
 __all__ = ["describe_response", "summary"]
 
+
 def _fresh(value: Any) -> Any:
     """A copy of a JSON value (dicts, lists and scalars), to any depth."""
     if type(value) is dict:

@@ -25,7 +25,9 @@ class TokenCodec:
         self._secret = secret or _DEFAULT_SECRET
 
     def _sign(self, body: bytes) -> str:
-        return base64.urlsafe_b64encode(hmac.digest(self._secret, body, hashlib.sha256)[:18]).decode()
+        return base64.urlsafe_b64encode(
+            hmac.digest(self._secret, body, hashlib.sha256)[:18]
+        ).decode()
 
     def encode(self, position: tuple[str | float, str], scope: Any) -> str:
         body = json.dumps([list(position), scope], separators=(",", ":"), sort_keys=True).encode()

@@ -48,10 +48,17 @@ STATUS_ACTIONS = {
     S.STOPPING: StepAction.END_SHADOW_TEST,
 }
 #: statuses a request can move an experiment out of (the others only the reconciler moves)
-_REQUEST_STATUSES = frozenset(
-    t.source for t in EXPERIMENT_TABLE.transitions if t.source is not None and set(t.fired_by) - {RECONCILER}
-) | EXPERIMENT_TABLE.deletable_from
-_CAUGHT_UP = "Schedule.EndTime passed before the experiment was started; it was started and stopped at once"
+_REQUEST_STATUSES = (
+    frozenset(
+        t.source
+        for t in EXPERIMENT_TABLE.transitions
+        if t.source is not None and set(t.fired_by) - {RECONCILER}
+    )
+    | EXPERIMENT_TABLE.deletable_from
+)
+_CAUGHT_UP = (
+    "Schedule.EndTime passed before the experiment was started; it was started and stopped at once"
+)
 
 
 class Reconciler:
@@ -157,11 +164,25 @@ class Reconciler:
 
     # -- steps ----------------------------------------------------------------------
 
-    def _fire(self, exp: Experiment, event: str, now: float, plan: StopPlan | None = None, reason: str | None = None) -> HistoryEntry:
+    def _fire(
+        self,
+        exp: Experiment,
+        event: str,
+        now: float,
+        plan: StopPlan | None = None,
+        reason: str | None = None,
+    ) -> HistoryEntry:
         firing = Firing(exp, now, self.service.settle_seconds, plan, reason)
         return self.service.transition(exp, event, firing)
 
-    def _apply(self, exp: Experiment, action: StepAction, variant: str | None = None, model: str | None = None, infra: dict[str, object] | None = None) -> None:
+    def _apply(
+        self,
+        exp: Experiment,
+        action: StepAction,
+        variant: str | None = None,
+        model: str | None = None,
+        infra: dict[str, object] | None = None,
+    ) -> None:
         # exp.version is the version loaded for this step: the same on every try of the
         # step until a save records its outcome, so a crash before the save repeats the key
         key = f"{exp.arn}|v{exp.version}|{action}|{variant or ''}"
@@ -204,7 +225,10 @@ class Reconciler:
     @staticmethod
     def _automatic_stop(exp: Experiment) -> StopPlan:
         """The stop at EndTime: production Retain, shadow Remove, Completed."""
-        actions = {exp.production_variant: VariantAction.RETAIN.value, exp.shadow_variant: VariantAction.REMOVE.value}
+        actions = {
+            exp.production_variant: VariantAction.RETAIN.value,
+            exp.shadow_variant: VariantAction.REMOVE.value,
+        }
         return plan_stop(actions, [], "Completed", None)
 
     def _catch_up(self, exp: Experiment, now: float, entries: list[HistoryEntry]) -> None:

@@ -73,7 +73,9 @@ class ExperimentService:
 
     # -- the one entry point ----------------------------------------------------
 
-    def invoke(self, operation: str, payload: object, *, request_id: str | None = None) -> dict[str, Any]:
+    def invoke(
+        self, operation: str, payload: object, *, request_id: str | None = None
+    ) -> dict[str, Any]:
         """Run one operation on a wire-shaped payload; return the wire-shaped response.
 
         Raises the first stage of the operation's checks that refuses it (see
@@ -100,7 +102,12 @@ class ExperimentService:
         try:
             req = parse_request(operation, payload)
         except ValidationError as err:
-            return [ValidationError(f"1 validation error detected: {msg}", field=f, rule=err.rule, errors=[(f, msg)]) for f, msg in err.errors]
+            return [
+                ValidationError(
+                    f"1 validation error detected: {msg}", field=f, rule=err.rule, errors=[(f, msg)]
+                )
+                for f, msg in err.errors
+            ]
         for stage in spec.check(self, req, self.clock(), True):
             if stage.errors:
                 return stage.errors

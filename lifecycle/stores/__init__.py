@@ -28,7 +28,15 @@ from lifecycle.stores.sqlite import SqliteStore
 if TYPE_CHECKING:
     from lifecycle.stores.postgres import PostgresStore
 
-__all__ = ["ListPage", "ListQuery", "MemoryStore", "PostgresStore", "SqliteStore", "Store", "open_store"]
+__all__ = [
+    "ListPage",
+    "ListQuery",
+    "MemoryStore",
+    "PostgresStore",
+    "SqliteStore",
+    "Store",
+    "open_store",
+]
 
 _SCHEMES = "memory://, sqlite:///relative/path or sqlite:////absolute/path, postgresql://..."
 
@@ -63,11 +71,15 @@ def open_store(url: str) -> Store:
     if scheme == "sqlite":
         path, _, qs = rest.partition("?")
         if not path.startswith("/") or path == "/":
-            raise StoreError(f"SQLite URL {url!r} needs a path: sqlite:///relative/path or sqlite:////absolute/path")
+            raise StoreError(
+                f"SQLite URL {url!r} needs a path: sqlite:///relative/path or sqlite:////absolute/path"
+            )
         options = dict(parse_qsl(qs))
         unknown = set(options) - {"synchronous", "timeout"}
         if unknown:
-            raise StoreError(f"unknown SQLite URL option(s) {', '.join(sorted(unknown))}; known: synchronous, timeout")
+            raise StoreError(
+                f"unknown SQLite URL option(s) {', '.join(sorted(unknown))}; known: synchronous, timeout"
+            )
         return SqliteStore(
             path[1:],
             synchronous=options.get("synchronous", "FULL"),
@@ -82,4 +94,6 @@ def open_store(url: str) -> Store:
         rest_query = urlencode([(k, v) for k, v in query if k != "schema"])
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, rest_query, parts.fragment))
         return PostgresStore(dsn, schema=schema)
-    raise StoreError(f"unknown store URL scheme {scheme + '://'!r} in {url!r}; use one of {_SCHEMES}")
+    raise StoreError(
+        f"unknown store URL scheme {scheme + '://'!r} in {url!r}; use one of {_SCHEMES}"
+    )

@@ -81,7 +81,9 @@ class SortedKeys(Generic[K]):
         elif j == len(bucket):
             maxes[i] = bucket[-1]
 
-    def walk(self, start: K | None = None, *, descending: bool = False, inclusive: bool = False) -> Iterator[K]:
+    def walk(
+        self, start: K | None = None, *, descending: bool = False, inclusive: bool = False
+    ) -> Iterator[K]:
         """The keys past ``start`` in the walk's direction (all of them when ``start`` is None).
 
         Ascending yields keys ``> start`` (``>=`` when ``inclusive``);

@@ -36,7 +36,17 @@ COLUMNS = (
     "stop_actions",
 )  # fmt: skip
 
-HISTORY_COLUMNS = ("name", "seq", "time", "event", "from_status", "to_status", "reason", "request_id", "version")
+HISTORY_COLUMNS = (
+    "name",
+    "seq",
+    "time",
+    "event",
+    "from_status",
+    "to_status",
+    "reason",
+    "request_id",
+    "version",
+)
 
 
 def _dumps(value: Any) -> str:
@@ -116,7 +126,9 @@ def row_experiment(row: Sequence[Any]) -> Experiment:
         desired_state=None if desired is None else DesiredState(desired),
         attempts=attempts,
         last_error=last_error,
-        stop_actions=None if stop_actions is None else {k: VariantAction(a) for k, a in json.loads(stop_actions).items()},
+        stop_actions=None
+        if stop_actions is None
+        else {k: VariantAction(a) for k, a in json.loads(stop_actions).items()},
     )
 
 

@@ -52,8 +52,13 @@ class ListQuery:
             or (self.status is not None and exp.status is not self.status)
             or (self.created_after is not None and not exp.creation_time > self.created_after)
             or (self.created_before is not None and not exp.creation_time < self.created_before)
-            or (self.modified_after is not None and not exp.last_modified_time > self.modified_after)
-            or (self.modified_before is not None and not exp.last_modified_time < self.modified_before)
+            or (
+                self.modified_after is not None and not exp.last_modified_time > self.modified_after
+            )
+            or (
+                self.modified_before is not None
+                and not exp.last_modified_time < self.modified_before
+            )
         )
 
 

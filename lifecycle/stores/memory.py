@@ -69,8 +69,12 @@ class MemoryStore:
         self._created: dict[str, bytes] = {}  # name -> its creation-order key
         self._by_created: SortedKeys[bytes] = SortedKeys()
         self._by_name: SortedKeys[str] = SortedKeys()
-        self._status_created: dict[ExperimentStatus, SortedKeys[bytes]] = {s: SortedKeys() for s in ExperimentStatus}
-        self._status_name: dict[ExperimentStatus, SortedKeys[str]] = {s: SortedKeys() for s in ExperimentStatus}
+        self._status_created: dict[ExperimentStatus, SortedKeys[bytes]] = {
+            s: SortedKeys() for s in ExperimentStatus
+        }
+        self._status_name: dict[ExperimentStatus, SortedKeys[str]] = {
+            s: SortedKeys() for s in ExperimentStatus
+        }
         #: status moves not yet applied to the per-status indexes: name -> the status it is filed under
         self._moved: dict[str, ExperimentStatus] = {}
 
@@ -80,10 +84,16 @@ class MemoryStore:
         with self._lock:
             if exp.name in self._rows:
                 raise NameInUseError(exp.name)
-            holder = self._live_endpoints.get(exp.endpoint_name) if not exp.status.terminal else None
+            holder = (
+                self._live_endpoints.get(exp.endpoint_name) if not exp.status.terminal else None
+            )
             if holder is not None:
                 raise EndpointInUseError(exp.name, exp.endpoint_name, holder)
-            if max_live is not None and not exp.status.terminal and len(self._live_endpoints) >= max_live:
+            if (
+                max_live is not None
+                and not exp.status.terminal
+                and len(self._live_endpoints) >= max_live
+            ):
                 raise LiveLimitError(exp.name, max_live)
             exp.version = 1
             stored = exp.copy()
@@ -114,7 +124,11 @@ class MemoryStore:
             current = self._rows.get(exp.name)
             if current is None or current.version != expected_version:
                 raise StaleVersionError(exp.name)
-            if not current.status.terminal and exp.status.terminal and self._live_endpoints.get(current.endpoint_name) == exp.name:
+            if (
+                not current.status.terminal
+                and exp.status.terminal
+                and self._live_endpoints.get(current.endpoint_name) == exp.name
+            ):
                 del self._live_endpoints[current.endpoint_name]
             exp.version = expected_version + 1
             self._file(current, exp)
@@ -186,8 +200,14 @@ class MemoryStore:
         elif current.status is not stored.status:
             # only the per-status indexes move; they are filed in batches (see _file_moves)
             self._moved.setdefault(stored.name, current.status)
-        if not stored.status.terminal and (current is None or current.status.terminal or current.endpoint_name != stored.endpoint_name):
-            self._live_endpoints[stored.endpoint_name] = stored.name  # else it is filed there already
+        if not stored.status.terminal and (
+            current is None
+            or current.status.terminal
+            or current.endpoint_name != stored.endpoint_name
+        ):
+            self._live_endpoints[stored.endpoint_name] = (
+                stored.name
+            )  # else it is filed there already
         if stored.due_at is not None:
             heapq.heappush(self._due, (stored.due_at, stored.version, stored.name))
 
@@ -251,7 +271,13 @@ class MemoryStore:
                 continue  # superseded by a later save
             held.append((due_at, version, name))
             claim = self._claims.get(name)
-            if owner is not None and claim is not None and claim[0] != owner and claim[1] > now and claim[2] == version:
+            if (
+                owner is not None
+                and claim is not None
+                and claim[0] != owner
+                and claim[1] > now
+                and claim[2] == version
+            ):
                 continue  # another reconciler holds it
             out.append(name)
         # names handed out stay due until saved with a new due time: push them back

@@ -23,8 +23,12 @@ def _status(status: str | StrEnum, variant: str | None) -> ExperimentStatus | Va
     try:
         return VariantStatus(value)
     except ValueError:
-        known = [s.value for s in ExperimentStatus] + [s.value for s in VariantStatus if s.value not in set(ExperimentStatus)]
-        raise ValueError(f"{value!r} is not a status; the statuses are: {', '.join(known)}") from None
+        known = [s.value for s in ExperimentStatus] + [
+            s.value for s in VariantStatus if s.value not in set(ExperimentStatus)
+        ]
+        raise ValueError(
+            f"{value!r} is not a status; the statuses are: {', '.join(known)}"
+        ) from None
 
 
 def path_to(status: str | StrEnum, *, variant: str | None = None) -> Path:

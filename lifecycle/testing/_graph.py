@@ -47,7 +47,12 @@ SHADOW_VARIANT = "shadow"
 #: how far in the future a "future StartTime" is (seconds)
 START_DELAY = 3600.0
 
-_CREATE, _START, _STOP, _UPDATE = Operation.CREATE, Operation.START, Operation.STOP, Operation.UPDATE
+_CREATE, _START, _STOP, _UPDATE = (
+    Operation.CREATE,
+    Operation.START,
+    Operation.STOP,
+    Operation.UPDATE,
+)
 
 
 def _variant_config(name: str, model: str) -> dict[str, Any]:
@@ -76,7 +81,9 @@ def create_payload(**members: Any) -> dict[str, Any]:
         ],
         "ShadowModeConfig": {
             "SourceModelVariantName": PRODUCTION_VARIANT,
-            "ShadowModelVariants": [{"ShadowModelVariantName": SHADOW_VARIANT, "SamplingPercentage": 50}],
+            "ShadowModelVariants": [
+                {"ShadowModelVariantName": SHADOW_VARIANT, "SamplingPercentage": 50}
+            ],
         },
     }
     payload.update(members)
@@ -189,11 +196,26 @@ Way = tuple[str, tuple[PathStep, ...], dict[str, Any], dict[str, str | None], di
 
 def _create(node: Node, row: Transition) -> Iterator[Way]:
     both: dict[str, str | None] = {PRODUCTION_VARIANT: "create", SHADOW_VARIANT: "create"}
-    pending: dict[str, str | None] = {PRODUCTION_VARIANT: "provisioned", SHADOW_VARIANT: "provisioned"}
-    yield "create", (Call(_CREATE, create_payload(), "shadow test of prod and shadow"),), {"future_start": False}, both, pending
+    pending: dict[str, str | None] = {
+        PRODUCTION_VARIANT: "provisioned",
+        SHADOW_VARIANT: "provisioned",
+    }
+    yield (
+        "create",
+        (Call(_CREATE, create_payload(), "shadow test of prod and shadow"),),
+        {"future_start": False},
+        both,
+        pending,
+    )
     yield (
         "create(StartTime in future)",
-        (Call(_CREATE, create_payload(Schedule={"StartTime": Later(START_DELAY)}), f"StartTime now+{START_DELAY:g}s"),),
+        (
+            Call(
+                _CREATE,
+                create_payload(Schedule={"StartTime": Later(START_DELAY)}),
+                f"StartTime now+{START_DELAY:g}s",
+            ),
+        ),
         {"future_start": True},
         both,
         pending,
@@ -203,14 +225,30 @@ def _create(node: Node, row: Transition) -> Iterator[Way]:
 def _reconciler_step(label: str) -> Callable[[Node, Transition], Iterator[Way]]:
     def recipe(node: Node, row: Transition) -> Iterator[Way]:
         ends = _end_pending(node)
-        yield label, (Reconcile(f"{row.event} ({row.source.value if row.source else ''} -> {row.dest.value})"),), {}, ends, {}
+        yield (
+            label,
+            (
+                Reconcile(
+                    f"{row.event} ({row.source.value if row.source else ''} -> {row.dest.value})"
+                ),
+            ),
+            {},
+            ends,
+            {},
+        )
 
     return recipe
 
 
 def _provisioned(node: Node, row: Transition) -> Iterator[Way]:
     for _, steps, _, events, pending in _reconciler_step("provisioned")(node, row):
-        yield f"provisioned->{row.dest.value}", steps, {"future_start": row.dest is E.CREATED}, events, pending
+        yield (
+            f"provisioned->{row.dest.value}",
+            steps,
+            {"future_start": row.dest is E.CREATED},
+            events,
+            pending,
+        )
 
 
 def _start(node: Node, row: Transition) -> Iterator[Way]:
@@ -218,7 +256,10 @@ def _start(node: Node, row: Transition) -> Iterator[Way]:
     if node.future_start:
         yield (
             "start(at StartTime)",
-            (Advance(START_DELAY, "to Schedule.StartTime"), Reconcile("start at Schedule.StartTime")),
+            (
+                Advance(START_DELAY, "to Schedule.StartTime"),
+                Reconcile("start at Schedule.StartTime"),
+            ),
             {"future_start": False},
             {},
             {},
@@ -226,11 +267,21 @@ def _start(node: Node, row: Transition) -> Iterator[Way]:
 
 
 def _update(node: Node, row: Transition) -> Iterator[Way]:
-    yield "update(Description)", (Call(_UPDATE, {"Description": "updated by a path"}),), {"origin": node.status}, {}, {}
+    yield (
+        "update(Description)",
+        (Call(_UPDATE, {"Description": "updated by a path"}),),
+        {"origin": node.status},
+        {},
+        {},
+    )
     if node.status is E.CREATED:
         yield (
             "update(shadow model)",
-            (Call(_UPDATE, {"ModelVariants": [_variant_config(SHADOW_VARIANT, "model-b-updated")]}),),
+            (
+                Call(
+                    _UPDATE, {"ModelVariants": [_variant_config(SHADOW_VARIANT, "model-b-updated")]}
+                ),
+            ),
             {"origin": node.status},
             {SHADOW_VARIANT: "update"},
             {SHADOW_VARIANT: "updated"},
@@ -252,7 +303,12 @@ def _stop(node: Node, row: Transition) -> Iterator[Way]:
     )
     yield (
         "stop(Remove, Cancelled)",
-        (Call(_STOP, {"ModelVariantActions": {SHADOW_VARIANT: "Remove"}, "DesiredState": "Cancelled"}),),
+        (
+            Call(
+                _STOP,
+                {"ModelVariantActions": {SHADOW_VARIANT: "Remove"}, "DesiredState": "Cancelled"},
+            ),
+        ),
         {"desired": DesiredState.CANCELLED},
         {SHADOW_VARIANT: "remove", PRODUCTION_VARIANT: "retain"},
         {SHADOW_VARIANT: "removed"},
@@ -274,16 +330,21 @@ def _stopped(node: Node, row: Transition) -> Iterator[Way]:
         yield f"{label}->{row.dest.value}", steps, {"desired": None}, events, pending
 
 
-
-
-
 def _fail(node: Node, row: Transition) -> Iterator[Way]:
     # the reconciler carries variant steps out first, in variant order: fail the first one
     pending = [v.pending for v in node.variants if v.pending is not None]
     assert node.status is not None
     action = VARIANT_ACTIONS[pending[0]] if pending else STATUS_ACTIONS[node.status]
-    events: dict[str, str | None] = {v.name: "rollback" for v in node.variants if v.pending is not None}
-    yield f"fail@{node.status.value}", (Fail(action),), {"origin": None, "desired": None, "future_start": False}, events, {}
+    events: dict[str, str | None] = {
+        v.name: "rollback" for v in node.variants if v.pending is not None
+    }
+    yield (
+        f"fail@{node.status.value}",
+        (Fail(action),),
+        {"origin": None, "desired": None, "future_start": False},
+        events,
+        {},
+    )
 
 
 #: how each event of the experiment table is made to happen
@@ -317,8 +378,15 @@ def edges(node: Node) -> Iterator[Edge]:
         for label, steps, ctx, events, pending in recipe(node, row):
             start = node
             if node.status is None:  # create: the variants come into being
-                start = replace(node, variants=tuple(VariantNode(n, V.CREATING) for n in (PRODUCTION_VARIANT, SHADOW_VARIANT)))
-                variants = tuple(VariantNode(v.name, v.status, pending.get(v.name)) for v in start.variants)
+                start = replace(
+                    node,
+                    variants=tuple(
+                        VariantNode(n, V.CREATING) for n in (PRODUCTION_VARIANT, SHADOW_VARIANT)
+                    ),
+                )
+                variants = tuple(
+                    VariantNode(v.name, v.status, pending.get(v.name)) for v in start.variants
+                )
                 vtaken: list[Taken] = [(_create_row(), v.name) for v in start.variants]
             else:
                 variants, vtaken = _fire_variants(start, events, pending)

@@ -31,7 +31,13 @@ __all__ = ["DUMMY_CREDENTIALS", "MockSageMaker", "NotEmulatedError", "mock_sagem
 
 #: what the mock puts in the environment when it has no credentials
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-_CREDENTIAL_SOURCES = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE")
+_CREDENTIAL_SOURCES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
 _REGION_VARIABLES = ("AWS_DEFAULT_REGION", "AWS_REGION")
 _TARGET_PREFIX = "SageMaker."
 
@@ -176,13 +182,21 @@ class MockSageMaker:
         try:
             import botocore.session  # noqa: F401  (fail early, with the install hint)
         except ImportError as exc:
-            raise ImportError("mock_sagemaker() needs boto3: pip install 'lifecycle[testing]'") from exc
+            raise ImportError(
+                "mock_sagemaker() needs boto3: pip install 'lifecycle[testing]'"
+            ) from exc
 
-        region = self._region or next((os.environ[v] for v in _REGION_VARIABLES if os.environ.get(v)), "us-east-1")
+        region = self._region or next(
+            (os.environ[v] for v in _REGION_VARIABLES if os.environ.get(v)), "us-east-1"
+        )
         if self._world is None:
             clock = VirtualClock(time.time() if self._start is None else self._start)
             self._world = World(
-                settle=self._settle, clock=clock, region=region, account_id=self._account_id, **self._world_options
+                settle=self._settle,
+                clock=clock,
+                region=region,
+                account_id=self._account_id,
+                **self._world_options,
             )
         self._set_env(region)
         with _lock:
@@ -231,14 +245,19 @@ class MockSageMaker:
     # -- answering ------------------------------------------------------------------------
 
     def _attach(self, client: Any) -> None:
-        client.meta.events.register("before-send.sagemaker", self._before_send, unique_id=f"lifecycle-mock-{id(self)}")
+        client.meta.events.register(
+            "before-send.sagemaker", self._before_send, unique_id=f"lifecycle-mock-{id(self)}"
+        )
 
     def _before_send(self, request: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse
 
-        headers = {str(k).lower(): v.decode() if isinstance(v, bytes) else str(v) for k, v in request.headers.items()}
+        headers = {
+            str(k).lower(): v.decode() if isinstance(v, bytes) else str(v)
+            for k, v in request.headers.items()
+        }
         target = headers.get("x-amz-target", "")
-        operation = target[len(_TARGET_PREFIX):] if target.startswith(_TARGET_PREFIX) else target
+        operation = target[len(_TARGET_PREFIX) :] if target.startswith(_TARGET_PREFIX) else target
         if operation not in OPERATIONS:
             raise NotEmulatedError(operation or "(no X-Amz-Target)", OPERATIONS)
         if not self.active:
@@ -259,9 +278,15 @@ class MockSageMaker:
         from lifecycle.http.protocol import handle
 
         response = handle(
-            self.service, method=request.method, path=urlsplit(request.url).path or "/", headers=headers, body=body
+            self.service,
+            method=request.method,
+            path=urlsplit(request.url).path or "/",
+            headers=headers,
+            body=body,
         )
-        return AWSResponse(request.url, response.status, dict(response.headers), _Body(response.body))
+        return AWSResponse(
+            request.url, response.status, dict(response.headers), _Body(response.body)
+        )
 
     def _log(self, operation: str, body: bytes) -> None:
         try:
@@ -308,4 +333,3 @@ def mock_sagemaker(
         virtual_sleep=virtual_sleep,
         **world_options,
     )
-

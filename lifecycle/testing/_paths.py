@@ -87,7 +87,10 @@ class Path:
 
     def describe(self) -> str:
         """The steps, one a line, each under the event it fires."""
-        lines = [f"{self.machine} path to {self.status.value}" + (f" ({self.reason})" if self.reason else "")]
+        lines = [
+            f"{self.machine} path to {self.status.value}"
+            + (f" ({self.reason})" if self.reason else "")
+        ]
         for e in self.edges:
             lines.append(f"  {e.label}: {e.source} -> {e.dest}")
             lines.extend(f"    - {s}" for s in e.steps)
@@ -155,7 +158,9 @@ def shortest_paths(machine: str = "experiment") -> list[Path]:
         for node in order:
             hit = [name for s, name in _reached(table.name, node) if s == status]
             if hit and to[node]:
-                paths.append(Path(table.name, status, to[node], hit[0], "shortest path to the status"))
+                paths.append(
+                    Path(table.name, status, to[node], hit[0], "shortest path to the status")
+                )
                 break
     taken = {id(t) for p in paths for t in p.transitions}
     rows = {id(t) for t in table.transitions}
@@ -164,7 +169,9 @@ def shortest_paths(machine: str = "experiment") -> list[Path]:
             for row, name in edge.taken:
                 if id(row) in rows and id(row) not in taken:
                     path_edges = (*to[node], edge)
-                    paths.append(Path(table.name, row.dest, path_edges, name, f"takes {_row_id(row)}"))
+                    paths.append(
+                        Path(table.name, row.dest, path_edges, name, f"takes {_row_id(row)}")
+                    )
                     taken.update(id(t) for e in path_edges for t, _ in e.taken)
     return paths
 
@@ -223,7 +230,9 @@ def transition_coverage(paths: Iterable[Path], machine: str | None = None) -> li
     names = {p.machine for p in paths}
     if machine is None:
         if len(names) > 1:
-            raise ValueError(f"paths of several machines ({', '.join(sorted(names))}): say which machine")
+            raise ValueError(
+                f"paths of several machines ({', '.join(sorted(names))}): say which machine"
+            )
         machine = names.pop() if names else EXPERIMENT_TABLE.name
     table = table_of(machine)
     # rows compare by identity: the two tables' create rows are equal as data

@@ -65,7 +65,9 @@ class RequestCase:
     @property
     def id(self) -> str:
         where = f" in {self.status}" if self.status else ""
-        return f"{self.operation}{where}: " + ("valid" if self.valid else f"{self.code} {self.constraint}")
+        return f"{self.operation}{where}: " + (
+            "valid" if self.valid else f"{self.code} {self.constraint}"
+        )
 
     @property
     def __name__(self) -> str:  # pytest takes a parameter's id from a str ``__name__``
@@ -97,12 +99,17 @@ _FREE_TEXT = st.text(max_size=40)
 
 def variant_configs(name: str | st.SearchStrategy[str]) -> st.SearchStrategy[dict[str, Any]]:
     names = name if isinstance(name, st.SearchStrategy) else st.just(name)
-    return st.fixed_dictionaries({"ModelName": _MODEL_NAMES, "VariantName": names, "InfrastructureConfig": _INFRA})
+    return st.fixed_dictionaries(
+        {"ModelName": _MODEL_NAMES, "VariantName": names, "InfrastructureConfig": _INFRA}
+    )
 
 
 def _shadow_mode(source: str, shadow: str) -> st.SearchStrategy[dict[str, Any]]:
     return st.integers(0, 100).map(
-        lambda pct: {"SourceModelVariantName": source, "ShadowModelVariants": [{"ShadowModelVariantName": shadow, "SamplingPercentage": pct}]}
+        lambda pct: {
+            "SourceModelVariantName": source,
+            "ShadowModelVariants": [{"ShadowModelVariantName": shadow, "SamplingPercentage": pct}],
+        }
     )
 
 
@@ -110,7 +117,11 @@ def _schedule(now: float) -> st.SearchStrategy[dict[str, float]]:
     """A Schedule that passes the schedule rules at ``now``: ends in the future, after it
     starts, at most 30 days after the start."""
     start = st.integers(60, 10 * DAY).map(lambda s: now + s)
-    both = start.flatmap(lambda s: st.integers(60, int(MAX_DURATION)).map(lambda d: {"StartTime": s, "EndTime": s + d}))
+    both = start.flatmap(
+        lambda s: st.integers(60, int(MAX_DURATION)).map(
+            lambda d: {"StartTime": s, "EndTime": s + d}
+        )
+    )
     end_only = st.integers(60, int(MAX_DURATION)).map(lambda d: {"EndTime": now + d})
     return st.one_of(both, start.map(lambda s: {"StartTime": s}), end_only)
 
@@ -128,13 +139,20 @@ def _create(draw: st.DrawFn, name: str | None, now: float) -> tuple[str, dict[st
         "ModelVariants": draw(st.permutations(variants)),
         "ShadowModeConfig": draw(_shadow_mode(source, shadow)),
     }
-    payload.update(draw(st.fixed_dictionaries({}, optional={
-        "Schedule": _schedule(now),
-        "Description": _FREE_TEXT,
-        "DataStorageConfig": _DATA_STORAGE,
-        "KmsKey": text_for(shapes.CONSTRAINTS["KmsKeyId"]),  # type: ignore[arg-type]
-        "Tags": _TAGS,
-    })))
+    payload.update(
+        draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "Schedule": _schedule(now),
+                    "Description": _FREE_TEXT,
+                    "DataStorageConfig": _DATA_STORAGE,
+                    "KmsKey": text_for(shapes.CONSTRAINTS["KmsKeyId"]),  # type: ignore[arg-type]
+                    "Tags": _TAGS,
+                },
+            )
+        )
+    )
     return exp, payload
 
 
@@ -142,19 +160,43 @@ def _create(draw: st.DrawFn, name: str | None, now: float) -> tuple[str, dict[st
 def stop_payloads(draw: st.DrawFn, name: str) -> dict[str, Any]:
     """Stops that pass every Stop rule on a Running experiment with variants prod and shadow."""
     shadow = draw(st.sampled_from(["Promote", "Remove", "Retain", None]))
-    prod_choices: list[str | None] = ["Remove", None] if shadow == "Promote" else ["Retain"] if shadow is None else ["Retain", None]
+    prod_choices: list[str | None] = (
+        ["Remove", None]
+        if shadow == "Promote"
+        else ["Retain"]
+        if shadow is None
+        else ["Retain", None]
+    )
     prod = draw(st.sampled_from(prod_choices))
-    actions = {k: v for k, v in ((SHADOW_VARIANT, shadow), (PRODUCTION_VARIANT, prod)) if v is not None}
-    removed = {n for n, a in actions.items() if a == "Remove"} | ({PRODUCTION_VARIANT} if shadow == "Promote" else set())
+    actions = {
+        k: v for k, v in ((SHADOW_VARIANT, shadow), (PRODUCTION_VARIANT, prod)) if v is not None
+    }
+    removed = {n for n, a in actions.items() if a == "Remove"} | (
+        {PRODUCTION_VARIANT} if shadow == "Promote" else set()
+    )
     configurable = [n for n in (PRODUCTION_VARIANT, SHADOW_VARIANT) if n not in removed]
-    payload: dict[str, Any] = {"Name": name, "ModelVariantActions": dict(draw(st.permutations(list(actions.items()))))}
-    desired = draw(st.lists(st.sampled_from(configurable), unique=True, max_size=len(configurable))) if configurable else []
+    payload: dict[str, Any] = {
+        "Name": name,
+        "ModelVariantActions": dict(draw(st.permutations(list(actions.items())))),
+    }
+    desired = (
+        draw(st.lists(st.sampled_from(configurable), unique=True, max_size=len(configurable)))
+        if configurable
+        else []
+    )
     if desired:
         payload["DesiredModelVariants"] = [draw(variant_configs(n)) for n in desired]
-    payload.update(draw(st.fixed_dictionaries({}, optional={
-        "DesiredState": st.sampled_from(["Completed", "Cancelled"]),
-        "Reason": st.text(max_size=60),
-    })))
+    payload.update(
+        draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "DesiredState": st.sampled_from(["Completed", "Cancelled"]),
+                    "Reason": st.text(max_size=60),
+                },
+            )
+        )
+    )
     return payload
 
 
@@ -163,13 +205,22 @@ def _update(draw: st.DrawFn, name: str, status: ExperimentStatus, now: float) ->
     if status is ExperimentStatus.CREATED:
         start = st.integers(60, 10 * DAY).map(lambda s: now + s)
         members: dict[str, st.SearchStrategy[Any]] = {
-            "Schedule": start.flatmap(lambda s: st.integers(60, int(MAX_DURATION)).map(lambda d: {"StartTime": s, "EndTime": s + d})),
+            "Schedule": start.flatmap(
+                lambda s: st.integers(60, int(MAX_DURATION)).map(
+                    lambda d: {"StartTime": s, "EndTime": s + d}
+                )
+            ),
             "Description": _FREE_TEXT,
-            "ModelVariants": st.lists(st.sampled_from([PRODUCTION_VARIANT, SHADOW_VARIANT]), min_size=1, max_size=2, unique=True)
-            .flatmap(lambda ns: st.tuples(*(variant_configs(n) for n in ns)).map(list)),
+            "ModelVariants": st.lists(
+                st.sampled_from([PRODUCTION_VARIANT, SHADOW_VARIANT]),
+                min_size=1,
+                max_size=2,
+                unique=True,
+            ).flatmap(lambda ns: st.tuples(*(variant_configs(n) for n in ns)).map(list)),
             "DataStorageConfig": _DATA_STORAGE,
-            "ShadowModeConfig": st.sampled_from([(PRODUCTION_VARIANT, SHADOW_VARIANT), (SHADOW_VARIANT, PRODUCTION_VARIANT)])
-            .flatmap(lambda roles: _shadow_mode(*roles)),
+            "ShadowModeConfig": st.sampled_from(
+                [(PRODUCTION_VARIANT, SHADOW_VARIANT), (SHADOW_VARIANT, PRODUCTION_VARIANT)]
+            ).flatmap(lambda roles: _shadow_mode(*roles)),
         }
     else:  # Running: only Description, Schedule.EndTime and SamplingPercentage change; the rest may be sent unchanged
         stored: list[dict[str, Any]] = create_payload()["ModelVariants"]
@@ -177,13 +228,20 @@ def _update(draw: st.DrawFn, name: str, status: ExperimentStatus, now: float) ->
             "Description": _FREE_TEXT,
             "Schedule": st.integers(60, int(MAX_DURATION) - 60).map(lambda d: {"EndTime": now + d}),
             "ShadowModeConfig": _shadow_mode(PRODUCTION_VARIANT, SHADOW_VARIANT),
-            "ModelVariants": st.lists(st.sampled_from(stored), min_size=1, max_size=2, unique_by=lambda v: str(v["VariantName"])),
+            "ModelVariants": st.lists(
+                st.sampled_from(stored),
+                min_size=1,
+                max_size=2,
+                unique_by=lambda v: str(v["VariantName"]),
+            ),
         }
     chosen = draw(st.lists(st.sampled_from(sorted(members)), min_size=1, unique=True))
     return {"Name": name, **{m: draw(members[m]) for m in chosen}}
 
 
-def valid_payloads(operation: str, status: ExperimentStatus | None, *, name: str, now: float = T0) -> st.SearchStrategy[RequestCase]:
+def valid_payloads(
+    operation: str, status: ExperimentStatus | None, *, name: str, now: float = T0
+) -> st.SearchStrategy[RequestCase]:
     """Requests of ``operation`` that succeed on experiment ``name`` in ``status``."""
 
     def case(payload: dict[str, Any], exp: str = name) -> RequestCase:

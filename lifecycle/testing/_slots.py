@@ -90,15 +90,27 @@ def slots(model: type[BaseModel], payload: Any, loc: Loc = ()) -> Iterator[Slot]
         return
     members = _service_shapes()[model.__name__]["members"]
     if set(members) != set(model.model_fields):  # the wire shapes follow the service model
-        raise AssertionError(f"{model.__name__}: fields {sorted(model.model_fields)} are not the service model's {sorted(members)}")
+        raise AssertionError(
+            f"{model.__name__}: fields {sorted(model.model_fields)} are not the service model's {sorted(members)}"
+        )
     for name, field in model.model_fields.items():
         if name not in payload:
             continue
         shape_name = members[name]["shape"]
-        yield from _member(shape_name, payload[name], (*loc, name), field.is_required(), field.annotation, model.__name__, name)
+        yield from _member(
+            shape_name,
+            payload[name],
+            (*loc, name),
+            field.is_required(),
+            field.annotation,
+            model.__name__,
+            name,
+        )
 
 
-def _member(shape_name: str, value: Any, loc: Loc, required: bool, annotation: Any, owner: str, member: str) -> Iterator[Slot]:
+def _member(
+    shape_name: str, value: Any, loc: Loc, required: bool, annotation: Any, owner: str, member: str
+) -> Iterator[Slot]:
     shape = _service_shapes()[shape_name]
     kind = shape["type"]
     spec = shapes.CONSTRAINTS.get(shape_name)
@@ -117,12 +129,30 @@ def _member(shape_name: str, value: Any, loc: Loc, required: bool, annotation: A
             if nested is not None:
                 yield from slots(nested, item, (*loc, i))
             else:
-                yield Slot((*loc, i), item_shape, _service_shapes()[item_shape]["type"], shapes.CONSTRAINTS.get(item_shape), True)
+                yield Slot(
+                    (*loc, i),
+                    item_shape,
+                    _service_shapes()[item_shape]["type"],
+                    shapes.CONSTRAINTS.get(item_shape),
+                    True,
+                )
     elif kind == "map" and isinstance(value, dict):
         key_shape, value_shape = shape["key"]["shape"], shape["value"]["shape"]
         for key in value:
-            yield Slot((*loc, MapKey(key), "key"), key_shape, "string", shapes.CONSTRAINTS.get(key_shape), True)
-            yield Slot((*loc, MapKey(key), "value"), value_shape, "string", shapes.CONSTRAINTS.get(value_shape), True)
+            yield Slot(
+                (*loc, MapKey(key), "key"),
+                key_shape,
+                "string",
+                shapes.CONSTRAINTS.get(key_shape),
+                True,
+            )
+            yield Slot(
+                (*loc, MapKey(key), "value"),
+                value_shape,
+                "string",
+                shapes.CONSTRAINTS.get(value_shape),
+                True,
+            )
 
 
 def constraint_kinds(slot: Slot) -> tuple[str, ...]:

@@ -62,7 +62,10 @@ class Call:
     note: str | None = None
 
     def body(self, world: World) -> dict[str, Any]:
-        body: dict[str, Any] = {"Name": world.name, **_resolve(copy.deepcopy(self.payload), world.clock())}
+        body: dict[str, Any] = {
+            "Name": world.name,
+            **_resolve(copy.deepcopy(self.payload), world.clock()),
+        }
         if self.operation == Operation.CREATE:
             body.setdefault("EndpointName", f"{world.name}-endpoint")
         return body
@@ -76,7 +79,10 @@ class Call:
         return f"{self.operation} {_short(self.payload)}"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Call) and (self.operation, self.payload) == (other.operation, other.payload)
+        return isinstance(other, Call) and (self.operation, self.payload) == (
+            other.operation,
+            other.payload,
+        )
 
     def __hash__(self) -> int:
         return hash((self.operation, _short(self.payload)))
@@ -145,7 +151,9 @@ class Fail:
             exp = world.store.get(world.name)
             if exp is None or exp.status is not start:
                 return
-        raise PathError(f"{world.name!r} is still {start.value} after {attempts} failed attempts of {self.action}")
+        raise PathError(
+            f"{world.name!r} is still {start.value} after {attempts} failed attempts of {self.action}"
+        )
 
     def __str__(self) -> str:
         return f"the actuator fails {self.action} until the reconciler gives up"

@@ -143,7 +143,9 @@ class Breaking:
 
 
 def _kinds_refused(spec: Str | Enum | Int, value: Any) -> tuple[str, ...]:
-    validate: Callable[[Any], Any] = int_validator(spec) if isinstance(spec, Int) else str_validator(spec)
+    validate: Callable[[Any], Any] = (
+        int_validator(spec) if isinstance(spec, Int) else str_validator(spec)
+    )
     try:
         validate(value)
     except PydanticCustomError as err:
@@ -156,7 +158,13 @@ def _string_candidates(spec: Str, kind: str) -> list[str]:
     lo, hi = spec.min or 0, spec.max or 0
     if kind == "max-length":
         pad = max(hi + 1 - len(ok), 1)
-        return ["a" * (hi + 1), "a" + "-" * (hi - 1) + "a", ok + "a" * pad, "a" * pad + ok, ok[:1] + "-" * pad + ok[1:]]
+        return [
+            "a" * (hi + 1),
+            "a" + "-" * (hi - 1) + "a",
+            ok + "a" * pad,
+            "a" * pad + ok,
+            ok[:1] + "-" * pad + ok[1:],
+        ]
     if kind == "min-length":
         return ["a" * (lo - 1), ok[: lo - 1], ""]
     return ["!" * max(lo, 1), "-" * max(lo, 1), ok + "\n", "\n" + ok, ok + "!", "!" + ok[1:]]
@@ -206,7 +214,9 @@ def slot_values(slot: Slot) -> st.SearchStrategy[Any]:
     return _shape_values(slot.shape, None)
 
 
-def _shape_values(shape_name: str, annotation: Any, *, maximal: bool = False) -> st.SearchStrategy[Any]:
+def _shape_values(
+    shape_name: str, annotation: Any, *, maximal: bool = False
+) -> st.SearchStrategy[Any]:
     shape = _service_shapes()[shape_name]
     kind = shape["type"]
     spec = shapes.CONSTRAINTS.get(shape_name)
@@ -235,7 +245,9 @@ def _shape_values(shape_name: str, annotation: Any, *, maximal: bool = False) ->
     raise AssertionError(f"no values for {shape_name} ({kind})")  # pragma: no cover
 
 
-def model_payloads(model: type[BaseModel], *, maximal: bool = False, skip: tuple[str, ...] = ()) -> st.SearchStrategy[dict[str, Any]]:
+def model_payloads(
+    model: type[BaseModel], *, maximal: bool = False, skip: tuple[str, ...] = ()
+) -> st.SearchStrategy[dict[str, Any]]:
     """Payloads of a request or structure that pass every shape constraint (not the
     engine's rules); ``maximal`` has every optional member too, ``skip`` none of those named."""
     members = _service_shapes()[model.__name__]["members"]

@@ -84,7 +84,9 @@ class World:
 
     # -- calls ------------------------------------------------------------------------
 
-    def invoke(self, operation: str, payload: Mapping[str, Any] | None = None, **members: Any) -> dict[str, Any]:
+    def invoke(
+        self, operation: str, payload: Mapping[str, Any] | None = None, **members: Any
+    ) -> dict[str, Any]:
         """``service.invoke(operation, {"Name": self.name, **payload, **members})``.
 
         Pass ``Name`` to name another experiment (``ListInferenceExperiments``
@@ -109,7 +111,11 @@ class World:
 
     def next_due(self) -> float | None:
         """The earliest time the reconciler has something to do, across every experiment."""
-        due = [e.due_at for e in self.store.list(ListQuery(limit=1_000_000)).items if e.due_at is not None]
+        due = [
+            e.due_at
+            for e in self.store.list(ListQuery(limit=1_000_000)).items
+            if e.due_at is not None
+        ]
         return min(due, default=None)
 
     def advance(self, seconds: float = 0.0) -> int:

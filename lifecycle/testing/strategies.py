@@ -41,7 +41,9 @@ from typing import Any
 try:
     from hypothesis import strategies as st
 except ImportError as exc:  # pragma: no cover - the testing extra is not installed
-    raise ImportError("lifecycle.testing.strategies needs hypothesis: pip install 'lifecycle[testing]'") from exc
+    raise ImportError(
+        "lifecycle.testing.strategies needs hypothesis: pip install 'lifecycle[testing]'"
+    ) from exc
 
 from pydantic import BaseModel
 
@@ -82,7 +84,14 @@ __all__ = [
 ]
 
 VALIDATION = "ValidationException"
-_WRONG_TYPE = {"string": 5, "integer": "1", "timestamp": "soon", "list": "x", "map": "x", "structure": "x"}
+_WRONG_TYPE = {
+    "string": 5,
+    "integer": "1",
+    "timestamp": "soon",
+    "list": "x",
+    "map": "x",
+    "structure": "x",
+}
 _BOGUS = "NotAMember"
 
 
@@ -102,7 +111,9 @@ class _Mutation:
     constraint: str
     rule: str
     where: tuple[Any, ...]
-    change: Callable[[Slot, Any], tuple[Any, str]]  # (slot, its value) -> (new value or _DELETE, field)
+    change: Callable[
+        [Slot, Any], tuple[Any, str]
+    ]  # (slot, its value) -> (new value or _DELETE, field)
 
     def apply(self, payload: dict[str, Any]) -> RequestCase:
         model = shapes.REQUEST_MODELS[self.operation]
@@ -113,7 +124,9 @@ class _Mutation:
             _set(broken, slot.loc, new)
         else:
             broken = new
-        return RequestCase(self.operation, broken, None, NAME, VALIDATION, self.rule, field, self.constraint)
+        return RequestCase(
+            self.operation, broken, None, NAME, VALIDATION, self.rule, field, self.constraint
+        )
 
 
 _DELETE = object()
@@ -146,7 +159,9 @@ def _set(payload: Any, loc: tuple[Any, ...], value: Any) -> None:
         container[last] = value
 
 
-def _mutations(operation: str) -> tuple[dict[str, _Mutation], dict[str, tuple[_Mutation, tuple[str, ...]]]]:
+def _mutations(
+    operation: str,
+) -> tuple[dict[str, _Mutation], dict[str, tuple[_Mutation, tuple[str, ...]]]]:
     """One mutation per shape rule of ``operation`` that a value breaks alone; and for the
     rules no value breaks alone, one that breaks it with the fewest others (and which)."""
     model = shapes.REQUEST_MODELS[operation]
@@ -154,16 +169,35 @@ def _mutations(operation: str) -> tuple[dict[str, _Mutation], dict[str, tuple[_M
     out: dict[str, _Mutation] = {}
     implied: dict[str, tuple[_Mutation, tuple[str, ...]]] = {}
 
-    def add(constraint: str, rule: str, slot: Slot, change: Callable[[Slot, Any], tuple[Any, str]]) -> None:
-        out.setdefault(constraint, _Mutation(operation, constraint, rule, _pattern(slot.loc), change))
+    def add(
+        constraint: str, rule: str, slot: Slot, change: Callable[[Slot, Any], tuple[Any, str]]
+    ) -> None:
+        out.setdefault(
+            constraint, _Mutation(operation, constraint, rule, _pattern(slot.loc), change)
+        )
 
     for slot in slots(model, skeleton):
         if slot.kind == "structure":
-            add(f"{slot.model.__name__ if slot.model else slot.shape}:unknown-member", "unknown-member", slot, _add_unknown)
+            add(
+                f"{slot.model.__name__ if slot.model else slot.shape}:unknown-member",
+                "unknown-member",
+                slot,
+                _add_unknown,
+            )
         if slot.member is not None and slot.required:
-            add(f"{slot.owner}.{slot.member}:not-null", "not-null", slot, lambda s, v: (_DELETE, location(s.loc)))
+            add(
+                f"{slot.owner}.{slot.member}:not-null",
+                "not-null",
+                slot,
+                lambda s, v: (_DELETE, location(s.loc)),
+            )
         if slot.member is not None:
-            add(f"{slot.kind}:type", "type", slot, lambda s, v: (_WRONG_TYPE[s.kind], location(s.loc)))
+            add(
+                f"{slot.kind}:type",
+                "type",
+                slot,
+                lambda s, v: (_WRONG_TYPE[s.kind], location(s.loc)),
+            )
         for kind in constraint_kinds(slot):
             change, kinds = _breaker(slot, kind)
             constraint = f"{slot.shape}:{kind}"
@@ -171,7 +205,9 @@ def _mutations(operation: str) -> tuple[dict[str, _Mutation], dict[str, tuple[_M
                 add(constraint, kind, slot, change)
             elif kinds:
                 mutation = _Mutation(operation, constraint, kinds[0], _pattern(slot.loc), change)
-                implied.setdefault(constraint, (mutation, tuple(f"{slot.shape}:{k}" for k in kinds if k != kind)))
+                implied.setdefault(
+                    constraint, (mutation, tuple(f"{slot.shape}:{k}" for k in kinds if k != kind))
+                )
     return out, implied
 
 
@@ -238,7 +274,9 @@ def _skeleton(model: type[BaseModel]) -> dict[str, Any]:
         return simplest(spec)
 
     members = _service_shapes()[model.__name__]["members"]
-    return {name: value(members[name]["shape"], f.annotation) for name, f in model.model_fields.items()}
+    return {
+        name: value(members[name]["shape"], f.annotation) for name, f in model.model_fields.items()
+    }
 
 
 @functools.cache
@@ -253,7 +291,9 @@ def _shape_implied(operation: str) -> dict[str, tuple[_Mutation, tuple[str, ...]
 
 def _body_object(operation: str) -> st.SearchStrategy[RequestCase]:
     return st.sampled_from([[], "body", 1, None]).map(
-        lambda body: RequestCase(operation, body, None, NAME, VALIDATION, "body-object", "", "body-object")
+        lambda body: RequestCase(
+            operation, body, None, NAME, VALIDATION, "body-object", "", "body-object"
+        )
     )
 
 
@@ -283,7 +323,10 @@ def payloads(operation: str, *, maximal: bool = False) -> st.SearchStrategy[dict
 
 
 def valid_requests(
-    operation: str | Iterable[str] | None = None, *, status: str | ExperimentStatus | None = None, now: float = T0
+    operation: str | Iterable[str] | None = None,
+    *,
+    status: str | ExperimentStatus | None = None,
+    now: float = T0,
 ) -> st.SearchStrategy[RequestCase]:
     """Requests that succeed: each on experiment ``exp`` in ``case.status`` (a status where the
     operation can succeed; ``status`` picks one), or on no experiment for Create."""
@@ -294,7 +337,9 @@ def valid_requests(
         if status is not None:
             wanted = ExperimentStatus(status)
             if wanted not in statuses:
-                raise ValueError(f"{op} does not succeed in {wanted.value}; it does in {', '.join(str(s) for s in statuses)}")
+                raise ValueError(
+                    f"{op} does not succeed in {wanted.value}; it does in {', '.join(str(s) for s in statuses)}"
+                )
             statuses = (wanted,)
         options.extend(valid_payloads(op, s, name=NAME, now=now) for s in statuses)
     return st.one_of(options)
@@ -324,9 +369,17 @@ def invalid_requests(
         if wanted is None or "body-object" in wanted:
             options.append(_body_object(op))
     for name, make in RULE_CASES.items():
-        if (wanted is None or name in wanted) and code in (None, RULE_CODES[name]) and RULE_OPERATIONS[name] & set(ops):
+        if (
+            (wanted is None or name in wanted)
+            and code in (None, RULE_CODES[name])
+            and RULE_OPERATIONS[name] & set(ops)
+        ):
             cases = make(now)
-            options.append(cases if RULE_OPERATIONS[name] <= set(ops) else cases.filter(lambda c: c.operation in ops))
+            options.append(
+                cases
+                if RULE_OPERATIONS[name] <= set(ops)
+                else cases.filter(lambda c: c.operation in ops)
+            )
     return st.one_of(options) if options else st.nothing()
 
 
@@ -335,7 +388,11 @@ def implied_requests(rule: str, *, now: float = T0) -> st.SearchStrategy[Request
     ``case.rule`` is the one the engine names first, ``case.constraint`` the implied one."""
     if rule in IMPLIED_RULES:
         return IMPLIED_RULES[rule][1](now)
-    options = [payloads(op, maximal=True).map(_shape_implied(op)[rule][0].apply) for op in OPERATIONS if rule in _shape_implied(op)]
+    options = [
+        payloads(op, maximal=True).map(_shape_implied(op)[rule][0].apply)
+        for op in OPERATIONS
+        if rule in _shape_implied(op)
+    ]
     if not options:
         raise ValueError(f"{rule!r} is not one of IMPLIED")
     return st.one_of(options)
@@ -347,5 +404,7 @@ def _operations(operation: str | Iterable[str] | None) -> tuple[str, ...]:
     ops = (operation,) if isinstance(operation, str) else tuple(operation)
     unknown = [op for op in ops if op not in OPERATIONS]
     if unknown:
-        raise ValueError(f"unknown operations {unknown}; the operations are: {', '.join(OPERATIONS)}")
+        raise ValueError(
+            f"unknown operations {unknown}; the operations are: {', '.join(OPERATIONS)}"
+        )
     return ops

@@ -111,7 +111,9 @@ def tag_chars_ok(value: str) -> bool:
 
 
 def _error(problems: list[Problem]) -> PydanticCustomError:
-    return PydanticCustomError("aws", "{text}", {"problems": problems, "text": "; ".join(t for _, t in problems)})
+    return PydanticCustomError(
+        "aws", "{text}", {"problems": problems, "text": "; ".join(t for _, t in problems)}
+    )
 
 
 def _null() -> PydanticCustomError:
@@ -122,14 +124,23 @@ def _type(kind: str) -> PydanticCustomError:
     return _error([("type", f"Member must be of type {kind}")])
 
 
-def _raise_many(items: list[tuple[tuple[str | int, ...], list[Problem], Any]], nested: ValidationError | None = None) -> NoReturn:
+def _raise_many(
+    items: list[tuple[tuple[str | int, ...], list[Problem], Any]],
+    nested: ValidationError | None = None,
+) -> NoReturn:
     """Raise one pydantic error holding ``items`` (at locations below the current one)
     and the errors of ``nested``."""
     details = [InitErrorDetails(type=_error(p), loc=loc, input=value) for loc, p, value in items]
     for err in nested.errors(include_url=False) if nested is not None else ():
         kind, ctx = err["type"], err.get("ctx")
         if kind == "aws":
-            details.append(InitErrorDetails(type=PydanticCustomError("aws", "{text}", ctx), loc=err["loc"], input=err["input"]))
+            details.append(
+                InitErrorDetails(
+                    type=PydanticCustomError("aws", "{text}", ctx),
+                    loc=err["loc"],
+                    input=err["input"],
+                )
+            )
             continue
         detail = InitErrorDetails(type=kind, loc=err["loc"], input=err["input"])
         if ctx:
@@ -229,12 +240,20 @@ def timestamp_validator(v: Any) -> float:
             v = (v if v.tzinfo is not None else v.replace(tzinfo=UTC)).timestamp()
         except (OverflowError, ValueError, OSError):
             raise _type("timestamp") from None
-    elif isinstance(v, bool) or not isinstance(v, int | float) or (isinstance(v, float) and not math.isfinite(v)):
+    elif (
+        isinstance(v, bool)
+        or not isinstance(v, int | float)
+        or (isinstance(v, float) and not math.isfinite(v))
+    ):
         raise _type("timestamp")
     if v < TIMESTAMP_MIN:
-        raise _error([("min-value", f"Member must have value greater than or equal to {TIMESTAMP_MIN}")])
+        raise _error(
+            [("min-value", f"Member must have value greater than or equal to {TIMESTAMP_MIN}")]
+        )
     if v > TIMESTAMP_MAX:
-        raise _error([("max-value", f"Member must have value less than or equal to {TIMESTAMP_MAX}")])
+        raise _error(
+            [("max-value", f"Member must have value less than or equal to {TIMESTAMP_MAX}")]
+        )
     return float(v)
 
 
@@ -263,7 +282,9 @@ def list_validator(size: Size) -> Callable[[Any, Callable[[Any], Any]], Any]:
     return check
 
 
-def map_validator(size: Size, key: Callable[[Any], str], value: Callable[[Any], Any]) -> Callable[[Any], dict[str, Any]]:
+def map_validator(
+    size: Size, key: Callable[[Any], str], value: Callable[[Any], Any]
+) -> Callable[[Any], dict[str, Any]]:
     """Entries, each key and each value. A map over its maximum has only its first
     ``max`` entries checked."""
     lo, hi = _bounds(size.min, size.max)
@@ -298,4 +319,3 @@ def map_validator(size: Size, key: Callable[[Any], str], value: Callable[[Any], 
         return out
 
     return check
-

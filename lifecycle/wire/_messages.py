@@ -96,7 +96,9 @@ def entries(exc: PydanticValidationError, owner: _Owner) -> list[Entry]:
         kind, loc, value = err["type"], err["loc"], err["input"]
         if kind == "aws":
             where = _location(loc)
-            out.extend((where, _entry(where, value, text), rule) for rule, text in err["ctx"]["problems"])
+            out.extend(
+                (where, _entry(where, value, text), rule) for rule, text in err["ctx"]["problems"]
+            )
         elif kind == "extra_forbidden":
             where = _location(loc, last_raw=True)
             known = owner(loc[:-1])
@@ -107,7 +109,13 @@ def entries(exc: PydanticValidationError, owner: _Owner) -> list[Entry]:
             out.append((where, _entry(where, None, "Member must not be null"), "not-null"))
         elif kind in _TYPE_OF_PYDANTIC_ERROR:
             where = _location(loc)
-            out.append((where, _entry(where, value, f"Member must be of type {_TYPE_OF_PYDANTIC_ERROR[kind]}"), "type"))
+            out.append(
+                (
+                    where,
+                    _entry(where, value, f"Member must be of type {_TYPE_OF_PYDANTIC_ERROR[kind]}"),
+                    "type",
+                )
+            )
         else:
             where = _location(loc)
             out.append((where, _entry(where, value, f"Member is not valid ({err['msg']})"), kind))
@@ -119,7 +127,14 @@ def validation_error(exc: PydanticValidationError, owner: _Owner) -> ValidationE
     :data:`MAX_MESSAGE_ENTRIES` entries; ``field`` and ``rule`` of the first."""
     found = entries(exc, owner) or [("", "The request does not match its shape", RuleId.SHAPE)]
     n = len(found)
-    text = f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(e[1] for e in found[:MAX_MESSAGE_ENTRIES])
+    text = f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(
+        e[1] for e in found[:MAX_MESSAGE_ENTRIES]
+    )
     if n > MAX_MESSAGE_ENTRIES:
         text += f"; ... ({n - MAX_MESSAGE_ENTRIES} more)"
-    return ValidationError(text, field=found[0][0], rule=found[0][2], errors=[(where, entry) for where, entry, _ in found])
+    return ValidationError(
+        text,
+        field=found[0][0],
+        rule=found[0][2],
+        errors=[(where, entry) for where, entry, _ in found],
+    )

@@ -115,12 +115,20 @@ class ModelVariantConfig(_Shape):
     InfrastructureConfig: ModelInfrastructureConfig
 
 
-_ModelVariantConfigList = Annotated[list[ModelVariantConfig], _scalars.list_size("ModelVariantConfigList", 1, 2)]
+_ModelVariantConfigList = Annotated[
+    list[ModelVariantConfig], _scalars.list_size("ModelVariantConfigList", 1, 2)
+]
 
 
 class CaptureContentTypeHeader(_Shape):
-    CsvContentTypes: Annotated[list[_scalars.CsvContentType], _scalars.list_size("CsvContentTypes", 1, 10)] | None = None
-    JsonContentTypes: Annotated[list[_scalars.JsonContentType], _scalars.list_size("JsonContentTypes", 1, 10)] | None = None
+    CsvContentTypes: (
+        Annotated[list[_scalars.CsvContentType], _scalars.list_size("CsvContentTypes", 1, 10)]
+        | None
+    ) = None
+    JsonContentTypes: (
+        Annotated[list[_scalars.JsonContentType], _scalars.list_size("JsonContentTypes", 1, 10)]
+        | None
+    ) = None
 
 
 class InferenceExperimentDataStorageConfig(_Shape):
@@ -136,7 +144,9 @@ class ShadowModelVariantConfig(_Shape):
 
 class ShadowModeConfig(_Shape):
     SourceModelVariantName: _scalars.ModelVariantName
-    ShadowModelVariants: Annotated[list[ShadowModelVariantConfig], _scalars.list_size("ShadowModelVariantConfigList", 1, 1)]
+    ShadowModelVariants: Annotated[
+        list[ShadowModelVariantConfig], _scalars.list_size("ShadowModelVariantConfigList", 1, 1)
+    ]
 
 
 _ShadowModeConfig = ShadowModeConfig
@@ -274,14 +284,19 @@ class DescribeInferenceExperimentResponse(_Shape):
     LastModifiedTime: _scalars.Timestamp | None = None
     RoleArn: _scalars.RoleArn | None = None
     EndpointMetadata: EndpointMetadata
-    ModelVariants: Annotated[list[ModelVariantConfigSummary], _scalars.list_size("ModelVariantConfigSummaryList")]
+    ModelVariants: Annotated[
+        list[ModelVariantConfigSummary], _scalars.list_size("ModelVariantConfigSummaryList")
+    ]
     DataStorageConfig: InferenceExperimentDataStorageConfig | None = None
     ShadowModeConfig: _ShadowModeConfig | None = None
     KmsKey: _scalars.KmsKeyId | None = None
 
 
 class ListInferenceExperimentsResponse(_Shape):
-    InferenceExperiments: Annotated[list[InferenceExperimentSummary], _scalars.list_size("InferenceExperimentList")] | None = None
+    InferenceExperiments: (
+        Annotated[list[InferenceExperimentSummary], _scalars.list_size("InferenceExperimentList")]
+        | None
+    ) = None
     NextToken: _scalars.NextToken | None = None
 
 
@@ -300,10 +315,16 @@ def _structures_in(annotation: Any) -> list[type[_Shape]]:
 
 #: structure -> {member: the structure it holds (directly or as list items)}
 _CHILDREN: dict[type[BaseModel], dict[str, type[_Shape]]] = {
-    cls: {name: found[0] for name, f in cls.model_fields.items() if (found := _structures_in(f.annotation))}
+    cls: {
+        name: found[0]
+        for name, f in cls.model_fields.items()
+        if (found := _structures_in(f.annotation))
+    }
     for cls in (*_Shape.__subclasses__(), *_ArnResponse.__subclasses__())
 }
-_VALIDATE = {op: model.__pydantic_validator__.validate_python for op, model in REQUEST_MODELS.items()}
+_VALIDATE = {
+    op: model.__pydantic_validator__.validate_python for op, model in REQUEST_MODELS.items()
+}
 
 
 def _owner(root: type[BaseModel], loc: Sequence[str | int]) -> tuple[str, list[str]] | None:
@@ -323,10 +344,17 @@ def parse_request(operation: str, payload: object) -> BaseModel:
     """
     validate = _VALIDATE.get(operation)
     if validate is None:
-        raise UnknownOperationError(f"Operation '{operation}' is not an inference-experiment operation")
+        raise UnknownOperationError(
+            f"Operation '{operation}' is not an inference-experiment operation"
+        )
     if not isinstance(payload, dict):
         entry = f"The request body must be a JSON object, not {type(payload).__name__}"
-        raise ValidationError(f"1 validation error detected: {entry}", field="", rule=RuleId.BODY_OBJECT, errors=[("", entry)])
+        raise ValidationError(
+            f"1 validation error detected: {entry}",
+            field="",
+            rule=RuleId.BODY_OBJECT,
+            errors=[("", entry)],
+        )
     try:
         return cast(BaseModel, validate(payload))
     except PydanticValidationError as exc:

@@ -20,7 +20,10 @@ from lifecycle.stores.base import ListQuery, SortBy, sort_key
 
 S = ExperimentStatus
 T0 = 1_800_000_000.0
-INFRA = {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
+INFRA = {
+    "InfrastructureType": "RealTimeInference",
+    "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+}
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -54,7 +57,10 @@ def make(
             Variant("prod", "model-a", INFRA, VariantStatus.IN_SERVICE),
             Variant("shadow", "model-b", INFRA, VariantStatus.IN_SERVICE),
         ],
-        shadow_mode_config={"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}]},
+        shadow_mode_config={
+            "SourceModelVariantName": "prod",
+            "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}],
+        },
         start_time=created,
         end_time=created + 7 * 86400,
         creation_time=created,
@@ -67,7 +73,9 @@ def make(
     return exp
 
 
-def entry(name: str, event: str = "create", to: ExperimentStatus = S.CREATING, **kw: Any) -> HistoryEntry:
+def entry(
+    name: str, event: str = "create", to: ExperimentStatus = S.CREATING, **kw: Any
+) -> HistoryEntry:
     return HistoryEntry(name, kw.pop("time", T0), event, kw.pop("source", None), to, **kw)
 
 
@@ -87,13 +95,39 @@ def every_field(name: str) -> Experiment:
         due=T0 + 123.25,
         variants=[
             Variant("prod", "model-a", INFRA, VariantStatus.DELETING, "removed", None, None),
-            Variant("shadow", "model-b", {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.g5.2xlarge", "InstanceCount": 3}},
-                    VariantStatus.UPDATING, "promoted", "model-c", {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.p4d.24xlarge", "InstanceCount": 0}}),
+            Variant(
+                "shadow",
+                "model-b",
+                {
+                    "InfrastructureType": "RealTimeInference",
+                    "RealTimeInferenceConfig": {
+                        "InstanceType": "ml.g5.2xlarge",
+                        "InstanceCount": 3,
+                    },
+                },
+                VariantStatus.UPDATING,
+                "promoted",
+                "model-c",
+                {
+                    "InfrastructureType": "RealTimeInference",
+                    "RealTimeInferenceConfig": {
+                        "InstanceType": "ml.p4d.24xlarge",
+                        "InstanceCount": 0,
+                    },
+                },
+            ),
         ],
         type="ShadowMode",
         description="line one\nline two — ✓ 'quoted' \"double\" %s ? \\",
         kms_key="arn:aws:kms:us-east-1:123456789012:key/abc",
-        data_storage_config={"Destination": "s3://bucket/prefix", "KmsKey": "k", "ContentType": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json"]}},
+        data_storage_config={
+            "Destination": "s3://bucket/prefix",
+            "KmsKey": "k",
+            "ContentType": {
+                "CsvContentTypes": ["text/csv"],
+                "JsonContentTypes": ["application/json"],
+            },
+        },
         tags=[{"Key": "team", "Value": "ml"}, {"Key": "ü", "Value": ""}],
         status_reason="shadow wins",
         completion_time=T0 + 1e-6,
@@ -124,7 +158,15 @@ def test_a_save_round_trips_every_field_including_none(store: Store) -> None:
     changed.endpoint_name = "ep-e"
     store.save(changed, 1, [])
     assert store.get("e") == changed
-    cleared = make("e", description=None, kms_key=None, data_storage_config=None, tags=[], stop_actions=None, due=None)
+    cleared = make(
+        "e",
+        description=None,
+        kms_key=None,
+        data_storage_config=None,
+        tags=[],
+        stop_actions=None,
+        due=None,
+    )
     store.save(cleared, 2, [])
     got = store.get("e")
     assert got == cleared
@@ -157,7 +199,10 @@ def test_a_saved_record_stays_the_callers(store: Store) -> None:
     exp.variants.append(exp.variants[0].copy())
     got = store.get("e")
     assert got is not None
-    assert got.status is S.STOPPING and [v.status for v in got.variants] == [VariantStatus.IN_SERVICE, VariantStatus.UPDATING]
+    assert got.status is S.STOPPING and [v.status for v in got.variants] == [
+        VariantStatus.IN_SERVICE,
+        VariantStatus.UPDATING,
+    ]
 
 
 def test_a_save_that_renames_or_drops_variants_stores_the_new_set(store: Store) -> None:
@@ -166,7 +211,9 @@ def test_a_save_that_renames_or_drops_variants_stores_the_new_set(store: Store) 
     exp.variants[0].name = "only"
     store.save(exp, 1, [])
     got = store.get("e")
-    assert got is not None and [(v.name, v.model_name) for v in got.variants] == [("only", "model-b")]
+    assert got is not None and [(v.name, v.model_name) for v in got.variants] == [
+        ("only", "model-b")
+    ]
 
 
 # -- versioned saves -------------------------------------------------------------------------
@@ -194,7 +241,12 @@ def test_a_save_with_a_stale_version_is_refused_and_writes_nothing(store: Store)
         store.save(second, 1, [entry("e", "update", S.UPDATING, source=S.RUNNING)])
     assert info.value.code == "ConflictException"
     got = store.get("e")
-    assert got is not None and got.version == 2 and got.description is None and got.status is S.STOPPING
+    assert (
+        got is not None
+        and got.version == 2
+        and got.description is None
+        and got.status is S.STOPPING
+    )
     assert [h.event for h in store.history("e")] == ["create", "stop"]
 
 
@@ -224,14 +276,22 @@ def test_save_many_writes_each_save_and_skips_only_the_stale_ones(store: Store) 
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_save_many_that_meets_a_database_error_writes_none_of_its_saves(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_save_many_that_meets_a_database_error_writes_none_of_its_saves(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     from lifecycle.errors import StoreError
 
-    store = SqliteStore(tmp_path / "lifecycle.db") if kind == "sqlite" else open_store(request.getfixturevalue("postgres_url"))
+    store = (
+        SqliteStore(tmp_path / "lifecycle.db")
+        if kind == "sqlite"
+        else open_store(request.getfixturevalue("postgres_url"))
+    )
     try:
         first, second = add(store, make("a")), add(store, make("b"))
         first.description = "written only with the rest"
-        second.endpoint_name = "ep-a"  # the database's one-live-experiment-per-endpoint index refuses it
+        second.endpoint_name = (
+            "ep-a"  # the database's one-live-experiment-per-endpoint index refuses it
+        )
         with pytest.raises(StoreError):
             store.save_many([(first, 1, [entry("a", "update", S.RUNNING)]), (second, 1, [])])
         got = store.get("a")
@@ -352,7 +412,10 @@ def test_the_live_limit_counts_only_experiments_that_are_not_terminal(store: Sto
 
 
 def _listed(store: Store, **kw: Any) -> list[str]:
-    return [e.name for e in store.list(ListQuery(limit=100, sort_by="Name", descending=False, **kw)).items]
+    return [
+        e.name
+        for e in store.list(ListQuery(limit=100, sort_by="Name", descending=False, **kw)).items
+    ]
 
 
 @pytest.fixture
@@ -381,7 +444,12 @@ def test_type_filter(listed: Store) -> None:
 
 @pytest.mark.parametrize("status", list(ExperimentStatus))
 def test_status_filter(listed: Store, status: ExperimentStatus) -> None:
-    want = {S.RUNNING: ["alpha-one", "beta"], S.COMPLETED: ["alpha-two"], S.CREATED: ["Gamma-ALPHA"], S.CANCELLED: ["delta"]}
+    want = {
+        S.RUNNING: ["alpha-one", "beta"],
+        S.COMPLETED: ["alpha-two"],
+        S.CREATED: ["Gamma-ALPHA"],
+        S.CANCELLED: ["delta"],
+    }
     assert _listed(listed, status=status) == want.get(status, [])
 
 
@@ -391,7 +459,9 @@ def test_time_filters_are_strict(listed: Store) -> None:
     assert _listed(listed, created_after=T0 + 1, created_before=T0 + 4) == ["alpha-two", "beta"]
     assert _listed(listed, modified_after=T0 + 40) == ["delta"]
     assert _listed(listed, modified_before=T0 + 20) == ["alpha-one"]
-    assert _listed(listed, modified_after=T0 + 10, modified_before=T0 + 50, status=S.RUNNING) == ["beta"]
+    assert _listed(listed, modified_after=T0 + 10, modified_before=T0 + 50, status=S.RUNNING) == [
+        "beta"
+    ]
 
 
 # -- List: sort and pages ----------------------------------------------------------------------
@@ -404,7 +474,9 @@ def _seed_for_sorting(store: Store) -> list[Experiment]:
     for i in range(40):
         status = statuses[i % len(statuses)]
         created = T0 + rng.choice([0.0, 1.5, 2.0, 1e-3])  # many ties: the name breaks them
-        made.append(add(store, make(f"x{rng.randrange(10**6):06d}-{i}", status=status, created=created)))
+        made.append(
+            add(store, make(f"x{rng.randrange(10**6):06d}-{i}", status=status, created=created))
+        )
     return made
 
 
@@ -420,10 +492,15 @@ def _pages(store: Store, query: ListQuery) -> list[list[str]]:
 
 @pytest.mark.parametrize("descending", [False, True], ids=["Ascending", "Descending"])
 @pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
-def test_each_sort_and_order_with_name_breaking_ties(store: Store, sort_by: SortBy, descending: bool) -> None:
+def test_each_sort_and_order_with_name_breaking_ties(
+    store: Store, sort_by: SortBy, descending: bool
+) -> None:
     made = _seed_for_sorting(store)
     want = [e.name for e in sorted(made, key=lambda e: sort_key(e, sort_by), reverse=descending)]
-    assert [e.name for e in store.list(ListQuery(sort_by=sort_by, descending=descending, limit=100)).items] == want
+    assert [
+        e.name
+        for e in store.list(ListQuery(sort_by=sort_by, descending=descending, limit=100)).items
+    ] == want
     pages = _pages(store, ListQuery(sort_by=sort_by, descending=descending, limit=7))
     assert [len(p) for p in pages] == [7, 7, 7, 7, 7, 5]
     assert [n for p in pages for n in p] == want
@@ -431,17 +508,27 @@ def test_each_sort_and_order_with_name_breaking_ties(store: Store, sort_by: Sort
 
 @pytest.mark.parametrize("descending", [False, True], ids=["Ascending", "Descending"])
 @pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
-def test_pages_of_a_status_filter_follow_the_sort(store: Store, sort_by: SortBy, descending: bool) -> None:
+def test_pages_of_a_status_filter_follow_the_sort(
+    store: Store, sort_by: SortBy, descending: bool
+) -> None:
     made = _seed_for_sorting(store)
-    want = [e.name for e in sorted(made, key=lambda e: sort_key(e, sort_by), reverse=descending) if e.status is S.STOPPING]
-    pages = _pages(store, ListQuery(status=S.STOPPING, sort_by=sort_by, descending=descending, limit=2))
+    want = [
+        e.name
+        for e in sorted(made, key=lambda e: sort_key(e, sort_by), reverse=descending)
+        if e.status is S.STOPPING
+    ]
+    pages = _pages(
+        store, ListQuery(status=S.STOPPING, sort_by=sort_by, descending=descending, limit=2)
+    )
     assert [n for p in pages for n in p] == want
 
 
 def test_status_sorts_alphabetically(store: Store) -> None:
     for i, status in enumerate(ExperimentStatus):
         add(store, make(f"e{i}", status=status))
-    listed = [e.status.value for e in store.list(ListQuery(sort_by="Status", descending=False)).items]
+    listed = [
+        e.status.value for e in store.list(ListQuery(sort_by="Status", descending=False)).items
+    ]
     assert listed == sorted(s.value for s in ExperimentStatus)[:10]
 
 
@@ -458,12 +545,16 @@ def test_an_exact_last_page_says_no_more(store: Store) -> None:
         add(store, make(f"e{i}"))
     page = store.list(ListQuery(limit=3))
     assert len(page.items) == 3 and not page.has_more
-    assert store.list(ListQuery(limit=3, after=sort_key(page.items[-1], "CreationTime"))).items == []
+    assert (
+        store.list(ListQuery(limit=3, after=sort_key(page.items[-1], "CreationTime"))).items == []
+    )
 
 
 @pytest.mark.parametrize("descending", [False, True], ids=["Ascending", "Descending"])
 @pytest.mark.parametrize("sort_by", ["Name", "CreationTime", "Status"])
-def test_pages_neither_skip_nor_repeat_while_others_are_created(store: Store, sort_by: SortBy, descending: bool) -> None:
+def test_pages_neither_skip_nor_repeat_while_others_are_created(
+    store: Store, sort_by: SortBy, descending: bool
+) -> None:
     rng = random.Random(11)
     original = {e.name for e in _seed_for_sorting(store)}
     query = ListQuery(sort_by=sort_by, descending=descending, limit=4)
@@ -474,7 +565,14 @@ def test_pages_neither_skip_nor_repeat_while_others_are_created(store: Store, so
         seen.extend(e.name for e in page.items)
         for _ in range(3):  # new experiments land before, at and after the position
             created += 1
-            add(store, make(f"{rng.choice('aclxz')}{created:04d}", created=T0 + rng.choice([-1.0, 0.0, 1.5, 5.0]), status=rng.choice(list(ExperimentStatus))))
+            add(
+                store,
+                make(
+                    f"{rng.choice('aclxz')}{created:04d}",
+                    created=T0 + rng.choice([-1.0, 0.0, 1.5, 5.0]),
+                    status=rng.choice(list(ExperimentStatus)),
+                ),
+            )
         if not page.has_more:
             break
         query = replace(query, after=sort_key(page.items[-1], sort_by))
@@ -482,10 +580,17 @@ def test_pages_neither_skip_nor_repeat_while_others_are_created(store: Store, so
     assert original <= set(seen), f"pages skipped {sorted(original - set(seen))}"
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     rows=st.lists(
-        st.tuples(st.sampled_from(list(ExperimentStatus)), st.integers(0, 4), st.integers(0, 4), st.sampled_from(["ab", "ba", "b-c", "ca"])),
+        st.tuples(
+            st.sampled_from(list(ExperimentStatus)),
+            st.integers(0, 4),
+            st.integers(0, 4),
+            st.sampled_from(["ab", "ba", "b-c", "ca"]),
+        ),
         max_size=25,
     ),
     sort_by=st.sampled_from(["Name", "CreationTime", "Status"]),
@@ -496,30 +601,56 @@ def test_pages_neither_skip_nor_repeat_while_others_are_created(store: Store, so
     created_after=st.none() | st.integers(0, 4),
 )
 def test_any_query_pages_through_exactly_what_a_sort_of_everything_gives(
-    store: Store, rows: list[tuple[ExperimentStatus, int, int, str]], sort_by: SortBy, descending: bool, limit: int,
-    status: ExperimentStatus | None, contains: str | None, created_after: int | None,
+    store: Store,
+    rows: list[tuple[ExperimentStatus, int, int, str]],
+    sort_by: SortBy,
+    descending: bool,
+    limit: int,
+    status: ExperimentStatus | None,
+    contains: str | None,
+    created_after: int | None,
 ) -> None:
     made = []
     for i, (st_, created, modified, stem) in enumerate(rows):
-        made.append(add(store, make(f"{stem}{i}", status=st_, created=T0 + created, modified=T0 + modified)))
-    query = ListQuery(status=status, name_contains=contains, created_after=None if created_after is None else T0 + created_after,
-                      sort_by=sort_by, descending=descending, limit=limit)
+        made.append(
+            add(store, make(f"{stem}{i}", status=st_, created=T0 + created, modified=T0 + modified))
+        )
+    query = ListQuery(
+        status=status,
+        name_contains=contains,
+        created_after=None if created_after is None else T0 + created_after,
+        sort_by=sort_by,
+        descending=descending,
+        limit=limit,
+    )
     try:
-        want = [e.name for e in sorted((e for e in made if query.matches(e)), key=lambda e: sort_key(e, sort_by), reverse=descending)]
+        want = [
+            e.name
+            for e in sorted(
+                (e for e in made if query.matches(e)),
+                key=lambda e: sort_key(e, sort_by),
+                reverse=descending,
+            )
+        ]
         assert [n for p in _pages(store, query) for n in p] == want
     finally:
         for e in made:
             store.delete(e.name, e.version)
 
 
-def test_a_status_change_moves_an_experiment_between_status_filters_and_status_sort(store: Store) -> None:
+def test_a_status_change_moves_an_experiment_between_status_filters_and_status_sort(
+    store: Store,
+) -> None:
     exps = [add(store, make(f"m{i}", created=T0 + i)) for i in range(6)]
     for round_, to in enumerate((S.STOPPING, S.COMPLETED)):
         for exp in exps[: 4 - round_]:
             exp.status = to
             store.save(exp, exp.version, [])
             listed = {s: _listed(store, status=s) for s in (S.RUNNING, S.STOPPING, S.COMPLETED)}
-            by_status = [(e.status, e.name) for e in store.list(ListQuery(sort_by="Status", descending=False, limit=100)).items]
+            by_status = [
+                (e.status, e.name)
+                for e in store.list(ListQuery(sort_by="Status", descending=False, limit=100)).items
+            ]
             assert by_status == sorted((e.status.value, e.name) for e in exps)
             assert listed == {s: sorted(e.name for e in exps if e.status is s) for s in listed}
     assert [e.name for e in store.list(ListQuery(status=S.COMPLETED)).items] == ["m2", "m1", "m0"]
@@ -602,10 +733,14 @@ def test_open_store_memory() -> None:
     assert isinstance(open_store("memory://"), MemoryStore)
 
 
-def test_open_store_sqlite_relative_and_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_store_sqlite_relative_and_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     relative = open_store("sqlite:///relative.db")
-    absolute = open_store(f"sqlite:///{tmp_path / 'absolute.db'}")  # sqlite:////tmp/...: four slashes
+    absolute = open_store(
+        f"sqlite:///{tmp_path / 'absolute.db'}"
+    )  # sqlite:////tmp/...: four slashes
     assert isinstance(relative, SqliteStore) and isinstance(absolute, SqliteStore)
     assert (tmp_path / "relative.db").exists() and (tmp_path / "absolute.db").exists()
     assert Path(absolute.path).is_absolute()
@@ -615,14 +750,26 @@ def test_open_store_sqlite_relative_and_absolute(tmp_path: Path, monkeypatch: py
         s.close()
 
 
-@pytest.mark.parametrize("url", ["mysql://host/db", "redis://x", "sqlite3:///x.db", "just-a-path.db", "sqlite://", "sqlite:///x.db?cache=big"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "mysql://host/db",
+        "redis://x",
+        "sqlite3:///x.db",
+        "just-a-path.db",
+        "sqlite://",
+        "sqlite:///x.db?cache=big",
+    ],
+)
 def test_open_store_refuses_what_it_does_not_know_naming_the_three(url: str) -> None:
     from lifecycle.errors import StoreError
 
     with pytest.raises(StoreError) as info:
         open_store(url)
     if "sqlite:" not in url:
-        assert all(scheme in info.value.message for scheme in ("memory://", "sqlite:///", "postgresql://"))
+        assert all(
+            scheme in info.value.message for scheme in ("memory://", "sqlite:///", "postgresql://")
+        )
 
 
 @pytest.mark.postgres
@@ -635,7 +782,9 @@ def test_open_store_postgres_with_a_schema(postgres_dsn: str, postgres_schema: s
         store.close()
 
 
-def test_without_psycopg_the_postgres_store_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_psycopg_the_postgres_store_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import importlib
     import sys
 
@@ -650,12 +799,19 @@ def test_without_psycopg_the_postgres_store_names_the_install_command(monkeypatc
 
 def test_bulk_create_loads_many_under_the_same_rules(store: Store) -> None:
     bulk = getattr(store, "bulk_create")  # noqa: B009 - not part of the Store protocol
-    made = [make(f"b{i:03d}", created=T0 + i, status=S.RUNNING if i % 2 else S.COMPLETED) for i in range(200)]
+    made = [
+        make(f"b{i:03d}", created=T0 + i, status=S.RUNNING if i % 2 else S.COMPLETED)
+        for i in range(200)
+    ]
     assert bulk((e, entry(e.name)) for e in made) == 200
     assert len(store) == 200  # type: ignore[arg-type]
     assert store.get("b007") == made[7]
     assert store.history("b007") == [entry("b007")]
-    assert [e.name for e in store.list(ListQuery(status=S.RUNNING, limit=3)).items] == ["b199", "b197", "b195"]
+    assert [e.name for e in store.list(ListQuery(status=S.RUNNING, limit=3)).items] == [
+        "b199",
+        "b197",
+        "b195",
+    ]
     with pytest.raises(ResourceLimitExceededError):  # the 100 live ones count against a limit
         store.create(make("over"), entry("over"), max_live=100)
     with pytest.raises(ResourceInUseError):
@@ -664,8 +820,15 @@ def test_bulk_create_loads_many_under_the_same_rules(store: Store) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.integers(0, 60)), max_size=300), st.integers(-1, 61), st.booleans(), st.booleans())
-def test_sorted_keys_walk_like_a_sorted_list(ops: list[tuple[bool, int]], start: int, descending: bool, inclusive: bool) -> None:
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(0, 60)), max_size=300),
+    st.integers(-1, 61),
+    st.booleans(),
+    st.booleans(),
+)
+def test_sorted_keys_walk_like_a_sorted_list(
+    ops: list[tuple[bool, int]], start: int, descending: bool, inclusive: bool
+) -> None:
     from lifecycle.stores import _sorted
 
     original = _sorted._LOAD

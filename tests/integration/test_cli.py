@@ -11,7 +11,9 @@ import pytest
 from lifecycle.cli import main
 
 
-def test_demo_prints_each_status_from_creating_to_completed(capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_prints_each_status_from_creating_to_completed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     order = ["-> Creating", "-> Starting", "-> Running", "-> Stopping", "-> Completed"]
@@ -23,7 +25,10 @@ def test_demo_prints_each_status_from_creating_to_completed(capsys: pytest.Captu
 
 def test_diagram_writes_mermaid_for_the_variant_machine(tmp_path: Path) -> None:
     target = tmp_path / "v.mmd"
-    assert main(["diagram", "--machine", "variant", "--format", "mermaid", "--output", str(target)]) == 0
+    assert (
+        main(["diagram", "--machine", "variant", "--format", "mermaid", "--output", str(target)])
+        == 0
+    )
     assert target.read_text().startswith("stateDiagram-v2")
 
 
@@ -37,6 +42,12 @@ def test_an_unknown_machine_is_exit_code_2(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_python_dash_m_runs_the_cli() -> None:
-    done = subprocess.run([sys.executable, "-m", "lifecycle", "demo"], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "lifecycle", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "final status: Completed" in done.stdout

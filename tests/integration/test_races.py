@@ -33,11 +33,18 @@ from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore, Store, open_store
 
-STOP = {"ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed", "Reason": "shadow wins"}
+STOP = {
+    "ModelVariantActions": {"shadow": "Promote"},
+    "DesiredState": "Completed",
+    "Reason": "shadow wins",
+}
 
 
 def create_request(name: str, endpoint: str | None = None) -> dict[str, Any]:
-    infra = {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
+    infra = {
+        "InfrastructureType": "RealTimeInference",
+        "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+    }
     return {
         "Name": name,
         "Type": "ShadowMode",
@@ -47,7 +54,10 @@ def create_request(name: str, endpoint: str | None = None) -> dict[str, Any]:
             {"ModelName": "model-a", "VariantName": "prod", "InfrastructureConfig": infra},
             {"ModelName": "model-b", "VariantName": "shadow", "InfrastructureConfig": infra},
         ],
-        "ShadowModeConfig": {"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}]},
+        "ShadowModeConfig": {
+            "SourceModelVariantName": "prod",
+            "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}],
+        },
     }
 
 
@@ -57,7 +67,9 @@ def service_on(store: Store, **kw: Any) -> ExperimentService:
     return ExperimentService(store, **kw)
 
 
-def running(service: ExperimentService, name: str, actuator: SimulatedActuator | None = None) -> None:
+def running(
+    service: ExperimentService, name: str, actuator: SimulatedActuator | None = None
+) -> None:
     service.invoke("CreateInferenceExperiment", create_request(name))
     Reconciler(service, actuator or SimulatedActuator()).run_once()
     assert service.invoke("DescribeInferenceExperiment", {"Name": name})["Status"] == "Running"
@@ -145,7 +157,9 @@ def test_16_threads_stopping_one_experiment_one_wins(any_store: Store, load_toge
     running(service_on(any_store), "raced")
     store = cast(Store, LoadTogether(any_store, 16)) if load_together else any_store
     service = service_on(store)
-    outcomes = race(16, lambda: service.invoke("StopInferenceExperiment", {"Name": "raced", **STOP}))
+    outcomes = race(
+        16, lambda: service.invoke("StopInferenceExperiment", {"Name": "raced", **STOP})
+    )
     assert outcomes == Counter({"ok": 1, "ConflictError": 15})
     assert [h.event for h in any_store.history("raced")].count("stop") == 1
     assert any_store.get("raced").status.value == "Stopping"  # type: ignore[union-attr]
@@ -221,27 +235,44 @@ def total(reports: list[dict[str, Any]]) -> Counter[str]:
     return out
 
 
-def test_16_stops_from_two_processes_on_one_store_one_wins(shared_url: str, shared_store: Store) -> None:
+def test_16_stops_from_two_processes_on_one_store_one_wins(
+    shared_url: str, shared_store: Store
+) -> None:
     running(service_on(shared_store), "raced")
     reports = run_together([["stop", shared_url, "raced", "8"], ["stop", shared_url, "raced", "8"]])
     assert total(reports) == Counter({"ok": 1, "ConflictError": 15})
     assert [h.event for h in shared_store.history("raced")].count("stop") == 1
 
 
-def test_16_creates_on_one_endpoint_from_two_processes_one_wins(shared_url: str, shared_store: Store) -> None:
-    reports = run_together([["create", shared_url, "a", "8", "shared", "0"], ["create", shared_url, "b", "8", "shared", "0"]])
+def test_16_creates_on_one_endpoint_from_two_processes_one_wins(
+    shared_url: str, shared_store: Store
+) -> None:
+    reports = run_together(
+        [
+            ["create", shared_url, "a", "8", "shared", "0"],
+            ["create", shared_url, "b", "8", "shared", "0"],
+        ]
+    )
     assert total(reports) == Counter({"ok": 1, "ResourceInUseError": 15})
-    live = [e for e in (shared_store.get(f"{p}{i}") for p in "ab" for i in range(8)) if e is not None]
+    live = [
+        e for e in (shared_store.get(f"{p}{i}") for p in "ab" for i in range(8)) if e is not None
+    ]
     assert [e.endpoint_name for e in live] == ["shared"]
 
 
-def test_the_live_limit_holds_for_creates_from_two_processes(shared_url: str, shared_store: Store) -> None:
-    reports = run_together([["create", shared_url, "a", "8", "", "5"], ["create", shared_url, "b", "8", "", "5"]])
+def test_the_live_limit_holds_for_creates_from_two_processes(
+    shared_url: str, shared_store: Store
+) -> None:
+    reports = run_together(
+        [["create", shared_url, "a", "8", "", "5"], ["create", shared_url, "b", "8", "", "5"]]
+    )
     assert total(reports) == Counter({"ok": 5, "ResourceLimitExceededError": 11})
     assert cast(Any, shared_store).live_count() == 5
 
 
-def test_two_reconcilers_in_two_processes_never_take_the_same_step(shared_url: str, shared_store: Store, tmp_path: Path) -> None:
+def test_two_reconcilers_in_two_processes_never_take_the_same_step(
+    shared_url: str, shared_store: Store, tmp_path: Path
+) -> None:
     log = tmp_path / "steps.jsonl"
     service = service_on(shared_store)
     actuator = SimulatedActuator(log)
@@ -262,7 +293,9 @@ def test_two_reconcilers_in_two_processes_never_take_the_same_step(shared_url: s
         assert [h.event for h in shared_store.history(name)].count("stopped") == 1
 
 
-@pytest.mark.parametrize("crash_after", [1, 2, 3], ids=["after-1-step", "after-2-steps", "after-3-steps-before-save"])
+@pytest.mark.parametrize(
+    "crash_after", [1, 2, 3], ids=["after-1-step", "after-2-steps", "after-3-steps-before-save"]
+)
 def test_a_reconciler_killed_mid_stop_is_finished_by_a_new_process_each_step_once(
     shared_url: str, shared_store: Store, tmp_path: Path, crash_after: int
 ) -> None:
@@ -281,14 +314,19 @@ def test_a_reconciler_killed_mid_stop_is_finished_by_a_new_process_each_step_onc
             doomed.kill()
         doomed.communicate(timeout=30)  # reap it and close its pipes
     assert shared_store.get("crashy").status.value == "Stopping"  # type: ignore[union-attr]
-    assert len(log.read_text().splitlines()) == 3 + crash_after  # the create's 3 steps, then the stop's
+    assert (
+        len(log.read_text().splitlines()) == 3 + crash_after
+    )  # the create's 3 steps, then the stop's
 
     (report,) = run_together([["reconcile", shared_url, str(log), "0", "0.5", "1"]])
     assert report["carried_out"] == 3 - crash_after
     exp = shared_store.get("crashy")
     assert exp is not None
     assert exp.status.value == "Completed"
-    assert {v.name: v.status.value for v in exp.variants} == {"prod": "Deleted", "shadow": "InService"}
+    assert {v.name: v.status.value for v in exp.variants} == {
+        "prod": "Deleted",
+        "shadow": "InService",
+    }
     events = [h.event for h in shared_store.history("crashy")]
     assert events == ["create", "provisioned", "started", "stop", "stopped"]
     steps = [Step(**json.loads(line)) for line in log.read_text().splitlines()]
@@ -343,7 +381,9 @@ def test_an_unwritable_sqlite_path_is_a_store_error_at_start(tmp_path: Path, whe
         SqliteStore(path)
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes read-only files anyway")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes read-only files anyway"
+)
 def test_a_read_only_sqlite_file_is_a_store_error_at_start(tmp_path: Path) -> None:
     path = tmp_path / "ro.db"
     SqliteStore(path).close()
@@ -382,11 +422,15 @@ def _worker_stop(url: str, name: str, threads: str) -> dict[str, Any]:
     service = service_on(store)
     store.get(name)  # connect before the race
     _ready()
-    outcomes = race(int(threads), lambda: service.invoke("StopInferenceExperiment", {"Name": name, **STOP}))
+    outcomes = race(
+        int(threads), lambda: service.invoke("StopInferenceExperiment", {"Name": name, **STOP})
+    )
     return {"outcomes": dict(outcomes)}
 
 
-def _worker_create(url: str, prefix: str, threads: str, endpoint: str, max_live: str) -> dict[str, Any]:
+def _worker_create(
+    url: str, prefix: str, threads: str, endpoint: str, max_live: str
+) -> dict[str, Any]:
     store = open_store(url)
     service = service_on(store, max_live_experiments=int(max_live) or None)
     store.get("warm-up")
@@ -397,7 +441,9 @@ def _worker_create(url: str, prefix: str, threads: str, endpoint: str, max_live:
     def create() -> None:
         with lock:
             i = next(counter)
-        service.invoke("CreateInferenceExperiment", create_request(f"{prefix}{i}", endpoint=endpoint or None))
+        service.invoke(
+            "CreateInferenceExperiment", create_request(f"{prefix}{i}", endpoint=endpoint or None)
+        )
 
     outcomes = race(int(threads), create)
     assert set(outcomes) <= {"ok", "ResourceInUseError", "ResourceLimitExceededError"}, outcomes
@@ -422,7 +468,9 @@ class _CrashingActuator(SimulatedActuator):
                 time.sleep(3600)
 
 
-def _worker_reconcile(url: str, log: str, crash_after: str, lease: str, expect: str) -> dict[str, Any]:
+def _worker_reconcile(
+    url: str, log: str, crash_after: str, lease: str, expect: str
+) -> dict[str, Any]:
     store = open_store(url)
     service = service_on(store)
     actuator = _CrashingActuator(log, int(crash_after))
@@ -435,7 +483,9 @@ def _worker_reconcile(url: str, log: str, crash_after: str, lease: str, expect: 
     finished: set[str] = set()
     while len(finished) < int(expect) and time.monotonic() < deadline:
         reconciler.run_once()
-        page = service.invoke("ListInferenceExperiments", {"StatusEquals": "Completed", "MaxResults": 100})
+        page = service.invoke(
+            "ListInferenceExperiments", {"StatusEquals": "Completed", "MaxResults": 100}
+        )
         finished = {s["Name"] for s in page["InferenceExperiments"]}
         time.sleep(0.02)
     from dataclasses import asdict

@@ -23,7 +23,9 @@ class Clock:
         self.now += seconds
 
 
-def variant(name: str, model: str = "model", instance: str = "ml.m5.xlarge", count: int = 1) -> dict[str, Any]:
+def variant(
+    name: str, model: str = "model", instance: str = "ml.m5.xlarge", count: int = 1
+) -> dict[str, Any]:
     return {
         "ModelName": model,
         "VariantName": name,
@@ -78,7 +80,9 @@ class World:
         return {v["VariantName"]: v for v in self.describe(name)["ModelVariants"]}
 
     def snapshot(self) -> Any:
-        page = self.store.list(__import__("lifecycle.stores.base", fromlist=["ListQuery"]).ListQuery(limit=10_000))
+        page = self.store.list(
+            __import__("lifecycle.stores.base", fromlist=["ListQuery"]).ListQuery(limit=10_000)
+        )
         return [(e, self.store.history(e.name)) for e in page.items]
 
 

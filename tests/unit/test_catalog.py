@@ -21,13 +21,18 @@ def test_the_catalogue_names_every_rule_id_of_the_engine_and_no_other() -> None:
 
 
 def test_each_rules_operations_are_operations_of_the_api() -> None:
-    assert all(rule.operations and set(rule.operations) <= set(OPERATIONS) for rule in RULE_CATALOG.values())
+    assert all(
+        rule.operations and set(rule.operations) <= set(OPERATIONS)
+        for rule in RULE_CATALOG.values()
+    )
 
 
 @pytest.mark.parametrize("rule", sorted(set(RULE_CATALOG) & strategies.RULES))
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_a_request_breaking_a_rule_gets_the_code_and_operation_the_catalogue_says(rule: str, data: st.DataObject) -> None:
+def test_a_request_breaking_a_rule_gets_the_code_and_operation_the_catalogue_says(
+    rule: str, data: st.DataObject
+) -> None:
     case = data.draw(strategies.invalid_requests(rule=rule))
     assert (case.code, case.rule) == (RULE_CATALOG[rule].code, rule)
     assert case.operation in RULE_CATALOG[rule].operations
@@ -36,7 +41,9 @@ def test_a_request_breaking_a_rule_gets_the_code_and_operation_the_catalogue_say
 @pytest.mark.parametrize("rule", sorted(set(RULE_CATALOG) & set(strategies.IMPLIED)))
 @settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_a_rule_broken_only_with_others_gets_the_code_the_catalogue_says(rule: str, data: st.DataObject) -> None:
+def test_a_rule_broken_only_with_others_gets_the_code_the_catalogue_says(
+    rule: str, data: st.DataObject
+) -> None:
     case = data.draw(strategies.implied_requests(rule))
     reasons = case.arrange().service.explain(case.operation, case.payload)
     assert [r.code for r in reasons if r.rule == rule] == [RULE_CATALOG[rule].code]
@@ -48,18 +55,29 @@ def test_a_stale_save_is_the_versioned_save_rule() -> None:
     world.running()
     stale = world.store.get("exp")
     assert stale is not None
-    world.service.invoke("StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}})
+    world.service.invoke(
+        "StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}}
+    )
     with pytest.raises(ConflictError) as refused:
         world.service.commit(stale, stale.version, [])
-    assert (refused.value.code, refused.value.rule) == (RULE_CATALOG["versioned-save"].code, "versioned-save")
+    assert (refused.value.code, refused.value.rule) == (
+        RULE_CATALOG["versioned-save"].code,
+        "versioned-save",
+    )
 
 
 def test_status_rules_say_the_statuses_the_table_allows() -> None:
     for event in ("start", "stop", "update"):
-        sources = {t.source.value for t in EXPERIMENT_TABLE.transitions if t.event == event and t.source is not None}
+        sources = {
+            t.source.value
+            for t in EXPERIMENT_TABLE.transitions
+            if t.event == event and t.source is not None
+        }
         said = RULE_CATALOG[f"{event}-from-status"].asks
         assert all(source in said for source in sources), (event, said)
-    assert all(s.value in RULE_CATALOG["delete-from-status"].asks for s in EXPERIMENT_TABLE.deletable_from)
+    assert all(
+        s.value in RULE_CATALOG["delete-from-status"].asks for s in EXPERIMENT_TABLE.deletable_from
+    )
 
 
 def test_the_markdown_lists_every_rule_once_in_catalogue_order() -> None:

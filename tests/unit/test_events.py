@@ -51,18 +51,34 @@ def _machine(cls: type[Machine], **kwargs: Any) -> Machine:
         {"name": "b", "on_enter": [_record("enter-b")], "on_exit": [_record("exit-b")]},
         "c",
     ]
-    machine = cls(model=None, states=states, initial="a", auto_transitions=False, send_event=True, model_attribute="status", **kwargs)
+    machine = cls(
+        model=None,
+        states=states,
+        initial="a",
+        auto_transitions=False,
+        send_event=True,
+        model_attribute="status",
+        **kwargs,
+    )
     machine.add_transition(
-        "go", "a", "b",
+        "go",
+        "a",
+        "b",
         conditions=[_record("cond-1", True), "allowed"],
         unless=[_record("unless", False)],
         prepare=[_record("prepare")],
         before=[_record("before")],
         after=[_record("after"), "after_by_name"],
     )
-    machine.add_transition("go", "a", "c", after=[_record("after-second-row")])  # tried when the first refuses
-    machine.add_transition("stay", "b", None, after=[_record("internal")])  # internal: no state change
-    machine.add_transition("loop", "b", "=", after=[_record("loop")])  # reflexive: exit and enter again
+    machine.add_transition(
+        "go", "a", "c", after=[_record("after-second-row")]
+    )  # tried when the first refuses
+    machine.add_transition(
+        "stay", "b", None, after=[_record("internal")]
+    )  # internal: no state change
+    machine.add_transition(
+        "loop", "b", "=", after=[_record("loop")]
+    )  # reflexive: exit and enter again
     machine.add_transition("back", "b", "a", conditions=[_record("refuse", False)])
     machine.add_transition("boom", "b", "c", after=[_boom])
     return machine
@@ -105,7 +121,15 @@ def test_the_same_as_a_plain_machine(steps: list[str], allow: bool) -> None:
 def test_callback_order_is_the_librarys() -> None:
     calls = _run(LeanMachine, ["go"])[-1][1]
     assert calls == [
-        "prepare:a", "cond-1:a", "cond:by-name", "unless:a", "before:a", "exit-a:a", "enter-b:b", "after:b", "after:by-name",
+        "prepare:a",
+        "cond-1:a",
+        "cond:by-name",
+        "unless:a",
+        "before:a",
+        "exit-a:a",
+        "enter-b:b",
+        "after:b",
+        "after:by-name",
     ]
 
 
@@ -132,7 +156,14 @@ def _run_with_arguments(cls: type[Machine]) -> list[Any]:
     def after(*args: Any, **kwargs: Any) -> None:
         seen.append(("after", args, kwargs))
 
-    machine = cls(model=None, states=["a", "b"], initial="a", auto_transitions=False, send_event=False, model_attribute="status")
+    machine = cls(
+        model=None,
+        states=["a", "b"],
+        initial="a",
+        auto_transitions=False,
+        send_event=False,
+        model_attribute="status",
+    )
     machine.add_transition("go", "a", "b", conditions=[cond], after=[after])
     model = Model()
     seen.append(machine.events["go"].trigger(model, 1, ok=False))
@@ -150,7 +181,13 @@ def test_callbacks_get_the_triggers_arguments_when_events_are_not_sent() -> None
 def test_enum_states_and_bound_models() -> None:
     for cls in (Machine, LeanMachine):
         model = Model(status=None)
-        machine = cls(model=model, states=Light, initial=Light.RED, auto_transitions=False, model_attribute="status")
+        machine = cls(
+            model=model,
+            states=Light,
+            initial=Light.RED,
+            auto_transitions=False,
+            model_attribute="status",
+        )
         machine.add_transition("next", Light.RED, Light.GREEN)
         machine.add_transition("next", Light.GREEN, Light.AMBER)
         assert model.next() is True  # type: ignore[attr-defined]
@@ -160,7 +197,17 @@ def test_enum_states_and_bound_models() -> None:
             model.next()  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("hook", ["prepare_event", "before_state_change", "after_state_change", "finalize_event", "on_exception", "on_final"])
+@pytest.mark.parametrize(
+    "hook",
+    [
+        "prepare_event",
+        "before_state_change",
+        "after_state_change",
+        "finalize_event",
+        "on_exception",
+        "on_final",
+    ],
+)
 def test_machine_wide_hooks_are_refused_not_skipped(hook: str) -> None:
     with pytest.raises(ValueError, match=f"no machine-wide {hook} hook"):
         LeanMachine(model=None, states=["a"], initial="a", **{hook: print})
@@ -199,7 +246,14 @@ class _CountingState(State):
 
 
 def _run_state_objects(cls: type[Machine]) -> list[str]:
-    machine = cls(model=None, states=[_CountingState("a"), _CountingState("b")], initial="a", auto_transitions=False, send_event=True, model_attribute="status")
+    machine = cls(
+        model=None,
+        states=[_CountingState("a"), _CountingState("b")],
+        initial="a",
+        auto_transitions=False,
+        send_event=True,
+        model_attribute="status",
+    )
     machine.add_transition("go", "a", "b")
     model = Model()
     machine.events["go"].trigger(model)
@@ -218,9 +272,13 @@ def test_a_queue_asked_for_by_position_is_refused() -> None:
 
 
 def _unknown_destination(cls: type[Machine]) -> tuple[str, str]:
-    machine = cls(model=None, states=["a"], initial="a", auto_transitions=False, model_attribute="status")
+    machine = cls(
+        model=None, states=["a"], initial="a", auto_transitions=False, model_attribute="status"
+    )
     machine.add_transition("go", "a", "nowhere")
-    with pytest.raises(ValueError, match="nowhere") as raised:  # the library's error, not a KeyError
+    with pytest.raises(
+        ValueError, match="nowhere"
+    ) as raised:  # the library's error, not a KeyError
         machine.events["go"].trigger(Model())
     return type(raised.value).__name__, str(raised.value)
 
@@ -234,11 +292,23 @@ class Phase(StrEnum):
     SHUT = "Shut"
 
 
-def test_a_plain_string_equal_to_an_enum_states_value_is_refused_even_after_that_state_was_seen() -> None:
+def test_a_plain_string_equal_to_an_enum_states_value_is_refused_even_after_that_state_was_seen() -> (
+    None
+):
     for cls in (Machine, LeanMachine):
-        machine = cls(model=None, states=Phase, initial=Phase.OPEN, auto_transitions=False, model_attribute="status")
+        machine = cls(
+            model=None,
+            states=Phase,
+            initial=Phase.OPEN,
+            auto_transitions=False,
+            model_attribute="status",
+        )
         machine.add_transition("shut", Phase.OPEN, Phase.SHUT)
         machine.add_transition("shut", Phase.SHUT, Phase.SHUT)
-        assert machine.events["shut"].trigger(Model(status=Phase.OPEN)) is True  # Phase.OPEN is now known
+        assert (
+            machine.events["shut"].trigger(Model(status=Phase.OPEN)) is True
+        )  # Phase.OPEN is now known
         with pytest.raises(ValueError, match="State 'Open' is not a registered state"):
-            machine.events["shut"].trigger(Model(status="Open"))  # equal to Phase.OPEN, but not a state's name
+            machine.events["shut"].trigger(
+                Model(status="Open")
+            )  # equal to Phase.OPEN, but not a state's name

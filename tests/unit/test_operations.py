@@ -29,9 +29,12 @@ def invoke(world: World, op: str, **kw: Any) -> dict[str, Any]:
 
 # --- create -----------------------------------------------------------------------------------
 
+
 def test_create_returns_the_arn_and_starts_creating(world: World) -> None:
     out = world.create()
-    assert out == {"InferenceExperimentArn": "arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/exp"}
+    assert out == {
+        "InferenceExperimentArn": "arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/exp"
+    }
     d = world.describe()
     assert d["Status"] == "Creating"
     assert {v["Status"] for v in d["ModelVariants"]} == {"Creating"}
@@ -40,7 +43,10 @@ def test_create_returns_the_arn_and_starts_creating(world: World) -> None:
 def test_region_and_account_make_the_arn() -> None:
     service = ExperimentService(MemoryStore(), region="eu-west-1", account_id="999999999999")
     out = service.invoke("CreateInferenceExperiment", create_request())
-    assert out["InferenceExperimentArn"] == "arn:aws:sagemaker:eu-west-1:999999999999:inference-experiment/exp"
+    assert (
+        out["InferenceExperimentArn"]
+        == "arn:aws:sagemaker:eu-west-1:999999999999:inference-experiment/exp"
+    )
 
 
 def test_create_with_an_existing_name_is_resource_in_use(world: World) -> None:
@@ -75,16 +81,35 @@ def test_past_the_live_limit_create_is_resource_limit_exceeded() -> None:
 @pytest.mark.parametrize(
     ("change", "rule"),
     [
-        ({"ShadowModeConfig": {"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "prod", "SamplingPercentage": 5}]}}, "distinct-source-and-shadow"),
+        (
+            {
+                "ShadowModeConfig": {
+                    "SourceModelVariantName": "prod",
+                    "ShadowModelVariants": [
+                        {"ShadowModelVariantName": "prod", "SamplingPercentage": 5}
+                    ],
+                }
+            },
+            "distinct-source-and-shadow",
+        ),
         ({"ModelVariants": [variant("prod"), variant("other")]}, "variants-in-model-variants"),
         ({"ModelVariants": [variant("prod"), variant("prod")]}, "unique-variant-names"),
         ({"Schedule": {"StartTime": T0, "EndTime": T0 - 1}}, "schedule-end-after-start"),
         ({"Schedule": {"StartTime": T0, "EndTime": T0 + 31 * DAY}}, "schedule-max-duration"),
         ({"Schedule": {"EndTime": T0 - 10}}, "schedule-end-after-start"),
     ],
-    ids=["same-source-and-shadow", "shadow-not-in-variants", "duplicate-variant", "end-before-start", "over-30-days", "end-in-past"],
+    ids=[
+        "same-source-and-shadow",
+        "shadow-not-in-variants",
+        "duplicate-variant",
+        "end-before-start",
+        "over-30-days",
+        "end-in-past",
+    ],
 )
-def test_create_rules_of_the_request_are_validation_errors(world: World, change: dict[str, Any], rule: str) -> None:
+def test_create_rules_of_the_request_are_validation_errors(
+    world: World, change: dict[str, Any], rule: str
+) -> None:
     with pytest.raises(ValidationError) as info:
         world.service.invoke("CreateInferenceExperiment", {**create_request(), **change})
     assert info.value.rule == rule
@@ -105,6 +130,7 @@ def test_sampling_percentage_is_0_to_100(world: World, pct: int) -> None:
 
 
 # --- schedule ---------------------------------------------------------------------------------
+
 
 def test_no_schedule_starts_now_and_ends_seven_days_later(world: World) -> None:
     world.create()
@@ -130,12 +156,17 @@ def test_a_future_start_waits_in_created_then_starts_at_start_time(world: World)
     assert world.status() == "Running"
 
 
-def test_the_reconciler_stops_at_end_time_retaining_production_and_removing_shadow(world: World) -> None:
+def test_the_reconciler_stops_at_end_time_retaining_production_and_removing_shadow(
+    world: World,
+) -> None:
     world.running(Schedule={"EndTime": T0 + DAY})
     world.clock.advance(DAY)
     world.reconciler.run_once()
     assert world.status() == "Completed"
-    assert {n: v["Status"] for n, v in world.variants().items()} == {"prod": "InService", "shadow": "Deleted"}
+    assert {n: v["Status"] for n, v in world.variants().items()} == {
+        "prod": "InService",
+        "shadow": "Deleted",
+    }
 
 
 def test_start_on_created_starts_early_and_keeps_at_most_30_days(world: World) -> None:
@@ -168,6 +199,7 @@ def test_a_created_experiment_whose_end_passed_is_started_and_stopped_at_once(wo
 
 # --- update -----------------------------------------------------------------------------------
 
+
 def test_update_with_nothing_but_name_is_a_validation_error(world: World) -> None:
     world.running()
     with pytest.raises(ValidationError) as info:
@@ -183,26 +215,55 @@ def test_update_setting_end_time_in_the_past_is_a_validation_error(world: World)
 
 def test_update_while_running_changes_description_end_time_and_sampling(world: World) -> None:
     world.running()
-    smc = {"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 7}]}
-    invoke(world, "UpdateInferenceExperiment", Name="exp", Description="more", Schedule={"EndTime": T0 + 2 * DAY}, ShadowModeConfig=smc)
+    smc = {
+        "SourceModelVariantName": "prod",
+        "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 7}],
+    }
+    invoke(
+        world,
+        "UpdateInferenceExperiment",
+        Name="exp",
+        Description="more",
+        Schedule={"EndTime": T0 + 2 * DAY},
+        ShadowModeConfig=smc,
+    )
     assert world.status() == "Updating"
     world.reconciler.run_once()
     d = world.describe()
-    assert (d["Status"], d["Description"], d["Schedule"]["EndTime"]) == ("Running", "more", T0 + 2 * DAY)
+    assert (d["Status"], d["Description"], d["Schedule"]["EndTime"]) == (
+        "Running",
+        "more",
+        T0 + 2 * DAY,
+    )
     assert d["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] == 7
 
 
 @pytest.mark.parametrize(
     ("members", "field"),
     [
-        ({"ModelVariants": [variant("prod", "model-new"), variant("shadow", "model-b")]}, "ModelVariants"),
+        (
+            {"ModelVariants": [variant("prod", "model-new"), variant("shadow", "model-b")]},
+            "ModelVariants",
+        ),
         ({"Schedule": {"StartTime": T0 + 5}}, "Schedule.StartTime"),
         ({"DataStorageConfig": {"Destination": "s3://bucket/path"}}, "DataStorageConfig"),
-        ({"ShadowModeConfig": {"SourceModelVariantName": "shadow", "ShadowModelVariants": [{"ShadowModelVariantName": "prod", "SamplingPercentage": 50}]}}, "ShadowModeConfig.SourceModelVariantName"),
+        (
+            {
+                "ShadowModeConfig": {
+                    "SourceModelVariantName": "shadow",
+                    "ShadowModelVariants": [
+                        {"ShadowModelVariantName": "prod", "SamplingPercentage": 50}
+                    ],
+                }
+            },
+            "ShadowModeConfig.SourceModelVariantName",
+        ),
     ],
     ids=["variants", "start-time", "data-storage", "swap-roles"],
 )
-def test_update_while_running_of_another_member_is_a_conflict_naming_it(world: World, members: dict[str, Any], field: str) -> None:
+def test_update_while_running_of_another_member_is_a_conflict_naming_it(
+    world: World, members: dict[str, Any], field: str
+) -> None:
     world.running()
     before = world.snapshot()
     with pytest.raises(ConflictError) as info:
@@ -214,7 +275,16 @@ def test_update_while_running_of_another_member_is_a_conflict_naming_it(world: W
 def test_update_whose_members_equal_the_stored_ones_succeeds_through_updating(world: World) -> None:
     world.running()
     same = world.describe()
-    invoke(world, "UpdateInferenceExperiment", Name="exp", ModelVariants=[{k: v[k] for k in ("ModelName", "VariantName", "InfrastructureConfig")} for v in same["ModelVariants"]], Schedule=same["Schedule"])
+    invoke(
+        world,
+        "UpdateInferenceExperiment",
+        Name="exp",
+        ModelVariants=[
+            {k: v[k] for k in ("ModelName", "VariantName", "InfrastructureConfig")}
+            for v in same["ModelVariants"]
+        ],
+        Schedule=same["Schedule"],
+    )
     assert world.status() == "Updating"
     world.reconciler.run_once()
     assert world.status() == "Running"
@@ -223,8 +293,13 @@ def test_update_whose_members_equal_the_stored_ones_succeeds_through_updating(wo
 def test_update_in_created_reconfigures_variants_through_updating(world: World) -> None:
     world.create(Schedule={"StartTime": T0 + DAY})
     world.reconciler.run_once()
-    invoke(world, "UpdateInferenceExperiment", Name="exp", ModelVariants=[variant("shadow", "model-x")])
-    assert {n: v["Status"] for n, v in world.variants().items()} == {"prod": "InService", "shadow": "Updating"}
+    invoke(
+        world, "UpdateInferenceExperiment", Name="exp", ModelVariants=[variant("shadow", "model-x")]
+    )
+    assert {n: v["Status"] for n, v in world.variants().items()} == {
+        "prod": "InService",
+        "shadow": "Updating",
+    }
     world.reconciler.run_once()
     assert world.status() == "Created"
     assert world.variants()["shadow"] == {**variant("shadow", "model-x"), "Status": "InService"}
@@ -241,7 +316,10 @@ def test_update_in_created_naming_an_unknown_variant_is_a_conflict(world: World)
 def test_update_in_created_with_an_inconsistent_shadow_config_is_a_conflict(world: World) -> None:
     world.create(Schedule={"StartTime": T0 + DAY})
     world.reconciler.run_once()
-    smc = {"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "ghost", "SamplingPercentage": 1}]}
+    smc = {
+        "SourceModelVariantName": "prod",
+        "ShadowModelVariants": [{"ShadowModelVariantName": "ghost", "SamplingPercentage": 1}],
+    }
     with pytest.raises(ConflictError) as info:
         invoke(world, "UpdateInferenceExperiment", Name="exp", ShadowModeConfig=smc)
     assert info.value.rule == "shadow-config-consistent"
@@ -262,15 +340,24 @@ def test_a_start_due_while_updating_fires_after_updated(make_world: Any) -> None
 
 # --- delete -----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("status", ["Created", "Completed", "Cancelled"])
-def test_delete_removes_the_record_in_created_completed_cancelled(make_world: Any, status: str) -> None:
+def test_delete_removes_the_record_in_created_completed_cancelled(
+    make_world: Any, status: str
+) -> None:
     world = make_world()
     if status == "Created":
         world.create(Schedule={"StartTime": T0 + DAY})
         world.reconciler.run_once()
     else:
         world.running()
-        invoke(world, "StopInferenceExperiment", Name="exp", ModelVariantActions={"shadow": "Remove"}, DesiredState=status)
+        invoke(
+            world,
+            "StopInferenceExperiment",
+            Name="exp",
+            ModelVariantActions={"shadow": "Remove"},
+            DesiredState=status,
+        )
         world.reconciler.run_once()
     assert world.status() == status
     invoke(world, "DeleteInferenceExperiment", Name="exp")
@@ -285,7 +372,9 @@ def test_delete_elsewhere_is_a_conflict(make_world: Any, status: str) -> None:
     if status != "Creating":
         world.reconciler.run_once()
     if status == "Stopping":
-        invoke(world, "StopInferenceExperiment", Name="exp", ModelVariantActions={"shadow": "Remove"})
+        invoke(
+            world, "StopInferenceExperiment", Name="exp", ModelVariantActions={"shadow": "Remove"}
+        )
     with pytest.raises(ConflictError, match="delete"):
         invoke(world, "DeleteInferenceExperiment", Name="exp")
     assert world.status() == status
@@ -293,10 +382,21 @@ def test_delete_elsewhere_is_a_conflict(make_world: Any, status: str) -> None:
 
 # --- describe ---------------------------------------------------------------------------------
 
+
 def test_describe_has_every_required_member(world: World) -> None:
     world.running(Description="d", KmsKey="key", DataStorageConfig={"Destination": "s3://b/p"})
     d = world.describe()
-    for member in ("Arn", "Name", "Type", "Status", "EndpointMetadata", "ModelVariants", "CreationTime", "LastModifiedTime", "Schedule"):
+    for member in (
+        "Arn",
+        "Name",
+        "Type",
+        "Status",
+        "EndpointMetadata",
+        "ModelVariants",
+        "CreationTime",
+        "LastModifiedTime",
+        "Schedule",
+    ):
         assert member in d
     assert d["EndpointMetadata"]["EndpointName"] == "exp-endpoint"
     assert d["DataStorageConfig"] == {"Destination": "s3://b/p"}
@@ -304,11 +404,18 @@ def test_describe_has_every_required_member(world: World) -> None:
 
 
 def test_a_response_is_the_callers_to_change(world: World) -> None:
-    world.running(DataStorageConfig={"Destination": "s3://b/p", "ContentType": {"CsvContentTypes": ["text/csv"]}})
+    world.running(
+        DataStorageConfig={
+            "Destination": "s3://b/p",
+            "ContentType": {"CsvContentTypes": ["text/csv"]},
+        }
+    )
     first = world.describe()
     before = copy.deepcopy(first)
     first["ShadowModeConfig"]["ShadowModelVariants"][0]["SamplingPercentage"] = 1
-    first["ModelVariants"][0]["InfrastructureConfig"]["RealTimeInferenceConfig"]["InstanceCount"] = 99
+    first["ModelVariants"][0]["InfrastructureConfig"]["RealTimeInferenceConfig"][
+        "InstanceCount"
+    ] = 99
     first["DataStorageConfig"]["ContentType"]["CsvContentTypes"].append("text/other")
     assert world.describe() == before
 
@@ -319,6 +426,7 @@ def test_describe_unknown_is_not_found(world: World) -> None:
 
 
 # --- versioned saves and listeners --------------------------------------------------------------
+
 
 def test_a_stale_version_writes_nothing(world: World) -> None:
     world.running()
@@ -344,5 +452,10 @@ def test_history_holds_time_event_statuses_and_request_id(world: World) -> None:
     world.create()
     world.service.invoke("DescribeInferenceExperiment", {"Name": "exp"})
     [entry] = world.store.history("exp")
-    assert (entry.time, entry.event, entry.from_status, entry.to_status) == (T0, "create", None, "Creating")
+    assert (entry.time, entry.event, entry.from_status, entry.to_status) == (
+        T0,
+        "create",
+        None,
+        "Creating",
+    )
     assert entry.request_id

@@ -30,7 +30,9 @@ def test_the_exported_members_are_the_public_members() -> None:
     public = {
         name
         for name, value in vars(lifecycle).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType) and name not in {"annotations", "importlib", "TYPE_CHECKING", "Any"}
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and name not in {"annotations", "importlib", "TYPE_CHECKING", "Any"}
     }
     assert public | {"__version__"} == set(lifecycle.__all__)
 
@@ -38,13 +40,25 @@ def test_the_exported_members_are_the_public_members() -> None:
 def test_all_is_what_the_type_checkers_see() -> None:
     # __all__ and the TYPE_CHECKING imports (what mypy and IDEs read) name the same things
     tree = ast.parse(Path(lifecycle.__file__).read_text())
-    guarded = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
-    imported = {alias.asname or alias.name for node in guarded.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    guarded = next(
+        n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    )
+    imported = {
+        alias.asname or alias.name
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
     assert imported | {"__version__"} == set(lifecycle.__all__)
 
 
 def test_the_whole_error_tree_is_exported() -> None:
-    errors = {name for name in lifecycle.errors.__all__ if isinstance(getattr(lifecycle.errors, name), type) and issubclass(getattr(lifecycle.errors, name), Exception)}
+    errors = {
+        name
+        for name in lifecycle.errors.__all__
+        if isinstance(getattr(lifecycle.errors, name), type)
+        and issubclass(getattr(lifecycle.errors, name), Exception)
+    }
     assert errors <= set(lifecycle.__all__)
 
 
@@ -66,5 +80,7 @@ def test_importing_the_package_loads_neither_pydantic_nor_transitions() -> None:
     import sys
 
     code = "import sys, lifecycle; print('pydantic' in sys.modules, 'transitions' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["False", "False"]

@@ -75,7 +75,9 @@ def test_the_last_failed_attempt_cancels_with_the_error_as_status_reason() -> No
 def test_a_failed_stop_returns_variants_caught_mid_step_to_their_status() -> None:
     world, _ = failing_world("promote-variant", 1, max_attempts=1)
     world.running()
-    world.service.invoke("StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}})
+    world.service.invoke(
+        "StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}}
+    )
     world.reconciler.run_once()
     assert world.status() == "Cancelled"
     statuses = {n: v["Status"] for n, v in world.variants().items()}
@@ -95,7 +97,9 @@ def test_each_variant_step_reaches_the_actuator_once_with_a_key() -> None:
     actuator = SimulatedActuator()
     world.reconciler = Reconciler(world.service, actuator, clock=world.clock)
     world.running()
-    world.service.invoke("StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}})
+    world.service.invoke(
+        "StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}}
+    )
     world.reconciler.run_once()
     actions = [(s.action, s.variant) for s in actuator.calls]
     assert actions.count(("promote-variant", "shadow")) == 1
@@ -149,14 +153,18 @@ def test_a_rounds_steps_out_of_reconciler_only_statuses_are_saved_together() -> 
     assert Reconciler(service).run_once() == 6
     # round 1: three Creating -> Starting in one transaction; round 2: three Starting -> Running
     assert store.calls == [("save_many", ["a", "b", "c"]), ("save_many", ["a", "b", "c"])]
-    assert {service.invoke("DescribeInferenceExperiment", {"Name": n})["Status"] for n in "abc"} == {"Running"}
+    assert {
+        service.invoke("DescribeInferenceExperiment", {"Name": n})["Status"] for n in "abc"
+    } == {"Running"}
 
 
 def test_a_step_out_of_a_status_a_request_can_change_is_saved_at_once() -> None:
     store, service, clock = _counted()
     reconciler = Reconciler(service)
     for name in ("a", "b"):
-        service.invoke("CreateInferenceExperiment", create_request(name, Schedule={"StartTime": clock() + 60}))
+        service.invoke(
+            "CreateInferenceExperiment", create_request(name, Schedule={"StartTime": clock() + 60})
+        )
     reconciler.run_once()  # Creating -> Created, together
     store.calls.clear()
     clock.advance(60)

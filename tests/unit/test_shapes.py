@@ -24,7 +24,9 @@ ARN = "arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/exp"
 ROLE = "arn:aws:iam::123456789012:role/lifecycle"
 
 
-def variant(name: str = "shadow", *, model: str = "model-b", instance: Any = "ml.m5.xlarge", count: Any = 1) -> dict[str, Any]:
+def variant(
+    name: str = "shadow", *, model: str = "model-b", instance: Any = "ml.m5.xlarge", count: Any = 1
+) -> dict[str, Any]:
     return {
         "ModelName": model,
         "VariantName": name,
@@ -35,11 +37,17 @@ def variant(name: str = "shadow", *, model: str = "model-b", instance: Any = "ml
     }
 
 
-SHADOW = {"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}]}
+SHADOW = {
+    "SourceModelVariantName": "prod",
+    "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50}],
+}
 STORAGE = {
     "Destination": "s3://bucket/capture/prefix",
     "KmsKey": "arn:aws:kms:us-east-1:123456789012:key/abcd-1234",
-    "ContentType": {"CsvContentTypes": ["text/csv"], "JsonContentTypes": ["application/json", "application/jsonlines"]},
+    "ContentType": {
+        "CsvContentTypes": ["text/csv"],
+        "JsonContentTypes": ["application/json", "application/jsonlines"],
+    },
 }
 
 MINIMAL: dict[str, dict[str, Any]] = {
@@ -140,13 +148,17 @@ def test_a_minimal_request_parses(operation: str) -> None:
 
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_a_full_request_parses_and_dumps_back_as_sent(operation: str) -> None:
-    assert parse_request(operation, FULL[operation]).model_dump(exclude_none=True) == FULL[operation]
+    assert (
+        parse_request(operation, FULL[operation]).model_dump(exclude_none=True) == FULL[operation]
+    )
 
 
 def test_parse_request_returns_the_models_typed_values() -> None:
     req: Any = parse_request("StopInferenceExperiment", FULL["StopInferenceExperiment"])
     assert req.ModelVariantActions == {"prod": "Remove", "shadow": "Promote"}
-    assert req.DesiredModelVariants[0].InfrastructureConfig.RealTimeInferenceConfig.InstanceCount == 3
+    assert (
+        req.DesiredModelVariants[0].InfrastructureConfig.RealTimeInferenceConfig.InstanceCount == 3
+    )
 
 
 def test_an_unknown_operation_is_an_unknown_operation_exception() -> None:
@@ -163,20 +175,31 @@ def test_a_body_that_is_not_an_object_is_a_validation_error(payload: object) -> 
 
 # -- required members --------------------------------------------------------------------
 
-REQUIRED = [(op, name) for op in OPERATIONS for name, f in REQUEST_MODELS[op].model_fields.items() if f.is_required()]
+REQUIRED = [
+    (op, name)
+    for op in OPERATIONS
+    for name, f in REQUEST_MODELS[op].model_fields.items()
+    if f.is_required()
+]
 
 
 @pytest.mark.parametrize(("operation", "member"), REQUIRED)
-def test_a_missing_required_member_is_not_null_at_its_camel_case_path(operation: str, member: str) -> None:
+def test_a_missing_required_member_is_not_null_at_its_camel_case_path(
+    operation: str, member: str
+) -> None:
     payload = {k: v for k, v in MINIMAL[operation].items() if k != member}
     where = member[0].lower() + member[1:]
-    assert refused(operation, payload).errors == [(where, f"Value null at '{where}' failed to satisfy constraint: Member must not be null")]
+    assert refused(operation, payload).errors == [
+        (where, f"Value null at '{where}' failed to satisfy constraint: Member must not be null")
+    ]
 
 
 def test_a_missing_nested_required_member_is_reported_at_its_full_path() -> None:
     bad = variant()
     del bad["ModelName"]
-    assert paths(stop_errors(DesiredModelVariants=[bad])) == ["desiredModelVariants.1.member.modelName"]
+    assert paths(stop_errors(DesiredModelVariants=[bad])) == [
+        "desiredModelVariants.1.member.modelName"
+    ]
 
 
 @pytest.mark.parametrize("member", ["VariantName", "InfrastructureConfig"])
@@ -195,7 +218,10 @@ def test_a_name_of_120_characters_passes() -> None:
 
 def test_a_name_of_121_characters_fails_on_length() -> None:
     errors = stop_errors(Name="a" * 121)
-    assert ("name", f"Value '{'a' * 100}...' at 'name' failed to satisfy constraint: Member must have length less than or equal to 120") in errors
+    assert (
+        "name",
+        f"Value '{'a' * 100}...' at 'name' failed to satisfy constraint: Member must have length less than or equal to 120",
+    ) in errors
 
 
 def test_an_empty_name_fails_on_length_and_pattern() -> None:
@@ -240,7 +266,10 @@ def test_each_desired_state_passes(state: str) -> None:
 @pytest.mark.parametrize("state", ["Stopped", "completed", ""])
 def test_another_desired_state_fails_with_the_enum_value_set(state: str) -> None:
     assert stop_errors(DesiredState=state) == [
-        ("desiredState", f"Value '{state}' at 'desiredState' failed to satisfy constraint: Member must satisfy enum value set: [Completed, Cancelled]")
+        (
+            "desiredState",
+            f"Value '{state}' at 'desiredState' failed to satisfy constraint: Member must satisfy enum value set: [Completed, Cancelled]",
+        )
     ]
 
 
@@ -248,18 +277,25 @@ def test_another_desired_state_fails_with_the_enum_value_set(state: str) -> None
 
 
 def test_two_variant_actions_pass() -> None:
-    parses("StopInferenceExperiment", stop(ModelVariantActions={"prod": "Retain", "shadow": "Promote"}))
+    parses(
+        "StopInferenceExperiment", stop(ModelVariantActions={"prod": "Retain", "shadow": "Promote"})
+    )
 
 
 def test_no_variant_actions_fail() -> None:
     assert stop_errors(ModelVariantActions={}) == [
-        ("modelVariantActions", "Value '{}' at 'modelVariantActions' failed to satisfy constraint: Member must have length greater than or equal to 1")
+        (
+            "modelVariantActions",
+            "Value '{}' at 'modelVariantActions' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        )
     ]
 
 
 def test_three_variant_actions_fail() -> None:
     errors = stop_errors(ModelVariantActions={"a": "Retain", "b": "Retain", "c": "Retain"})
-    assert [msg.split(": ", 1)[1] for _, msg in errors] == ["Member must have length less than or equal to 2"]
+    assert [msg.split(": ", 1)[1] for _, msg in errors] == [
+        "Member must have length less than or equal to 2"
+    ]
 
 
 def test_a_variant_action_key_of_63_characters_passes() -> None:
@@ -269,7 +305,10 @@ def test_a_variant_action_key_of_63_characters_passes() -> None:
 def test_a_variant_action_key_of_64_characters_fails_at_its_key() -> None:
     key = "v" * 64
     assert stop_errors(ModelVariantActions={key: "Retain"}) == [
-        (f"modelVariantActions.'{key}'.key", f"Value '{key}' at 'modelVariantActions.'{key}'.key' failed to satisfy constraint: Member must have length less than or equal to 63")
+        (
+            f"modelVariantActions.'{key}'.key",
+            f"Value '{key}' at 'modelVariantActions.'{key}'.key' failed to satisfy constraint: Member must have length less than or equal to 63",
+        )
     ]
 
 
@@ -285,19 +324,29 @@ def test_a_variant_action_key_off_the_pattern_fails(key: str) -> None:
 @pytest.mark.parametrize("action", ["Keep", "promote", ""])
 def test_a_variant_action_other_than_promote_remove_retain_fails_at_its_value(action: str) -> None:
     assert stop_errors(ModelVariantActions={"shadow": action}) == [
-        ("modelVariantActions.'shadow'.value", f"Value '{action}' at 'modelVariantActions.'shadow'.value' failed to satisfy constraint: Member must satisfy enum value set: [Retain, Remove, Promote]")
+        (
+            "modelVariantActions.'shadow'.value",
+            f"Value '{action}' at 'modelVariantActions.'shadow'.value' failed to satisfy constraint: Member must satisfy enum value set: [Retain, Remove, Promote]",
+        )
     ]
 
 
 def test_a_null_variant_action_is_not_null_at_its_value() -> None:
     assert stop_errors(ModelVariantActions={"shadow": None}) == [
-        ("modelVariantActions.'shadow'.value", "Value null at 'modelVariantActions.'shadow'.value' failed to satisfy constraint: Member must not be null")
+        (
+            "modelVariantActions.'shadow'.value",
+            "Value null at 'modelVariantActions.'shadow'.value' failed to satisfy constraint: Member must not be null",
+        )
     ]
 
 
 def test_every_broken_constraint_of_a_map_is_reported() -> None:
     errors = stop_errors(ModelVariantActions={"bad!": "Keep", "ok": "Retain", "third": "Remove"})
-    assert paths(errors) == ["modelVariantActions", "modelVariantActions.'bad!'.key", "modelVariantActions.'bad!'.value"]
+    assert paths(errors) == [
+        "modelVariantActions",
+        "modelVariantActions.'bad!'.key",
+        "modelVariantActions.'bad!'.value",
+    ]
 
 
 # -- Stop: DesiredModelVariants -------------------------------------------------------------------
@@ -305,22 +354,32 @@ def test_every_broken_constraint_of_a_map_is_reported() -> None:
 
 def test_no_desired_variants_fail() -> None:
     assert stop_errors(DesiredModelVariants=[]) == [
-        ("desiredModelVariants", "Value '[]' at 'desiredModelVariants' failed to satisfy constraint: Member must have length greater than or equal to 1")
+        (
+            "desiredModelVariants",
+            "Value '[]' at 'desiredModelVariants' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        )
     ]
 
 
 def test_two_desired_variants_pass() -> None:
-    parses("StopInferenceExperiment", stop(DesiredModelVariants=[variant("prod"), variant("shadow")]))
+    parses(
+        "StopInferenceExperiment", stop(DesiredModelVariants=[variant("prod"), variant("shadow")])
+    )
 
 
 def test_three_desired_variants_fail() -> None:
     errors = stop_errors(DesiredModelVariants=[variant("a"), variant("b"), variant("c")])
-    assert [msg.split(": ", 1)[1] for _, msg in errors] == ["Member must have length less than or equal to 2"]
+    assert [msg.split(": ", 1)[1] for _, msg in errors] == [
+        "Member must have length less than or equal to 2"
+    ]
 
 
 def test_a_list_over_its_maximum_also_reports_its_broken_items() -> None:
     errors = stop_errors(DesiredModelVariants=[variant("a", count=-1), variant("b"), variant("c")])
-    assert paths(errors) == ["desiredModelVariants", "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount"]
+    assert paths(errors) == [
+        "desiredModelVariants",
+        "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount",
+    ]
 
 
 @pytest.mark.parametrize("kind", ["Serverless", "realtimeinference", ""])
@@ -328,8 +387,10 @@ def test_an_infrastructure_type_other_than_real_time_inference_fails(kind: str) 
     bad = variant()
     bad["InfrastructureConfig"]["InfrastructureType"] = kind
     assert stop_errors(DesiredModelVariants=[bad]) == [
-        ("desiredModelVariants.1.member.infrastructureConfig.infrastructureType",
-         f"Value '{kind}' at 'desiredModelVariants.1.member.infrastructureConfig.infrastructureType' failed to satisfy constraint: Member must satisfy enum value set: [RealTimeInference]")
+        (
+            "desiredModelVariants.1.member.infrastructureConfig.infrastructureType",
+            f"Value '{kind}' at 'desiredModelVariants.1.member.infrastructureConfig.infrastructureType' failed to satisfy constraint: Member must satisfy enum value set: [RealTimeInference]",
+        )
     ]
 
 
@@ -338,9 +399,14 @@ def test_an_instance_count_of_zero_passes() -> None:
 
 
 def test_an_instance_count_of_minus_one_fails() -> None:
-    where = "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount"
+    where = (
+        "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount"
+    )
     assert stop_errors(DesiredModelVariants=[variant(count=-1)]) == [
-        (where, f"Value '-1' at '{where}' failed to satisfy constraint: Member must have value greater than or equal to 0")
+        (
+            where,
+            f"Value '-1' at '{where}' failed to satisfy constraint: Member must have value greater than or equal to 0",
+        )
     ]
 
 
@@ -348,23 +414,50 @@ def test_an_instance_count_beyond_32_bits_fails() -> None:
     assert len(stop_errors(DesiredModelVariants=[variant(count=2**31)])) == 1
 
 
-@pytest.mark.parametrize("instance", ["ml.p6-b200.48xlarge", "ml.m5.large", "ml.p6e-gb200.36xlarge", "ml.x99.metal", "ml.trn2.48xlarge"])
+@pytest.mark.parametrize(
+    "instance",
+    [
+        "ml.p6-b200.48xlarge",
+        "ml.m5.large",
+        "ml.p6e-gb200.36xlarge",
+        "ml.x99.metal",
+        "ml.trn2.48xlarge",
+    ],
+)
 def test_an_instance_type_of_the_form_ml_family_size_passes(instance: str) -> None:
     parses("StopInferenceExperiment", stop(DesiredModelVariants=[variant(instance=instance)]))
 
 
 @pytest.mark.parametrize(
     "instance",
-    ["ml.m5.large\n", "m5.large", "ml.m5", "ML.m5.large", "ml.m5.large.x", "ml.p6-.48xlarge", "ml.-p6.large", " ml.m5.large", "ml..large", ""],
+    [
+        "ml.m5.large\n",
+        "m5.large",
+        "ml.m5",
+        "ML.m5.large",
+        "ml.m5.large.x",
+        "ml.p6-.48xlarge",
+        "ml.-p6.large",
+        " ml.m5.large",
+        "ml..large",
+        "",
+    ],
 )
 def test_an_instance_type_not_of_the_form_fails(instance: str) -> None:
-    where = "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceType"
+    where = (
+        "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceType"
+    )
     assert stop_errors(DesiredModelVariants=[variant(instance=instance)]) == [
-        (where, f"Value '{instance}' at '{where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^{INSTANCE_TYPE_FORM}")
+        (
+            where,
+            f"Value '{instance}' at '{where}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^{INSTANCE_TYPE_FORM}",
+        )
     ]
 
 
-def test_every_instance_type_in_the_service_model_has_the_form(service_model: dict[str, Any]) -> None:
+def test_every_instance_type_in_the_service_model_has_the_form(
+    service_model: dict[str, Any],
+) -> None:
     types = service_model["shapes"]["ProductionVariantInstanceType"]["enum"]
     assert "ml.p6-b200.48xlarge" in types
     for instance in types:
@@ -388,13 +481,31 @@ def test_every_instance_type_in_the_service_model_has_the_form(service_model: di
         ({"ModelVariantActions": {"shadow": 1}}, "modelVariantActions.'shadow'.value", "string"),
         ({"DesiredModelVariants": {"ModelName": "m"}}, "desiredModelVariants", "list"),
         ({"DesiredModelVariants": ["shadow"]}, "desiredModelVariants.1.member", "structure"),
-        ({"DesiredModelVariants": [variant(count="1")]}, "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount", "integer"),
-        ({"DesiredModelVariants": [variant(count=True)]}, "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount", "integer"),
-        ({"DesiredModelVariants": [variant(count=1.0)]}, "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount", "integer"),
-        ({"DesiredModelVariants": [variant(instance=5)]}, "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceType", "string"),
+        (
+            {"DesiredModelVariants": [variant(count="1")]},
+            "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount",
+            "integer",
+        ),
+        (
+            {"DesiredModelVariants": [variant(count=True)]},
+            "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount",
+            "integer",
+        ),
+        (
+            {"DesiredModelVariants": [variant(count=1.0)]},
+            "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceCount",
+            "integer",
+        ),
+        (
+            {"DesiredModelVariants": [variant(instance=5)]},
+            "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceType",
+            "string",
+        ),
     ],
 )
-def test_a_member_of_the_wrong_json_type_fails_naming_the_type(members: dict[str, Any], where: str, kind: str) -> None:
+def test_a_member_of_the_wrong_json_type_fails_naming_the_type(
+    members: dict[str, Any], where: str, kind: str
+) -> None:
     errors = stop_errors(**members)
     assert paths(errors) == [where]
     assert errors[0][1].endswith(f"failed to satisfy constraint: Member must be of type {kind}")
@@ -413,8 +524,13 @@ def test_a_timestamp_that_is_not_a_finite_epoch_fails(value: object) -> None:
 
 
 def test_a_sampling_percentage_that_is_a_float_fails() -> None:
-    shadow = {**SHADOW, "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50.5}]}
-    assert paths(create_errors(ShadowModeConfig=shadow)) == ["shadowModeConfig.shadowModelVariants.1.member.samplingPercentage"]
+    shadow = {
+        **SHADOW,
+        "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 50.5}],
+    }
+    assert paths(create_errors(ShadowModeConfig=shadow)) == [
+        "shadowModeConfig.shadowModelVariants.1.member.samplingPercentage"
+    ]
 
 
 def test_a_structure_given_a_string_fails() -> None:
@@ -425,28 +541,39 @@ def test_a_structure_given_a_string_fails() -> None:
 
 
 def test_an_optional_member_sent_as_null_is_absent() -> None:
-    req = parse_request("StopInferenceExperiment", stop(DesiredState=None, Reason=None, DesiredModelVariants=None))
+    req = parse_request(
+        "StopInferenceExperiment", stop(DesiredState=None, Reason=None, DesiredModelVariants=None)
+    )
     assert req.model_fields_set == {"Name", "ModelVariantActions"}
 
 
 def test_a_nested_member_sent_as_null_is_absent() -> None:
-    req: Any = parse_request("CreateInferenceExperiment", create(Schedule={"StartTime": None, "EndTime": 1_800_000_000}))
+    req: Any = parse_request(
+        "CreateInferenceExperiment", create(Schedule={"StartTime": None, "EndTime": 1_800_000_000})
+    )
     assert req.Schedule.model_fields_set == {"EndTime"}
 
 
 def test_a_required_member_sent_as_null_is_missing() -> None:
-    assert stop_errors(Name=None) == [("name", "Value null at 'name' failed to satisfy constraint: Member must not be null")]
+    assert stop_errors(Name=None) == [
+        ("name", "Value null at 'name' failed to satisfy constraint: Member must not be null")
+    ]
 
 
 def test_a_nested_required_member_sent_as_null_is_missing() -> None:
     bad = variant()
     bad["InfrastructureConfig"]["RealTimeInferenceConfig"]["InstanceType"] = None
-    assert paths(stop_errors(DesiredModelVariants=[bad])) == ["desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceType"]
+    assert paths(stop_errors(DesiredModelVariants=[bad])) == [
+        "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.instanceType"
+    ]
 
 
 def test_a_null_list_item_is_not_null_at_its_index() -> None:
     assert stop_errors(DesiredModelVariants=[variant(), None]) == [
-        ("desiredModelVariants.2.member", "Value null at 'desiredModelVariants.2.member' failed to satisfy constraint: Member must not be null")
+        (
+            "desiredModelVariants.2.member",
+            "Value null at 'desiredModelVariants.2.member' failed to satisfy constraint: Member must not be null",
+        )
     ]
 
 
@@ -456,11 +583,18 @@ def test_a_null_list_item_is_not_null_at_its_index() -> None:
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_an_unknown_top_level_member_is_rejected(operation: str) -> None:
     err = refused(operation, {**MINIMAL[operation], "Bogus": 1})
-    assert err.errors == [("Bogus", f"Value at 'Bogus' is not a member of {operation}Request (members: {', '.join(REQUEST_MODELS[operation].model_fields)})")]
+    assert err.errors == [
+        (
+            "Bogus",
+            f"Value at 'Bogus' is not a member of {operation}Request (members: {', '.join(REQUEST_MODELS[operation].model_fields)})",
+        )
+    ]
 
 
 def test_a_member_name_in_the_wrong_case_is_unknown() -> None:
-    assert paths(refused("DescribeInferenceExperiment", {"Name": "exp", "name": "exp"}).errors) == ["name"]
+    assert paths(refused("DescribeInferenceExperiment", {"Name": "exp", "name": "exp"}).errors) == [
+        "name"
+    ]
 
 
 def test_an_unknown_member_is_rejected_even_when_null() -> None:
@@ -470,9 +604,14 @@ def test_an_unknown_member_is_rejected_even_when_null() -> None:
 def test_an_unknown_nested_member_is_rejected_naming_its_structure() -> None:
     bad = variant()
     bad["InfrastructureConfig"]["RealTimeInferenceConfig"]["InstanceSize"] = "large"
-    where = "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.InstanceSize"
+    where = (
+        "desiredModelVariants.1.member.infrastructureConfig.realTimeInferenceConfig.InstanceSize"
+    )
     assert stop_errors(DesiredModelVariants=[bad]) == [
-        (where, f"Value at '{where}' is not a member of RealTimeInferenceConfig (members: InstanceType, InstanceCount)")
+        (
+            where,
+            f"Value at '{where}' is not a member of RealTimeInferenceConfig (members: InstanceType, InstanceCount)",
+        )
     ]
 
 
@@ -481,14 +620,20 @@ def test_an_unknown_nested_member_is_rejected_naming_its_structure() -> None:
 
 def test_one_error_reads_as_aws_writes_it() -> None:
     err = refused("StopInferenceExperiment", stop(Name="abc!"))
-    assert err.message == "1 validation error detected: Value 'abc!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}"
+    assert (
+        err.message
+        == "1 validation error detected: Value 'abc!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}"
+    )
     assert err.code == "ValidationException"
     assert err.field == "name"
     assert err.rule == "pattern"
 
 
 def test_several_errors_are_counted_and_joined_by_semicolons() -> None:
-    err = refused("StopInferenceExperiment", {"Name": "abc!", "ModelVariantActions": {}, "DesiredState": "Done"})
+    err = refused(
+        "StopInferenceExperiment",
+        {"Name": "abc!", "ModelVariantActions": {}, "DesiredState": "Done"},
+    )
     assert err.message == (
         "3 validation errors detected: "
         "Value 'abc!' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,119}; "
@@ -511,7 +656,9 @@ def test_a_long_value_is_cut_to_100_characters_in_the_message() -> None:
 
 
 def test_a_flood_of_errors_is_counted_but_listed_only_in_part() -> None:
-    err = refused("DescribeInferenceExperiment", {"Name": "exp", **{f"Bogus{i}": i for i in range(500)}})
+    err = refused(
+        "DescribeInferenceExperiment", {"Name": "exp", **{f"Bogus{i}": i for i in range(500)}}
+    )
     assert err.message.startswith("500 validation errors detected: ")
     assert err.message.count("is not a member") == shapes.MAX_MESSAGE_ENTRIES
     assert len(err.errors) == 500
@@ -528,7 +675,9 @@ def test_an_aware_datetime_is_accepted_as_epoch_seconds() -> None:
 
 
 def test_a_naive_datetime_is_read_as_utc() -> None:
-    req: Any = parse_request("ListInferenceExperiments", {"CreationTimeAfter": datetime(2027, 1, 15, 6, 0)})
+    req: Any = parse_request(
+        "ListInferenceExperiments", {"CreationTimeAfter": datetime(2027, 1, 15, 6, 0)}
+    )
     assert req.CreationTimeAfter == datetime(2027, 1, 15, 6, 0, tzinfo=UTC).timestamp()
 
 
@@ -549,10 +698,17 @@ def test_a_tag_of_letters_numbers_spaces_and_allowed_signs_passes(text: str) -> 
     parses("CreateInferenceExperiment", create(Tags=[{"Key": text, "Value": text}]))
 
 
-@pytest.mark.parametrize("text", ["tab\there", "line\nbreak", "emoji🙂", "semi;colon", "a\u2028b", "a*b", "#"])
+@pytest.mark.parametrize(
+    "text", ["tab\there", "line\nbreak", "emoji🙂", "semi;colon", "a\u2028b", "a*b", "#"]
+)
 def test_a_tag_key_with_another_character_fails_on_its_pattern(text: str) -> None:
     errors = create_errors(Tags=[{"Key": text, "Value": "v"}])
-    assert errors == [("tags.1.member.key", f"Value '{text}' at 'tags.1.member.key' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*)")]
+    assert errors == [
+        (
+            "tags.1.member.key",
+            f"Value '{text}' at 'tags.1.member.key' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([\\p{{L}}\\p{{Z}}\\p{{N}}_.:/=+\\-@]*)",
+        )
+    ]
 
 
 def test_a_tag_value_with_another_character_fails_on_its_pattern() -> None:
@@ -565,7 +721,10 @@ def test_an_empty_tag_key_fails_and_an_empty_tag_value_passes() -> None:
 
 def test_tag_key_and_value_lengths_are_128_and_256() -> None:
     parses("CreateInferenceExperiment", create(Tags=[{"Key": "k" * 128, "Value": "v" * 256}]))
-    assert paths(create_errors(Tags=[{"Key": "k" * 129, "Value": "v" * 257}])) == ["tags.1.member.key", "tags.1.member.value"]
+    assert paths(create_errors(Tags=[{"Key": "k" * 129, "Value": "v" * 257}])) == [
+        "tags.1.member.key",
+        "tags.1.member.value",
+    ]
 
 
 def test_fifty_tags_pass_and_fifty_one_fail() -> None:
@@ -578,25 +737,40 @@ def test_fifty_tags_pass_and_fifty_one_fail() -> None:
 
 
 def test_a_type_other_than_shadow_mode_fails() -> None:
-    assert create_errors(Type="ABTest")[0][1].endswith("Member must satisfy enum value set: [ShadowMode]")
+    assert create_errors(Type="ABTest")[0][1].endswith(
+        "Member must satisfy enum value set: [ShadowMode]"
+    )
 
 
 @pytest.mark.parametrize(("percentage", "ok"), [(0, True), (100, True), (101, False), (-1, False)])
 def test_sampling_percentage_is_0_to_100(percentage: int, ok: bool) -> None:
-    payload = create(ShadowModeConfig={**SHADOW, "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": percentage}]})
+    payload = create(
+        ShadowModeConfig={
+            **SHADOW,
+            "ShadowModelVariants": [
+                {"ShadowModelVariantName": "shadow", "SamplingPercentage": percentage}
+            ],
+        }
+    )
     if ok:
         parses("CreateInferenceExperiment", payload)
     else:
-        assert paths(refused("CreateInferenceExperiment", payload).errors) == ["shadowModeConfig.shadowModelVariants.1.member.samplingPercentage"]
+        assert paths(refused("CreateInferenceExperiment", payload).errors) == [
+            "shadowModeConfig.shadowModelVariants.1.member.samplingPercentage"
+        ]
 
 
 def test_two_shadow_variants_fail() -> None:
     two = [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 1}] * 2
-    assert paths(create_errors(ShadowModeConfig={**SHADOW, "ShadowModelVariants": two})) == ["shadowModeConfig.shadowModelVariants"]
+    assert paths(create_errors(ShadowModeConfig={**SHADOW, "ShadowModelVariants": two})) == [
+        "shadowModeConfig.shadowModelVariants"
+    ]
 
 
 def test_three_model_variants_fail() -> None:
-    assert paths(create_errors(ModelVariants=[variant("a"), variant("b"), variant("c")])) == ["modelVariants"]
+    assert paths(create_errors(ModelVariants=[variant("a"), variant("b"), variant("c")])) == [
+        "modelVariants"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -618,22 +792,37 @@ def test_role_arn_is_a_full_match_with_ascii_digits(role: str, ok: bool) -> None
 
 
 def test_a_role_arn_under_20_characters_fails_on_length() -> None:
-    assert create_errors(RoleArn="arn:aws:iam::1:role")[0][1].endswith("Member must have length greater than or equal to 20")
+    assert create_errors(RoleArn="arn:aws:iam::1:role")[0][1].endswith(
+        "Member must have length greater than or equal to 20"
+    )
 
 
 @pytest.mark.parametrize(
     ("destination", "ok"),
-    [("s3://bucket/prefix", True), ("https://host/x", True), ("s3://b", True), ("s3://", False), ("s3:///x", False), ("ftp://b/x", False), ("s3://b/x\n", False), ("s3://b/x\u2028y", False)],
+    [
+        ("s3://bucket/prefix", True),
+        ("https://host/x", True),
+        ("s3://b", True),
+        ("s3://", False),
+        ("s3:///x", False),
+        ("ftp://b/x", False),
+        ("s3://b/x\n", False),
+        ("s3://b/x\u2028y", False),
+    ],
 )
 def test_a_destination_is_an_s3_or_https_uri_on_one_line(destination: str, ok: bool) -> None:
     payload = create(DataStorageConfig={"Destination": destination})
     if ok:
         parses("CreateInferenceExperiment", payload)
     else:
-        assert paths(refused("CreateInferenceExperiment", payload).errors) == ["dataStorageConfig.destination"]
+        assert paths(refused("CreateInferenceExperiment", payload).errors) == [
+            "dataStorageConfig.destination"
+        ]
 
 
-@pytest.mark.parametrize(("key", "ok"), [("alias/my-key", True), ("", True), ("key id", False), ("key\n", False)])
+@pytest.mark.parametrize(
+    ("key", "ok"), [("alias/my-key", True), ("", True), ("key id", False), ("key\n", False)]
+)
 def test_a_kms_key_is_a_full_match_of_its_pattern(key: str, ok: bool) -> None:
     if ok:
         parses("CreateInferenceExperiment", create(KmsKey=key))
@@ -646,9 +835,21 @@ def test_an_endpoint_name_of_63_characters_passes_and_64_fails() -> None:
     assert "endpointName" in paths(create_errors(EndpointName="e" * 64))
 
 
-@pytest.mark.parametrize(("types", "ok"), [(["text/csv"], True), (["text/csv"] * 10, True), (["text/csv"] * 11, False), ([], False), (["text"], False), (["text/csv; charset=utf-8"], False)])
+@pytest.mark.parametrize(
+    ("types", "ok"),
+    [
+        (["text/csv"], True),
+        (["text/csv"] * 10, True),
+        (["text/csv"] * 11, False),
+        ([], False),
+        (["text"], False),
+        (["text/csv; charset=utf-8"], False),
+    ],
+)
 def test_capture_content_types_are_1_to_10_media_types(types: list[str], ok: bool) -> None:
-    payload = create(DataStorageConfig={"Destination": "s3://b/p", "ContentType": {"CsvContentTypes": types}})
+    payload = create(
+        DataStorageConfig={"Destination": "s3://b/p", "ContentType": {"CsvContentTypes": types}}
+    )
     if ok:
         parses("CreateInferenceExperiment", payload)
     else:
@@ -660,10 +861,21 @@ def test_max_results_is_1_to_100(results: int, ok: bool) -> None:
     if ok:
         parses("ListInferenceExperiments", {"MaxResults": results})
     else:
-        assert paths(refused("ListInferenceExperiments", {"MaxResults": results}).errors) == ["maxResults"]
+        assert paths(refused("ListInferenceExperiments", {"MaxResults": results}).errors) == [
+            "maxResults"
+        ]
 
 
-@pytest.mark.parametrize(("members", "where"), [({"SortBy": "Arn"}, "sortBy"), ({"SortOrder": "Up"}, "sortOrder"), ({"StatusEquals": "Done"}, "statusEquals"), ({"NameContains": "a b"}, "nameContains"), ({"NameContains": ""}, "nameContains")])
+@pytest.mark.parametrize(
+    ("members", "where"),
+    [
+        ({"SortBy": "Arn"}, "sortBy"),
+        ({"SortOrder": "Up"}, "sortOrder"),
+        ({"StatusEquals": "Done"}, "statusEquals"),
+        ({"NameContains": "a b"}, "nameContains"),
+        ({"NameContains": ""}, "nameContains"),
+    ],
+)
 def test_a_list_filter_or_sort_off_its_shape_fails(members: dict[str, Any], where: str) -> None:
     assert paths(refused("ListInferenceExperiments", members).errors) == [where]
 
@@ -672,15 +884,23 @@ def test_a_python_str_enum_is_accepted_as_its_value() -> None:
     class Action(enum.StrEnum):
         REMOVE = "Remove"
 
-    req: Any = parse_request("StopInferenceExperiment", stop(ModelVariantActions={"shadow": Action.REMOVE}))
+    req: Any = parse_request(
+        "StopInferenceExperiment", stop(ModelVariantActions={"shadow": Action.REMOVE})
+    )
     assert type(req.ModelVariantActions["shadow"]) is str
 
 
 # -- no other error escapes ----------------------------------------------------------------------------
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -702,7 +922,9 @@ def test_any_json_body_parses_or_is_a_validation_error(operation: str, data: st.
         error = err
     if error is not None:
         count = len(error.errors)
-        assert error.message.startswith(f"{count} validation error{'s' if count != 1 else ''} detected: ")
+        assert error.message.startswith(
+            f"{count} validation error{'s' if count != 1 else ''} detected: "
+        )
         assert "Input should be" not in error.message  # no pydantic wording
 
 
@@ -718,7 +940,10 @@ DESCRIBE = {
     "LastModifiedTime": 1.5,
     "RoleArn": ROLE,
     "EndpointMetadata": {"EndpointName": "endpoint", "EndpointStatus": "InService"},
-    "ModelVariants": [{**variant("prod"), "Status": "InService"}, {**variant("shadow"), "Status": "Deleted"}],
+    "ModelVariants": [
+        {**variant("prod"), "Status": "InService"},
+        {**variant("shadow"), "Status": "Deleted"},
+    ],
     "ShadowModeConfig": SHADOW,
 }
 
@@ -729,24 +954,51 @@ def test_a_describe_response_validates_against_its_model() -> None:
 
 
 def test_a_list_response_validates_against_its_model() -> None:
-    summary = {k: DESCRIBE[k] for k in ("Name", "Type", "Schedule", "Status", "CreationTime", "LastModifiedTime", "RoleArn")}
-    RESPONSE_MODELS["ListInferenceExperiments"].model_validate({"InferenceExperiments": [summary], "NextToken": "t"})
+    summary = {
+        k: DESCRIBE[k]
+        for k in (
+            "Name",
+            "Type",
+            "Schedule",
+            "Status",
+            "CreationTime",
+            "LastModifiedTime",
+            "RoleArn",
+        )
+    }
+    RESPONSE_MODELS["ListInferenceExperiments"].model_validate(
+        {"InferenceExperiments": [summary], "NextToken": "t"}
+    )
 
 
-@pytest.mark.parametrize("operation", [op for op in OPERATIONS if op not in ("DescribeInferenceExperiment", "ListInferenceExperiments")])
+@pytest.mark.parametrize(
+    "operation",
+    [
+        op
+        for op in OPERATIONS
+        if op not in ("DescribeInferenceExperiment", "ListInferenceExperiments")
+    ],
+)
 def test_an_arn_response_validates_against_its_model(operation: str) -> None:
     RESPONSE_MODELS[operation].model_validate({"InferenceExperimentArn": ARN})
 
 
 def test_a_describe_response_missing_endpoint_metadata_is_refused() -> None:
     with pytest.raises(Exception, match="EndpointMetadata"):
-        RESPONSE_MODELS["DescribeInferenceExperiment"].model_validate({k: v for k, v in DESCRIBE.items() if k != "EndpointMetadata"})
+        RESPONSE_MODELS["DescribeInferenceExperiment"].model_validate(
+            {k: v for k, v in DESCRIBE.items() if k != "EndpointMetadata"}
+        )
 
 
 def test_a_summary_with_an_arn_is_refused() -> None:
-    summary = {k: DESCRIBE[k] for k in ("Arn", "Name", "Type", "Status", "CreationTime", "LastModifiedTime")}
+    summary = {
+        k: DESCRIBE[k]
+        for k in ("Arn", "Name", "Type", "Status", "CreationTime", "LastModifiedTime")
+    }
     with pytest.raises(Exception, match="Arn"):
-        RESPONSE_MODELS["ListInferenceExperiments"].model_validate({"InferenceExperiments": [summary]})
+        RESPONSE_MODELS["ListInferenceExperiments"].model_validate(
+            {"InferenceExperiments": [summary]}
+        )
 
 
 # -- drift from botocore's service model ------------------------------------------------------------------
@@ -782,7 +1034,9 @@ def _structures(model: dict[str, Any], io: str) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.parametrize("io", ["input", "output"])
-def test_every_structure_of_the_service_model_has_a_model_with_the_same_members(service_model: dict[str, Any], io: str) -> None:
+def test_every_structure_of_the_service_model_has_a_model_with_the_same_members(
+    service_model: dict[str, Any], io: str
+) -> None:
     for name, shape in _structures(service_model, io).items():
         cls = getattr(shapes, name)
         assert set(cls.model_fields) == set(shape["members"]), name
@@ -790,7 +1044,9 @@ def test_every_structure_of_the_service_model_has_a_model_with_the_same_members(
         assert required == set(shape.get("required", ())), name
 
 
-def test_every_request_and_response_model_is_the_operations_shape(service_model: dict[str, Any]) -> None:
+def test_every_request_and_response_model_is_the_operations_shape(
+    service_model: dict[str, Any],
+) -> None:
     for op in OPERATIONS:
         assert REQUEST_MODELS[op].__name__ == service_model["operations"][op]["input"]["shape"]
         assert RESPONSE_MODELS[op].__name__ == service_model["operations"][op]["output"]["shape"]
@@ -805,8 +1061,20 @@ DELIBERATE = {
 
 def test_every_constraint_is_the_service_models(service_model: dict[str, Any]) -> None:
     shapes_ = service_model["shapes"]
-    used = {m["shape"] for s in {**_structures(service_model, "input"), **_structures(service_model, "output")}.values() for m in s["members"].values()}
-    used |= {shapes_[n][part]["shape"] for n in list(used) for part in ("member", "key", "value") if part in shapes_[n]}
+    used = {
+        m["shape"]
+        for s in {
+            **_structures(service_model, "input"),
+            **_structures(service_model, "output"),
+        }.values()
+        for m in s["members"].values()
+    }
+    used |= {
+        shapes_[n][part]["shape"]
+        for n in list(used)
+        for part in ("member", "key", "value")
+        if part in shapes_[n]
+    }
     constrained = {n for n in used if shapes_[n]["type"] in ("string", "integer", "list", "map")}
     assert constrained == set(shapes.CONSTRAINTS)
     for name, spec in shapes.CONSTRAINTS.items():
@@ -816,7 +1084,11 @@ def test_every_constraint_is_the_service_models(service_model: dict[str, Any]) -
         if isinstance(spec, Enum):
             assert spec.values == tuple(shape["enum"]), name
         elif isinstance(spec, Str):
-            assert (spec.min, spec.max, spec.pattern) == (shape.get("min"), shape.get("max"), shape.get("pattern")), name
+            assert (spec.min, spec.max, spec.pattern) == (
+                shape.get("min"),
+                shape.get("max"),
+                shape.get("pattern"),
+            ), name
         elif isinstance(spec, Int | Size):
             assert (spec.min, spec.max) == (shape.get("min"), shape.get("max")), name
 
@@ -828,7 +1100,9 @@ def test_the_deliberate_differences_are_still_differences(service_model: dict[st
     assert shapes_["Percentage"]["max"] == shapes.CONSTRAINTS["Percentage"].max  # type: ignore[union-attr]
 
 
-def test_the_model_patterns_python_cannot_compile_are_the_tag_patterns(service_model: dict[str, Any]) -> None:
+def test_the_model_patterns_python_cannot_compile_are_the_tag_patterns(
+    service_model: dict[str, Any],
+) -> None:
     import re
 
     failing = set()
@@ -843,13 +1117,17 @@ def test_the_model_patterns_python_cannot_compile_are_the_tag_patterns(service_m
 
 def test_the_typical_stop_request_round_trips_through_json() -> None:
     payload = json.loads(json.dumps(FULL["StopInferenceExperiment"]))
-    assert parse_request("StopInferenceExperiment", payload).model_dump(exclude_none=True) == payload
+    assert (
+        parse_request("StopInferenceExperiment", payload).model_dump(exclude_none=True) == payload
+    )
 
 
 def test_a_map_given_as_a_dict_subclass_comes_back_as_plain_strings() -> None:
     class Action(enum.StrEnum):
         RETAIN = "Retain"
 
-    req: Any = parse_request("StopInferenceExperiment", stop(ModelVariantActions=OrderedDict(shadow=Action.RETAIN)))
+    req: Any = parse_request(
+        "StopInferenceExperiment", stop(ModelVariantActions=OrderedDict(shadow=Action.RETAIN))
+    )
     assert req.ModelVariantActions == {"shadow": "Retain"}
     assert type(req.ModelVariantActions["shadow"]) is str

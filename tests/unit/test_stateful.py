@@ -81,17 +81,38 @@ class LifecycleMachine(RuleBasedStateMachine):
     def start(self, name: str) -> None:
         got = self.call("StartInferenceExperiment", {"Name": name})
         r = self.ref.get(name)
-        assert got == ("ResourceNotFound" if r is None else "ok" if r.status == "Created" else "ConflictException")
+        assert got == (
+            "ResourceNotFound"
+            if r is None
+            else "ok"
+            if r.status == "Created"
+            else "ConflictException"
+        )
         if got == "ok" and r is not None:
             r.status, r.start = "Starting", self.now
             r.end = min(r.end, self.now + 30 * DAY)
 
-    @rule(name=NAMES, actions=st.sampled_from([{"shadow": "Promote"}, {"shadow": "Remove"}, {"prod": "Promote"}, {"prod": "Remove"}]), desired=st.sampled_from(["Completed", "Cancelled"]))
+    @rule(
+        name=NAMES,
+        actions=st.sampled_from(
+            [{"shadow": "Promote"}, {"shadow": "Remove"}, {"prod": "Promote"}, {"prod": "Remove"}]
+        ),
+        desired=st.sampled_from(["Completed", "Cancelled"]),
+    )
     def stop(self, name: str, actions: dict[str, str], desired: str) -> None:
-        got = self.call("StopInferenceExperiment", {"Name": name, "ModelVariantActions": actions, "DesiredState": desired})
+        got = self.call(
+            "StopInferenceExperiment",
+            {"Name": name, "ModelVariantActions": actions, "DesiredState": desired},
+        )
         r = self.ref.get(name)
         valid_actions = "shadow" in actions
-        expected = "ResourceNotFound" if r is None else "ok" if r.status == "Running" and valid_actions else "ConflictException"
+        expected = (
+            "ResourceNotFound"
+            if r is None
+            else "ok"
+            if r.status == "Running" and valid_actions
+            else "ConflictException"
+        )
         assert got == expected
         if got == "ok" and r is not None:
             r.status, r.desired = "Stopping", desired
@@ -100,7 +121,13 @@ class LifecycleMachine(RuleBasedStateMachine):
     def update(self, name: str, text: str) -> None:
         got = self.call("UpdateInferenceExperiment", {"Name": name, "Description": text})
         r = self.ref.get(name)
-        expected = "ResourceNotFound" if r is None else "ok" if r.status in ("Created", "Running") else "ConflictException"
+        expected = (
+            "ResourceNotFound"
+            if r is None
+            else "ok"
+            if r.status in ("Created", "Running")
+            else "ConflictException"
+        )
         assert got == expected
         if got == "ok" and r is not None:
             r.origin, r.status = r.status, "Updating"
@@ -109,7 +136,13 @@ class LifecycleMachine(RuleBasedStateMachine):
     def delete(self, name: str) -> None:
         got = self.call("DeleteInferenceExperiment", {"Name": name})
         r = self.ref.get(name)
-        expected = "ResourceNotFound" if r is None else "ok" if r.status in ("Created", "Completed", "Cancelled") else "ConflictException"
+        expected = (
+            "ResourceNotFound"
+            if r is None
+            else "ok"
+            if r.status in ("Created", "Completed", "Cancelled")
+            else "ConflictException"
+        )
         assert got == expected
         if got == "ok":
             del self.ref[name]
@@ -138,7 +171,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         listed: list[str] = []
         token = None
         while True:
-            out = self.world.service.invoke("ListInferenceExperiments", {"MaxResults": 2, **({"NextToken": token} if token else {})})
+            out = self.world.service.invoke(
+                "ListInferenceExperiments",
+                {"MaxResults": 2, **({"NextToken": token} if token else {})},
+            )
             listed += [s["Name"] for s in out["InferenceExperiments"]]
             token = out.get("NextToken")
             if not token:
@@ -146,5 +182,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert sorted(listed) == sorted(self.ref), "an experiment was lost or duplicated"
 
 
-LifecycleMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+LifecycleMachine.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 test_lifecycle_against_reference_model = LifecycleMachine.TestCase

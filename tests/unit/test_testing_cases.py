@@ -33,7 +33,9 @@ def test_every_status_meets_every_event_once() -> None:
     for table in (EXPERIMENT_TABLE, VARIANT_TABLE):
         cases = transition_cases(table.name)
         events = [e for e in table.events if e != "create"]
-        assert [(c.status, c.event) for c in cases] == [(s, e) for s in table.statuses for e in events]
+        assert [(c.status, c.event) for c in cases] == [
+            (s, e) for s in table.statuses for e in events
+        ]
 
 
 def test_ids_are_readable_and_unique() -> None:
@@ -46,15 +48,25 @@ def test_ids_are_readable_and_unique() -> None:
 
 def test_a_refused_case_names_the_error_code_and_the_rule() -> None:
     [case] = [c for c in transition_cases() if c.id == "Completed-stop->ConflictException"]
-    assert (case.code, case.rule, case.rows, case.target) == ("ConflictException", "stop-from-status", (), None)
-    [vcase] = [c for c in transition_cases("variant") if c.status is V.DELETED and c.event == "remove"]
+    assert (case.code, case.rule, case.rows, case.target) == (
+        "ConflictException",
+        "stop-from-status",
+        (),
+        None,
+    )
+    [vcase] = [
+        c for c in transition_cases("variant") if c.status is V.DELETED and c.event == "remove"
+    ]
     assert vcase.rule == "variant-remove-from-status"
 
 
 def test_an_allowed_case_has_its_rows_and_their_guards() -> None:
     [case] = [c for c in transition_cases() if c.status is E.STOPPING and c.event == "stopped"]
     assert case.targets == (E.COMPLETED, E.CANCELLED)
-    assert case.guards == (("variant_steps_done", "desired_completed"), ("variant_steps_done", "desired_cancelled"))
+    assert case.guards == (
+        ("variant_steps_done", "desired_completed"),
+        ("variant_steps_done", "desired_cancelled"),
+    )
     assert (case.code, case.rule, case.target) == (None, None, None)
 
 
@@ -64,7 +76,9 @@ def test_an_unknown_machine_is_refused_by_name() -> None:
 
 
 @pytest.mark.parametrize("case", transition_cases()[:3])
-def test_pytest_takes_the_case_id_as_the_parameter_id(case: TransitionCase, request: pytest.FixtureRequest) -> None:
+def test_pytest_takes_the_case_id_as_the_parameter_id(
+    case: TransitionCase, request: pytest.FixtureRequest
+) -> None:
     assert request.node.name == f"test_pytest_takes_the_case_id_as_the_parameter_id[{case.id}]"
     assert str(case) == case.id
     assert case.id in repr(case)

@@ -39,14 +39,27 @@ def run_tests(namespace: dict[str, Any]) -> list[str]:
 
 def test_the_page_has_an_example_of_each_tool() -> None:
     text = "\n".join(BLOCKS)
-    for tool in ("transition_cases", "shortest_paths", "simple_paths", "transition_coverage", "experiment_in",
-                 "strategies.valid_requests", "strategies.invalid_requests", "mock_sagemaker", "sagemaker_mock"):
+    for tool in (
+        "transition_cases",
+        "shortest_paths",
+        "simple_paths",
+        "transition_coverage",
+        "experiment_in",
+        "strategies.valid_requests",
+        "strategies.invalid_requests",
+        "mock_sagemaker",
+        "sagemaker_mock",
+    ):
         assert tool in text, tool
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_each_example_runs(block: str, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest) -> None:
-    pytest_plugin.pytest_configure(request.config)  # the marker, before the plugin's entry point is installed
+def test_each_example_runs(
+    block: str, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> None:
+    pytest_plugin.pytest_configure(
+        request.config
+    )  # the marker, before the plugin's entry point is installed
     namespace: dict[str, Any] = {"__name__": "docs_example"}
     exec(compile(block, str(PAGE), "exec"), namespace)  # our own page
     run_tests(namespace)

@@ -25,7 +25,12 @@ sys.meta_path.insert(0, Block())
 
 def run(code: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)},
     )
 
@@ -45,10 +50,29 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
 
 def test_the_exported_members_are_pinned() -> None:
     assert set(lifecycle.testing.__all__) == {
-        "PRODUCTION_VARIANT", "SHADOW_VARIANT", "Advance", "Call", "Fail", "Later", "MockSageMaker",
-        "NotEmulatedError", "Path", "PathError", "Reconcile", "TransitionCase", "VirtualClock", "World",
-        "create_payload", "experiment_in", "mock_sagemaker", "path_to", "shortest_paths", "simple_paths",
-        "strategies", "transition_cases", "transition_coverage",
+        "PRODUCTION_VARIANT",
+        "SHADOW_VARIANT",
+        "Advance",
+        "Call",
+        "Fail",
+        "Later",
+        "MockSageMaker",
+        "NotEmulatedError",
+        "Path",
+        "PathError",
+        "Reconcile",
+        "TransitionCase",
+        "VirtualClock",
+        "World",
+        "create_payload",
+        "experiment_in",
+        "mock_sagemaker",
+        "path_to",
+        "shortest_paths",
+        "simple_paths",
+        "strategies",
+        "transition_cases",
+        "transition_coverage",
     }
 
 

@@ -62,12 +62,18 @@ def test_the_first_paths_are_one_shortest_path_per_status_in_table_order(machine
     table = TABLES[machine]
     first = shortest_paths(machine)[: len(table.statuses)]
     assert [p.status for p in first] == list(table.statuses)
-    assert [len(p) for p in shortest_paths("experiment")[:3]] == [1, 2, 3]  # Creating, Created, Updating
+    assert [len(p) for p in shortest_paths("experiment")[:3]] == [
+        1,
+        2,
+        3,
+    ]  # Creating, Created, Updating
 
 
 @pytest.mark.parametrize("settle", [0.0, 45.0])
 @pytest.mark.parametrize("path", ALL_SHORTEST)
-def test_each_shortest_path_replayed_through_the_service_ends_where_it_says(path: Path, settle: float) -> None:
+def test_each_shortest_path_replayed_through_the_service_ends_where_it_says(
+    path: Path, settle: float
+) -> None:
     world = path.replay(World(settle=settle), check=False)
     ends_where_it_says(path, world)
 
@@ -79,20 +85,33 @@ def test_shortest_paths_leave_no_transition_untested(machine: str) -> None:
 
 def test_the_guarded_alternatives_each_have_a_path() -> None:
     labels = {e.label for p in shortest_paths() for e in p.edges}
-    assert {"provisioned->Created", "provisioned->Starting", "updated->Created", "updated->Running",
-            "stopped->Completed", "stopped->Cancelled"} <= labels
+    assert {
+        "provisioned->Created",
+        "provisioned->Starting",
+        "updated->Created",
+        "updated->Running",
+        "stopped->Completed",
+        "stopped->Cancelled",
+    } <= labels
     assert {f"fail@{s}" for s in ("Creating", "Starting", "Updating", "Stopping")} <= labels
 
 
-@pytest.mark.parametrize("row", EXPERIMENT_TABLE.transitions, ids=lambda t: f"{t.event}:{t.source}->{t.dest}")
+@pytest.mark.parametrize(
+    "row", EXPERIMENT_TABLE.transitions, ids=lambda t: f"{t.event}:{t.source}->{t.dest}"
+)
 def test_coverage_names_a_transition_that_a_path_set_omits(row: Transition) -> None:
     paths = [p for p in shortest_paths() if not any(t is row for t in p.transitions)]
     assert row in transition_coverage(paths)
-    assert all(any(t is r for p in paths for t in p.transitions) for r in EXPERIMENT_TABLE.transitions
-               if r not in transition_coverage(paths))
+    assert all(
+        any(t is r for p in paths for t in p.transitions)
+        for r in EXPERIMENT_TABLE.transitions
+        if r not in transition_coverage(paths)
+    )
 
 
-@pytest.mark.parametrize("row", VARIANT_TABLE.transitions, ids=lambda t: f"{t.event}:{t.source}->{t.dest}")
+@pytest.mark.parametrize(
+    "row", VARIANT_TABLE.transitions, ids=lambda t: f"{t.event}:{t.source}->{t.dest}"
+)
 def test_coverage_names_a_variant_transition_that_a_path_set_omits(row: Transition) -> None:
     paths = [p for p in shortest_paths("variant") if not any(t is row for t in p.transitions)]
     assert any(t is row for t in transition_coverage(paths, "variant"))
@@ -101,7 +120,9 @@ def test_coverage_names_a_variant_transition_that_a_path_set_omits(row: Transiti
 def test_a_row_with_no_recipe_is_reported_untested(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(_graph.RECIPES, "fail")
     untested = transition_coverage(shortest_paths())
-    assert [(t.event, t.source) for t in untested] == [("fail", s) for s in (E.CREATING, E.STARTING, E.UPDATING, E.STOPPING)]
+    assert [(t.event, t.source) for t in untested] == [
+        ("fail", s) for s in (E.CREATING, E.STARTING, E.UPDATING, E.STOPPING)
+    ]
 
 
 def test_a_guard_with_no_model_is_never_assumed_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,8 +167,11 @@ def test_each_simple_path_replays_as_it_says(path: Path) -> None:
 def test_a_path_and_each_step_can_be_described() -> None:
     [completed] = [p for p in shortest_paths() if p.status is E.COMPLETED]
     text = completed.describe()
-    assert completed.id == "Completed: create > provisioned->Starting > started > stop(Promote) > stopped->Completed"
-    assert "StopInferenceExperiment {\"ModelVariantActions\":{\"shadow\":\"Promote\"}}" in text
+    assert (
+        completed.id
+        == "Completed: create > provisioned->Starting > started > stop(Promote) > stopped->Completed"
+    )
+    assert 'StopInferenceExperiment {"ModelVariantActions":{"shadow":"Promote"}}' in text
     assert "reconciler: stopped (Stopping -> Completed)" in text
     for path in ALL_SHORTEST:
         assert all(str(step) for step in path.steps)
@@ -160,8 +184,13 @@ def test_a_path_that_disagrees_with_the_engine_says_where() -> None:
 
     [completed] = [p for p in shortest_paths() if p.status is E.COMPLETED]
     edges: Any = list(completed.edges)
-    edges[-1] = _graph.Edge(edges[-1].label, edges[-1].steps, edges[-1].taken, edges[-1].source,
-                                  _graph.Node(E.CANCELLED, edges[-1].dest.variants))
+    edges[-1] = _graph.Edge(
+        edges[-1].label,
+        edges[-1].steps,
+        edges[-1].taken,
+        edges[-1].source,
+        _graph.Node(E.CANCELLED, edges[-1].dest.variants),
+    )
     wrong = Path("experiment", E.CANCELLED, tuple(edges))
     with pytest.raises(PathError, match="the engine has Completed"):
         wrong.replay(World())

@@ -24,7 +24,12 @@ def request_rule_ids() -> set[str]:
     """Every rule id a request can break beyond the shapes (a stale save is a race, not a request)."""
     return set(RULE_CATALOG) - {"versioned-save"}
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 PACKAGE = Path(lifecycle.__file__).parent
 
 
@@ -71,7 +76,9 @@ def test_valid_requests_of_each_operation_succeed(operation: str, data: st.DataO
 @pytest.mark.parametrize("status", ["Created", "Running"])
 @SETTINGS
 @given(data=st.data())
-def test_valid_updates_succeed_in_both_statuses_that_allow_them(status: str, data: st.DataObject) -> None:
+def test_valid_updates_succeed_in_both_statuses_that_allow_them(
+    status: str, data: st.DataObject
+) -> None:
     case = data.draw(strategies.valid_requests("UpdateInferenceExperiment", status=status))
     world = case.arrange()
     world.service.invoke(case.operation, case.payload)
@@ -88,12 +95,18 @@ def test_a_status_where_an_operation_cannot_succeed_is_refused() -> None:
 
 @SETTINGS
 @given(case=strategies.invalid_requests())
-def test_every_invalid_request_is_refused_with_the_rule_it_says_it_breaks(case: RequestCase) -> None:
+def test_every_invalid_request_is_refused_with_the_rule_it_says_it_breaks(
+    case: RequestCase,
+) -> None:
     refused_as_it_says(case)
 
 
 @pytest.mark.parametrize("rule", sorted(strategies.RULES))
-@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(data=st.data())
 def test_each_rule_has_requests_that_break_it_alone(rule: str, data: st.DataObject) -> None:
     case = data.draw(strategies.invalid_requests(rule=rule))
@@ -122,9 +135,15 @@ def test_an_implied_rule_comes_with_the_rules_it_says(rule: str, data: st.DataOb
 
 
 @pytest.mark.parametrize("operation", strategies.OPERATIONS)
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 @given(data=st.data())
-def test_invalid_requests_of_one_operation_are_of_that_operation(operation: str, data: st.DataObject) -> None:
+def test_invalid_requests_of_one_operation_are_of_that_operation(
+    operation: str, data: st.DataObject
+) -> None:
     case = data.draw(strategies.invalid_requests(operation))
     assert case.operation == operation
     assert case.constraint in strategies.rules_of(operation)
@@ -140,6 +159,25 @@ def test_an_unknown_rule_or_operation_is_refused_by_name() -> None:
 # --- the rules the engine checks, read from the engine ------------------------------------------
 
 
+def _constraint_rule_ids(name: str, kind: str, spec: Str | Enum | Int | Size | None) -> set[str]:
+    """The rules of one shape's own constraint (length, pattern, enum, range)."""
+    if kind == "timestamp":
+        return {f"{name}:min-value", f"{name}:max-value"}
+    if isinstance(spec, Enum):
+        return {f"{name}:enum"}
+    if isinstance(spec, Int):
+        return {f"{name}:min-value", f"{name}:max-value"}  # 32-bit where the model has no bound
+    out: set[str] = set()
+    if isinstance(spec, Str | Size):
+        if (spec.min or 0) > 0:
+            out.add(f"{name}:min-length")
+        if spec.max is not None:
+            out.add(f"{name}:max-length")
+        if isinstance(spec, Str) and spec.check is not None:
+            out.add(f"{name}:pattern")
+    return out
+
+
 def _shape_rule_ids() -> set[str]:
     """Every shape rule of the seven requests, from the service model and the wire layer's constraints."""
     model = botocore.loaders.Loader().load_service_model("sagemaker", "service-2")["shapes"]
@@ -152,7 +190,6 @@ def _shape_rule_ids() -> set[str]:
         seen.add(name)
         shape = model[name]
         kind = shape["type"]
-        spec = shapes.CONSTRAINTS.get(name)
         if kind == "structure":
             out.add(f"{name}:unknown-member")
             out.update(f"{name}.{m}:not-null" for m in shape.get("required", ()))
@@ -164,19 +201,7 @@ def _shape_rule_ids() -> set[str]:
         elif kind == "map":
             walk(shape["key"]["shape"])
             walk(shape["value"]["shape"])
-        if kind == "timestamp":
-            out.update({f"{name}:min-value", f"{name}:max-value"})
-        elif isinstance(spec, Enum):
-            out.add(f"{name}:enum")
-        elif isinstance(spec, Int):
-            out.update({f"{name}:min-value", f"{name}:max-value"})  # 32-bit where the model has no bound
-        elif isinstance(spec, Str | Size):
-            if (spec.min or 0) > 0:
-                out.add(f"{name}:min-length")
-            if spec.max is not None:
-                out.add(f"{name}:max-length")
-            if isinstance(spec, Str) and spec.check is not None:
-                out.add(f"{name}:pattern")
+        out.update(_constraint_rule_ids(name, kind, shapes.CONSTRAINTS.get(name)))
 
     for operation in strategies.OPERATIONS:
         walk(f"{operation}Request")
@@ -192,7 +217,16 @@ def test_the_invalid_strategies_break_every_rule_the_engine_checks() -> None:
 
 def test_the_request_rules_are_the_ones_a_request_can_break() -> None:
     ids = request_rule_ids()
-    assert {"single-promote", "promote-shadow-only", "stop-from-status", "delete-from-status", "next-token",
-            "unique-name", "max-live-experiments", "experiment-exists", "body-object"} <= ids
+    assert {
+        "single-promote",
+        "promote-shadow-only",
+        "stop-from-status",
+        "delete-from-status",
+        "next-token",
+        "unique-name",
+        "max-live-experiments",
+        "experiment-exists",
+        "body-object",
+    } <= ids
     assert "left_created" not in ids
     assert "provisioned-from-status" not in ids

@@ -97,5 +97,9 @@ def test_the_clock_never_goes_back_and_advance_runs_each_step_at_its_due_time() 
     world.invoke("CreateInferenceExperiment", create_payload(EndpointName="ep"))
     t0 = world.clock.now
     world.advance(3600)
-    assert [(h.event, h.time - t0) for h in world.store.history("exp")] == [("create", 0), ("provisioned", 30), ("started", 60)]
+    assert [(h.event, h.time - t0) for h in world.store.history("exp")] == [
+        ("create", 0),
+        ("provisioned", 30),
+        ("started", 60),
+    ]
     assert world.clock.now == t0 + 3600

@@ -39,25 +39,46 @@ EVENTS = ["provisioned", "start", "started", "update", "updated", "stop", "stopp
 VARIANT_MATRIX: dict[V, dict[str, V]] = {
     V.CREATING: {"provisioned": V.IN_SERVICE, "rollback": V.DELETED},
     V.UPDATING: {"updated": V.IN_SERVICE, "promoted": V.IN_SERVICE, "rollback": V.IN_SERVICE},
-    V.IN_SERVICE: {"update": V.UPDATING, "promote": V.UPDATING, "remove": V.DELETING, "retain": V.IN_SERVICE},
+    V.IN_SERVICE: {
+        "update": V.UPDATING,
+        "promote": V.UPDATING,
+        "remove": V.DELETING,
+        "retain": V.IN_SERVICE,
+    },
     V.DELETING: {"removed": V.DELETED, "rollback": V.IN_SERVICE},
     V.DELETED: {},
 }
-VARIANT_EVENTS = ["provisioned", "update", "updated", "promote", "promoted", "remove", "removed", "retain", "rollback"]
+VARIANT_EVENTS = [
+    "provisioned",
+    "update",
+    "updated",
+    "promote",
+    "promoted",
+    "remove",
+    "removed",
+    "retain",
+    "rollback",
+]
 
 NOW = 1_000_000.0
 
 
 def _experiment(status: E, *, start: float = NOW - 10) -> Experiment:
     variant_status = V.CREATING if status is E.CREATING else V.IN_SERVICE
-    variants = [Variant("prod", "model-a", {}, variant_status), Variant("shadow", "model-b", {}, variant_status)]
+    variants = [
+        Variant("prod", "model-a", {}, variant_status),
+        Variant("shadow", "model-b", {}, variant_status),
+    ]
     return Experiment(
         name="exp",
         arn="arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/exp",
         endpoint_name="ep",
         role_arn="arn:aws:iam::123456789012:role/r",
         variants=variants,
-        shadow_mode_config={"SourceModelVariantName": "prod", "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 10}]},
+        shadow_mode_config={
+            "SourceModelVariantName": "prod",
+            "ShadowModelVariants": [{"ShadowModelVariantName": "shadow", "SamplingPercentage": 10}],
+        },
         start_time=start,
         end_time=start + 86400,
         creation_time=NOW - 100,
@@ -80,7 +101,11 @@ def _firing(exp: Experiment, event: str) -> Firing:
 EXPERIMENT_PAIRS = [(s, e) for s in E for e in EVENTS]
 EXPERIMENT_CASES = transition_cases("experiment")
 # the hand-written outcomes of a pair that guards route: the statuses each may reach
-ROUTED = {"Created|Starting": {E.CREATED, E.STARTING}, "back": {E.CREATED, E.RUNNING}, "desired": {E.COMPLETED, E.CANCELLED}}
+ROUTED = {
+    "Created|Starting": {E.CREATED, E.STARTING},
+    "back": {E.CREATED, E.RUNNING},
+    "desired": {E.COMPLETED, E.CANCELLED},
+}
 
 
 def test_the_cases_are_every_pair_of_the_hand_written_matrix() -> None:
@@ -199,8 +224,17 @@ def test_variant_pair_follows_the_spec_matrix(case: TransitionCase) -> None:
 
 def test_promoted_puts_the_desired_configuration_in_place() -> None:
     variant = Variant("v", "old-model", {"InfrastructureType": "RealTimeInference"}, V.IN_SERVICE)
-    new_infra = {"InfrastructureType": "RealTimeInference", "RealTimeInferenceConfig": {"InstanceType": "ml.c5.large", "InstanceCount": 3}}
-    fire_variant(variant, "promote", pending="promoted", model_name="new-model", infrastructure=new_infra)
+    new_infra = {
+        "InfrastructureType": "RealTimeInference",
+        "RealTimeInferenceConfig": {"InstanceType": "ml.c5.large", "InstanceCount": 3},
+    }
+    fire_variant(
+        variant, "promote", pending="promoted", model_name="new-model", infrastructure=new_infra
+    )
     assert (variant.model_name, variant.status) == ("old-model", V.UPDATING)
     fire_variant(variant, "promoted")
-    assert (variant.model_name, variant.infrastructure, variant.status) == ("new-model", new_infra, V.IN_SERVICE)
+    assert (variant.model_name, variant.infrastructure, variant.status) == (
+        "new-model",
+        new_infra,
+        V.IN_SERVICE,
+    )

@@ -98,8 +98,6 @@ def plan_stop(
     )
 
 
-
-
 def variant_action_rules(f: Firing) -> list[Refusal]:
     """Stop rules that depend on the stored experiment (ConflictException)."""
     exp, plan = f.experiment, f.plan

@@ -61,7 +61,9 @@ def update_rules_running(f: Firing) -> list[Refusal]:
         )
     if plan.changed_variants(exp):
         out.append(
-            Refusal(RuleId.RUNNING_UPDATE_FIELDS, f"ModelVariants {_RUNNING_FIXED}", "ModelVariants")
+            Refusal(
+                RuleId.RUNNING_UPDATE_FIELDS, f"ModelVariants {_RUNNING_FIXED}", "ModelVariants"
+            )
         )
     else:
         out.extend(_known_variant_refusals(exp, plan))
@@ -71,7 +73,9 @@ def update_rules_running(f: Firing) -> list[Refusal]:
     ):
         out.append(
             Refusal(
-                RuleId.RUNNING_UPDATE_FIELDS, f"DataStorageConfig {_RUNNING_FIXED}", "DataStorageConfig"
+                RuleId.RUNNING_UPDATE_FIELDS,
+                f"DataStorageConfig {_RUNNING_FIXED}",
+                "DataStorageConfig",
             )
         )
     smc = plan.shadow_mode_config
