@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import replace
@@ -853,3 +854,20 @@ def test_sorted_keys_walk_like_a_sorted_list(
         assert list(keys.walk(start, descending=descending, inclusive=inclusive)) == want
     finally:
         _sorted._LOAD = original
+
+
+def test_every_field_of_a_record_survives_copy_and_assign_with_distinct_values() -> None:
+    exp = every_field("everything")
+    values = [getattr(exp, f.name) for f in dataclasses.fields(Experiment)]
+    # no two fields share a value, so a field taken for another would show
+    assert len({repr(v) for v in values}) == len(values)
+    variant_values = [getattr(exp.variants[1], f.name) for f in dataclasses.fields(Variant)]
+    assert len({repr(v) for v in variant_values}) == len(variant_values)
+    assert exp.copy() == exp
+    blank = make("blank")
+    blank.assign(exp)
+    assert blank == exp
+    same_variants = every_field("everything")
+    same_variants.status = S.RUNNING
+    same_variants.assign(exp)  # the variants in place
+    assert same_variants == exp
