@@ -26,12 +26,21 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
 from lifecycle.http.protocol import Authenticator
 
-__all__ = ["add_serve_arguments", "default_store_url", "is_loopback", "main", "run_serve", "serve"]
+__all__ = [
+    "add_serve_arguments",
+    "default_store_url",
+    "is_loopback",
+    "main",
+    "read_secret",
+    "run_serve",
+    "serve",
+]
 
 _log = logging.getLogger("lifecycle.server")
 
@@ -145,6 +154,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "aws_secret_access_key = ...",
     )
     parser.add_argument(
+        "--token-secret-file",
+        metavar="FILE",
+        help="sign List's NextTokens with the secret in FILE (its bytes, less surrounding "
+        "whitespace) instead of the one the store keeps; give every replica the same file",
+    )
+    parser.add_argument(
         "--log-level", choices=_LOG_LEVELS, default="info", help="log level (default info)"
     )
 
@@ -181,6 +196,14 @@ def run_serve(args: argparse.Namespace) -> int:
         print("error: --credentials is only used with --auth sigv4", file=sys.stderr)
         return 2
 
+    token_secret = None
+    if args.token_secret_file:
+        try:
+            token_secret = read_secret(args.token_secret_file)
+        except ValueError as exc:
+            print(f"error: --token-secret-file: {exc}", file=sys.stderr)
+            return 2
+
     try:
         store = _open_store(args.store)
     except (LifecycleError, ValueError, OSError) as exc:
@@ -197,6 +220,7 @@ def run_serve(args: argparse.Namespace) -> int:
             account_id=args.account_id,
             settle_seconds=args.settle_seconds,
             max_live_experiments=args.max_live_experiments,
+            token_secret=token_secret,
         )
         reconciler = Reconciler(service)
         return serve(
@@ -212,6 +236,18 @@ def run_serve(args: argparse.Namespace) -> int:
         close = getattr(store, "close", None)
         if callable(close):
             close()
+
+
+def read_secret(path: str) -> bytes:
+    """A secret kept in a file: its bytes, less surrounding whitespace; ValueError naming
+    what is wrong (unreadable, empty)."""
+    try:
+        secret = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not secret:
+        raise ValueError(f"{path} is empty")
+    return secret
 
 
 def is_loopback(host: str) -> bool:

@@ -63,8 +63,8 @@ class ExperimentService:
         self.account_id = account_id
         self.settle_seconds = settle_seconds
         self.max_live_experiments = max_live_experiments
-        #: signs and checks List's NextTokens
-        self.tokens = TokenCodec(token_secret)
+        #: signs and checks List's NextTokens, with ``token_secret`` or else the store's secret
+        self.tokens = TokenCodec(token_secret or store.token_secret())
         # request ids: a random per-service prefix and a counter (unique, and cheap on the hot path)
         hexed = uuid.uuid4().hex
         self._id_prefix = f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-"

@@ -62,6 +62,11 @@ class Statements:
         self.counters = count = f"{prefix}counters"
         columns, history_columns = ", ".join(COLUMNS), ", ".join(HISTORY_COLUMNS)
         self.schema_version = f"SELECT value FROM {meta} WHERE key = 'schema_version'"
+        #: the deployment's token secret: made by the first store to ask, read by every other
+        self.insert_token_secret = (
+            f"{d.insert_new} {meta} (key, value) VALUES ('token_secret', {ph}){d.if_new}"
+        )
+        self.select_token_secret = f"SELECT value FROM {meta} WHERE key = 'token_secret'"
         self.select_one = f"SELECT {columns} FROM {exp} WHERE name = {ph}"
         self.insert = f"INSERT INTO {exp} ({columns}) VALUES ({', '.join([ph] * len(COLUMNS))})"
         self.update = (

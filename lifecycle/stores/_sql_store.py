@@ -15,6 +15,7 @@ delete, the bulk create and the claim.
 from __future__ import annotations
 
 import builtins
+import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -37,7 +38,7 @@ from lifecycle.stores._sql import (
     row_params,
 )
 from lifecycle.stores._sql_statements import Statements
-from lifecycle.stores.base import ListPage, ListQuery, Save
+from lifecycle.stores.base import TOKEN_SECRET_BYTES, ListPage, ListQuery, Save
 
 __all__ = ["Connection", "SqlStore"]
 
@@ -216,6 +217,20 @@ class SqlStore(ABC, Generic[C]):
 
     def ping(self) -> None:
         self._fetch("SELECT 1")
+
+    def token_secret(self) -> bytes:
+        """The deployment's secret: the first store of a database makes it, in the database."""
+        rows = self._fetch(self._sql.select_token_secret)
+        if not rows:
+
+            def work(conn: C) -> Any:
+                conn.execute(
+                    self._sql.insert_token_secret, (secrets.token_hex(TOKEN_SECRET_BYTES),)
+                )
+                return conn.execute(self._sql.select_token_secret).fetchone()
+
+            rows = [self._transact(work)]
+        return bytes.fromhex(str(rows[0][0]))
 
     def __len__(self) -> int:
         return int(self._fetch(self._sql.select_count)[0][0])

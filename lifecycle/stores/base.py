@@ -16,7 +16,10 @@ from typing import Literal, Protocol, runtime_checkable
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus
 
-__all__ = ["ListPage", "ListQuery", "Save", "SortBy", "Store", "sort_key"]
+__all__ = ["TOKEN_SECRET_BYTES", "ListPage", "ListQuery", "Save", "SortBy", "Store", "sort_key"]
+
+#: how long a deployment's token secret is
+TOKEN_SECRET_BYTES = 32
 
 #: one save of :meth:`Store.save_many`: the record, the version it was loaded at, its history entries
 Save = tuple[Experiment, int, list[HistoryEntry]]
@@ -150,6 +153,11 @@ class Store(Protocol):
         experiment's version, so a step retried after a crash carries the
         same idempotency key.
         """
+        ...
+
+    def token_secret(self) -> bytes:
+        """The secret that signs List's NextTokens: random, made once per deployment and the
+        same for every replica of one database (the memory store: per store)."""
         ...
 
     def ping(self) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import builtins
 import heapq
+import secrets
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,7 +32,7 @@ from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus
 from lifecycle.errors import EndpointInUseError, LiveLimitError, NameInUseError, StaleVersionError
 from lifecycle.stores._sorted import SortedKeys
-from lifecycle.stores.base import ListPage, ListQuery, Save
+from lifecycle.stores.base import TOKEN_SECRET_BYTES, ListPage, ListQuery, Save
 
 __all__ = ["MemoryStore"]
 
@@ -61,6 +62,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
+        self._token_secret = secrets.token_bytes(TOKEN_SECRET_BYTES)
         self._rows: dict[str, Experiment] = {}
         self._history: dict[str, list[HistoryEntry]] = {}
         self._live_endpoints: dict[str, str] = {}  # endpoint -> name of its live experiment
@@ -295,6 +297,9 @@ class MemoryStore:
             for name in names:
                 self._claims[name] = (owner, now + lease_seconds, self._rows[name].version)
             return names
+
+    def token_secret(self) -> bytes:
+        return self._token_secret
 
     def ping(self) -> None:
         return None

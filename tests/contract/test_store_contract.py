@@ -871,3 +871,20 @@ def test_every_field_of_a_record_survives_copy_and_assign_with_distinct_values()
     same_variants.status = S.RUNNING
     same_variants.assign(exp)  # the variants in place
     assert same_variants == exp
+
+
+def test_the_token_secret_is_random_long_and_the_same_on_every_call(store: Store) -> None:
+    secret = store.token_secret()
+    assert len(secret) >= 32
+    assert store.token_secret() == secret
+    assert secret != MemoryStore().token_secret()
+
+
+@pytest.mark.postgres
+def test_two_stores_on_one_postgres_schema_share_the_token_secret(postgres_url: str) -> None:
+    first, second = open_store(postgres_url), open_store(postgres_url)
+    try:
+        assert first.token_secret() == second.token_secret()
+    finally:
+        first.close()
+        second.close()

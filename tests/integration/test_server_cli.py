@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import hmac
 import http.client
 import json
 import logging
@@ -290,6 +293,7 @@ def test_serve_in_process_warns_off_loopback_and_returns_1_when_it_cannot_bind(
         (["--credentials", "/nonexistent"], 2, "only used with --auth sigv4"),
         (["--auth", "sigv4", "--credentials", "/nonexistent/credentials"], 2, "cannot read"),
         (["--store", "nosuchscheme://x"], 1, "cannot open store"),
+        (["--token-secret-file", "/nonexistent/secret"], 2, "cannot read /nonexistent/secret"),
     ],
 )
 def test_main_in_process_refuses_what_does_not_fit(
@@ -325,3 +329,30 @@ def test_bad_flag_values_are_usage_errors(
         serve_main(args)
     assert caught.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_an_empty_token_secret_file_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "secret"
+    empty.write_text("\n")
+    assert serve_main(["--store", "memory://", "--token-secret-file", str(empty)]) == 2
+    assert f"{empty} is empty" in capsys.readouterr().err
+
+
+def test_the_token_secret_file_signs_the_servers_list_tokens(
+    tmp_path: Path, serve_process: Any, client_for: Any, create_request: Any
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("  a shared secret of the deployment \n")
+    server = serve_process(
+        "--store", "memory://", "--token-secret-file", str(secret)
+    ).wait_started()
+    client = client_for(server.url)
+    for i in range(3):
+        client.create_inference_experiment(**create_request(f"tok-{i}"))
+    token = client.list_inference_experiments(MaxResults=1)["NextToken"]
+    data, _, sig = token.partition(".")
+    body = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+    expected = hmac.digest(b"a shared secret of the deployment", body, hashlib.sha256)[:18]
+    assert base64.urlsafe_b64decode(sig) == expected
