@@ -89,6 +89,7 @@ class RuleId(StrEnum):
     SCHEDULE_END_AFTER_START = "schedule-end-after-start"
     SCHEDULE_MAX_DURATION = "schedule-max-duration"
     SCHEDULE_END_IN_FUTURE = "schedule-end-in-future"
+    SCHEDULE_IN_RANGE = "schedule-in-range"
     UPDATE_CHANGES_SOMETHING = "update-changes-something"
     SINGLE_PROMOTE = "single-promote"
     UNIQUE_DESIRED_VARIANT = "unique-desired-variant"

@@ -132,6 +132,12 @@ _RULES: list[Rule] = [
         (_O.CREATE, _O.UPDATE),
         "a Schedule.EndTime given is after now",
     ),
+    Rule(
+        _R.SCHEDULE_IN_RANGE,
+        _V,
+        (_O.CREATE, _O.UPDATE),
+        "the effective schedule (defaults included) lies in years 1 to 9999",
+    ),
     Rule(_R.UPDATE_CHANGES_SOMETHING, _V, (_O.UPDATE,), "the update names a member besides Name"),
     Rule(_R.SINGLE_PROMOTE, _V, (_O.STOP,), "ModelVariantActions promotes at most one variant"),
     Rule(_R.UNIQUE_DESIRED_VARIANT, _V, (_O.STOP,), "DesiredModelVariants names each variant once"),

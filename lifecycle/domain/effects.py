@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from lifecycle.domain.experiment import JSON, Experiment, Variant
-from lifecycle.domain.rules import MAX_DURATION, UNSET, Firing, StopPlan, UpdatePlan
+from lifecycle.domain.rules import MAX_DURATION, UNSET, Firing, StopPlan, UpdatePlan, whole_ms
 from lifecycle.domain.statuses import ExperimentStatus, VariantAction
 
 __all__ = [
@@ -65,7 +65,7 @@ def next_due(exp: Experiment, settle: float) -> float | None:
 def _start(exp: Experiment, f: Firing) -> None:
     if f.now < exp.start_time:  # started early by StartInferenceExperiment
         exp.start_time = f.now
-        exp.end_time = min(exp.end_time, f.now + MAX_DURATION)
+        exp.end_time = min(exp.end_time, whole_ms(f.now + MAX_DURATION))
 
 
 def _update(exp: Experiment, f: Firing) -> list[VariantEvent]:

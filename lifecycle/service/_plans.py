@@ -18,6 +18,7 @@ from lifecycle.domain.rules import (
     effective_schedule,
     plan_stop,
     schedule_refusals,
+    whole_ms,
 )
 from lifecycle.domain.table import EXPERIMENT_TABLE
 from lifecycle.errors import RuleId, ValidationError
@@ -128,8 +129,8 @@ def update_plan(req: UpdateInferenceExperimentRequest) -> UpdatePlan:
     sched = req.Schedule
     fields = req.model_fields_set
     return UpdatePlan(
-        start_time=sched.StartTime if sched and sched.StartTime is not None else UNSET,
-        end_time=sched.EndTime if sched and sched.EndTime is not None else UNSET,
+        start_time=whole_ms(sched.StartTime) if sched and sched.StartTime is not None else UNSET,
+        end_time=whole_ms(sched.EndTime) if sched and sched.EndTime is not None else UNSET,
         description=req.Description
         if "Description" in fields and req.Description is not None
         else UNSET,

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator, Step
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.machine import fire_variant
-from lifecycle.domain.rules import Firing, StopPlan, plan_stop
+from lifecycle.domain.rules import Firing, StopPlan, plan_stop, whole_ms
 from lifecycle.domain.statuses import ExperimentStatus as S
 from lifecycle.domain.statuses import StepAction, VariantAction
 from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
@@ -93,7 +93,7 @@ class Reconciler:
         """
         moved = 0
         for _ in range(max_rounds):
-            now = self.clock()
+            now = whole_ms(self.clock())
             # claimed, not just listed: two replicas never take the same step at once
             names = self.service.store.claim(now, self.batch, self.owner, self.lease_seconds)
             if not names:
@@ -144,6 +144,7 @@ class Reconciler:
     def _prepare(self, name: str, now: float) -> tuple[Save, S] | None:
         """Load one experiment and carry out its due step, unsaved: the save to make and
         the status it was loaded in; None when nothing is due."""
+        now = whole_ms(now)
         exp = self.service.store.get(name)
         if exp is None or exp.due_at is None or exp.due_at > now:
             return None

@@ -20,7 +20,7 @@ from typing import Any
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.machine import fire
-from lifecycle.domain.rules import Firing
+from lifecycle.domain.rules import Firing, whole_ms
 from lifecycle.domain.statuses import OPERATIONS, Operation
 from lifecycle.errors import LifecycleError, UnknownOperationError, ValidationError
 from lifecycle.service._operations import OPERATION_SPECS, Stage
@@ -84,7 +84,7 @@ class ExperimentService:
         spec = OPERATION_SPECS.get(operation)
         if spec is None:
             raise _unknown_operation(operation)
-        check = spec.check(self, parse_request(operation, payload), self.clock(), False)
+        check = spec.check(self, parse_request(operation, payload), whole_ms(self.clock()), False)
         try:
             while True:
                 stage: Stage = next(check)
@@ -108,7 +108,7 @@ class ExperimentService:
                 )
                 for f, msg in err.errors
             ]
-        for stage in spec.check(self, req, self.clock(), True):
+        for stage in spec.check(self, req, whole_ms(self.clock()), True):
             if stage.errors:
                 return stage.errors
         return []

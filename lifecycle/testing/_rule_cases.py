@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from hypothesis import strategies as st
 
-from lifecycle.domain.rules import MAX_DURATION
+from lifecycle.domain.rules.schedule import DEFAULT_DURATION, LATEST, MAX_DURATION
 from lifecycle.domain.statuses import ExperimentStatus
 from lifecycle.domain.table import OPERATION_EVENTS
 from lifecycle.testing._graph import PRODUCTION_VARIANT as PROD
@@ -138,6 +138,12 @@ def _rules() -> dict[str, Make]:
         "new",
         now,
     ).map(_case(CREATE, "schedule-max-duration", v, None, field="Schedule.EndTime"))
+    out["schedule-in-range"] = lambda now: (
+        st.integers(0, int(DEFAULT_DURATION) - 1)
+        .map(lambda k: LATEST - k)
+        .flatmap(lambda s: create_with("new", now, Schedule={"StartTime": s}))
+        .map(_case(CREATE, "schedule-in-range", v, None, field="Schedule.EndTime"))
+    )
     out["distinct-source-and-shadow"] = lambda now: st.one_of(
         _VARIANT_NAMES.flatmap(
             lambda a: variant_configs(a).flatmap(
@@ -369,6 +375,7 @@ RULE_OPERATIONS: dict[str, frozenset[str]] = {
     "schedule-end-in-future": frozenset({CREATE, UPDATE}),
     "schedule-end-after-start": frozenset({CREATE, UPDATE}),
     "schedule-max-duration": frozenset({CREATE}),
+    "schedule-in-range": frozenset({CREATE}),
     "distinct-source-and-shadow": frozenset({CREATE, UPDATE}),
     "unique-variant-names": frozenset({UPDATE}),
     "variants-in-model-variants": frozenset({CREATE}),
@@ -396,6 +403,7 @@ _VALIDATION_RULES = {
     "schedule-end-in-future",
     "schedule-end-after-start",
     "schedule-max-duration",
+    "schedule-in-range",
     "distinct-source-and-shadow",
     "unique-variant-names",
     "variants-in-model-variants",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
+import botocore.parsers
+import botocore.session
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -13,6 +17,19 @@ from lifecycle.errors import LifecycleError
 from .conftest import World, create_request
 
 DAY = 86400.0
+#: 9999-12-31T23:59:59Z: a StartTime here has a default EndTime no client can parse
+LAST_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
+_MODEL = botocore.session.get_session().get_service_model("sagemaker")
+_PARSER = botocore.parsers.JSONParser()
+
+
+def parsed(operation: str, response: dict[str, Any]) -> dict[str, Any]:
+    """``response`` as boto3 reads it: botocore's own parser, on the operation's output shape
+    (a time it cannot hold, such as one in year 10000, raises)."""
+    http = {"status_code": 200, "headers": {}, "body": json.dumps(response).encode()}
+    return dict(_PARSER.parse(http, _MODEL.operation_model(operation).output_shape))
+
+
 NAMES = st.sampled_from(["a", "b", "c", "d"])
 ENDPOINTS = st.sampled_from(["ep1", "ep2", "ep3"])
 TERMINAL = {"Completed", "Cancelled"}
@@ -61,17 +78,23 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def call(self, op: str, payload: dict[str, Any]) -> str:
         try:
-            self.world.service.invoke(op, payload)
+            parsed(op, self.world.service.invoke(op, payload))
         except LifecycleError as err:
             return err.code
         return "ok"
 
-    @rule(name=NAMES, endpoint=ENDPOINTS, delay=st.sampled_from([None, 600.0]))
-    def create(self, name: str, endpoint: str, delay: float | None) -> None:
+    @rule(name=NAMES, endpoint=ENDPOINTS, delay=st.sampled_from([None, 600.0, "last second"]))
+    def create(self, name: str, endpoint: str, delay: float | str | None) -> None:
+        if delay == "last second":
+            delay = LAST_SECOND - self.now
+        assert not isinstance(delay, str)
         extra = {"Schedule": {"StartTime": self.now + delay}} if delay else {}
         got = self.call("CreateInferenceExperiment", create_request(name, endpoint, **extra))
         live = any(r.endpoint == endpoint and r.status not in TERMINAL for r in self.ref.values())
-        expected = "ResourceInUse" if name in self.ref or live else "ok"
+        if self.now + (delay or 0) + 7 * DAY > LAST_SECOND:
+            expected = "ValidationException"
+        else:
+            expected = "ResourceInUse" if name in self.ref or live else "ok"
         assert got == expected
         if got == "ok":
             start = self.now + (delay or 0)
@@ -160,7 +183,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         for name in ["a", "b", "c", "d"]:
             r = self.ref.get(name)
             try:
-                d = self.world.describe(name)
+                d = parsed("DescribeInferenceExperiment", self.world.describe(name))
             except LifecycleError as err:
                 assert r is None and err.code == "ResourceNotFound"
                 continue
@@ -171,9 +194,12 @@ class LifecycleMachine(RuleBasedStateMachine):
         listed: list[str] = []
         token = None
         while True:
-            out = self.world.service.invoke(
+            out = parsed(
                 "ListInferenceExperiments",
-                {"MaxResults": 2, **({"NextToken": token} if token else {})},
+                self.world.service.invoke(
+                    "ListInferenceExperiments",
+                    {"MaxResults": 2, **({"NextToken": token} if token else {})},
+                ),
             )
             listed += [s["Name"] for s in out["InferenceExperiments"]]
             token = out.get("NextToken")

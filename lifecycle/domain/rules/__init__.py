@@ -26,6 +26,7 @@ from lifecycle.domain.rules.schedule import (
     MAX_DURATION,
     effective_schedule,
     schedule_refusals,
+    whole_ms,
 )
 from lifecycle.domain.rules.stop import (
     StopPlan,
@@ -50,6 +51,7 @@ __all__ = [
     "plan_stop",
     "schedule_refusals",
     "stop_request_refusals",
+    "whole_ms",
 ]
 
 #: every guard named in the tables, by name
