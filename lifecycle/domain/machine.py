@@ -35,7 +35,7 @@ from lifecycle.domain.effects import (
     after_experiment_change,
 )
 from lifecycle.domain.experiment import JSON, Experiment, Variant
-from lifecycle.domain.rules import GUARDS, Firing, Refusal
+from lifecycle.domain.rules import ANY_STATUS_RULES, GUARDS, Firing, Refusal
 from lifecycle.domain.table import EXPERIMENT_TABLE, VARIANT_TABLE, MachineTable
 from lifecycle.errors import ConflictError
 
@@ -135,7 +135,11 @@ def explain_event(exp: Experiment, event: str, firing: Firing) -> list[Refusal]:
     """Every refusal that firing ``event`` on ``exp`` would meet, changing nothing."""
     allowed = _EXPERIMENT_SOURCES.get(event, frozenset())
     if exp.status not in allowed:
-        return [_status_refusal(exp.name, exp.status, event, allowed)]
+        anywhere = ANY_STATUS_RULES.get(event)
+        return [
+            _status_refusal(exp.name, exp.status, event, allowed),
+            *(anywhere(firing) if anywhere is not None else ()),
+        ]
     refusals: list[Refusal] = []
     for t in EXPERIMENT_TABLE.rows(event, exp.status):
         row = [r for g in t.guards for r in GUARDS[g](firing)]

@@ -159,10 +159,10 @@ def _store_rules(
     svc: ExperimentService, req: shapes.CreateInferenceExperimentRequest
 ) -> list[LifecycleError]:
     """The rules the store enforces at create, asked of it through queries (a dry run)."""
-    if svc.store.get(req.Name) is not None:
-        return [NameInUseError(req.Name)]
-    live = [e for status in ExperimentStatus if not status.terminal for e in _all(svc, status)]
     out: list[LifecycleError] = []
+    if svc.store.get(req.Name) is not None:
+        out.append(NameInUseError(req.Name))
+    live = [e for status in ExperimentStatus if not status.terminal for e in _all(svc, status)]
     if any(e.endpoint_name == req.EndpointName for e in live):
         out.append(EndpointInUseError(req.Name, req.EndpointName))
     limit = svc.max_live_experiments

@@ -32,11 +32,18 @@ from lifecycle.domain.rules.stop import (
     StopPlan,
     plan_stop,
     stop_request_refusals,
+    stop_variant_names,
     variant_action_rules,
 )
-from lifecycle.domain.rules.update import UpdatePlan, update_rules_created, update_rules_running
+from lifecycle.domain.rules.update import (
+    UpdatePlan,
+    update_rules_created,
+    update_rules_running,
+    update_variant_names,
+)
 
 __all__ = [
+    "ANY_STATUS_RULES",
     "DAY",
     "DEFAULT_DURATION",
     "GUARDS",
@@ -53,6 +60,13 @@ __all__ = [
     "stop_request_refusals",
     "whole_ms",
 ]
+
+#: rules of an event that hold in any status: an event sent in a status with no row for it
+#: is refused for that, and for these too (``explain`` lists both; ``invoke`` raises the first)
+ANY_STATUS_RULES: dict[str, Callable[[Firing], list[Refusal]]] = {
+    "stop": stop_variant_names,
+    "update": update_variant_names,
+}
 
 #: every guard named in the tables, by name
 GUARDS: dict[str, Callable[[Firing], list[Refusal]]] = {

@@ -11,7 +11,13 @@ from lifecycle.domain.rules.base import Firing, Refusal, VariantConfig, unknown_
 from lifecycle.domain.statuses import DesiredState, VariantAction
 from lifecycle.errors import RuleId
 
-__all__ = ["StopPlan", "plan_stop", "stop_request_refusals", "variant_action_rules"]
+__all__ = [
+    "StopPlan",
+    "plan_stop",
+    "stop_request_refusals",
+    "stop_variant_names",
+    "variant_action_rules",
+]
 
 
 class StopPlan(NamedTuple):
@@ -98,13 +104,21 @@ def plan_stop(
     )
 
 
+def stop_variant_names(f: Firing) -> list[Refusal]:
+    """known-variant: each variant the stop names that the experiment does not have (in any status)."""
+    exp, plan = f.experiment, f.plan
+    assert isinstance(plan, StopPlan)
+    return unknown_variants(exp, plan.actions, "ModelVariantActions") + unknown_variants(
+        exp, plan.desired_order, "DesiredModelVariants"
+    )
+
+
 def variant_action_rules(f: Firing) -> list[Refusal]:
     """Stop rules that depend on the stored experiment (ConflictException)."""
     exp, plan = f.experiment, f.plan
     assert isinstance(plan, StopPlan)
     prod, shadow = exp.production_variant, exp.shadow_variant
-    out = unknown_variants(exp, plan.actions, "ModelVariantActions")
-    out += unknown_variants(exp, plan.desired_order, "DesiredModelVariants")
+    out = stop_variant_names(f)
     actions = plan.actions
     if actions.get(prod) is VariantAction.PROMOTE:
         out.append(

@@ -15,7 +15,7 @@ from lifecycle.domain.rules.base import (
 )
 from lifecycle.errors import RuleId
 
-__all__ = ["UpdatePlan", "update_rules_created", "update_rules_running"]
+__all__ = ["UpdatePlan", "update_rules_created", "update_rules_running", "update_variant_names"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +65,7 @@ def update_rules_running(f: Firing) -> list[Refusal]:
                 RuleId.RUNNING_UPDATE_FIELDS, f"ModelVariants {_RUNNING_FIXED}", "ModelVariants"
             )
         )
-    else:
-        out.extend(_known_variant_refusals(exp, plan))
+    out.extend(update_variant_names(f))
     if (
         plan.data_storage_config is not UNSET
         and plan.data_storage_config != exp.data_storage_config
@@ -99,14 +98,21 @@ def update_rules_running(f: Firing) -> list[Refusal]:
     return out
 
 
-def _known_variant_refusals(exp: Experiment, plan: UpdatePlan) -> list[Refusal]:
-    return [] if plan.variants is UNSET else unknown_variants(exp, plan.variants, "ModelVariants")
+def update_variant_names(f: Firing) -> list[Refusal]:
+    """known-variant: each ModelVariants name the experiment does not have (in any status)."""
+    plan = f.plan
+    assert isinstance(plan, UpdatePlan)
+    return (
+        []
+        if plan.variants is UNSET
+        else unknown_variants(f.experiment, plan.variants, "ModelVariants")
+    )
 
 
 def update_rules_created(f: Firing) -> list[Refusal]:
     exp, plan = f.experiment, f.plan
     assert isinstance(plan, UpdatePlan)
-    out = _known_variant_refusals(exp, plan)
+    out = update_variant_names(f)
     smc = plan.shadow_mode_config
     if smc is not UNSET:
         known = {v.name for v in exp.variants}
