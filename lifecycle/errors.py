@@ -68,6 +68,7 @@ __all__ = [
     "UnknownPathError",
     "UnrecognizedClientError",
     "ValidationError",
+    "not_an_object",
 ]
 
 
@@ -294,8 +295,8 @@ class ProtocolError(LifecycleError):
 
     code: ClassVar[str] = "InternalFailure"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, rule: str | None = None) -> None:
+        super().__init__(message, rule=rule)
 
 
 class UnknownOperationError(ProtocolError):
@@ -320,6 +321,25 @@ class MethodNotAllowedError(UnknownOperationError):
 class SerializationError(ProtocolError):
     code = "SerializationException"
     http_status = 400
+
+
+def not_an_object(payload: object) -> SerializationError:
+    """The refusal of a request body (or an ``invoke`` payload) that is not a JSON object."""
+    if isinstance(payload, list | tuple):
+        kind = "an array"
+    elif isinstance(payload, str):
+        kind = "a string"
+    elif isinstance(payload, bool):
+        kind = "a boolean"
+    elif isinstance(payload, int | float):
+        kind = "a number"
+    elif payload is None:
+        kind = "null"
+    else:
+        kind = f"a {type(payload).__name__}"
+    return SerializationError(
+        f"the request body must be a JSON object, not {kind}", rule=RuleId.BODY_OBJECT
+    )
 
 
 class RequestTooLargeError(ProtocolError):

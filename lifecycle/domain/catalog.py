@@ -9,8 +9,10 @@ with :class:`RuleId`, both ways, and ``diagrams/rules.md`` is rendered from it
 experiment table, so they follow it.
 
 Shape rules (lengths, patterns, enums, required members from botocore's service
-model) are not listed one by one: their id is ``<Shape>:<constraint>``, for
-example ``InferenceExperimentName:pattern``.
+model) are not listed one by one: their error's ``.rule`` is the kind of
+constraint (``pattern``, ``max-length``, ...) and its ``.field`` the member;
+the testing strategies name each ``<Shape>:<constraint>``, for example
+``InferenceExperimentName:pattern``.
 """
 
 from __future__ import annotations
@@ -89,7 +91,12 @@ def _status_rules() -> list[Rule]:
 
 _RULES: list[Rule] = [
     # the request alone (ValidationException), checked first
-    Rule(_R.BODY_OBJECT, _V, tuple(Operation), "the request body is a JSON object"),
+    Rule(
+        _R.BODY_OBJECT,
+        "SerializationException",
+        tuple(Operation),
+        "the request body (over HTTP, through invoke and the mock alike) is a JSON object",
+    ),
     Rule(
         _R.NEXT_TOKEN,
         _V,
@@ -230,8 +237,15 @@ def rules_markdown() -> str:
         "then that the experiment exists, then the stored experiment. A refused request's",
         "error (and each entry `explain` returns) carries the rule's id in `.rule`, its wire",
         "code in `.code`, and the field it is about in `.field`. Shape rules (lengths,",
-        "patterns, enums and required members, from botocore's SageMaker service model) have",
-        "ids of the form `<Shape>:<constraint>`, such as `InferenceExperimentName:pattern`.",
+        "patterns, enums and required members, from botocore's SageMaker service model) are",
+        "ValidationExceptions whose rule is the kind of constraint (`pattern`, `max-length`,",
+        "`min-value`, `enum`, `not-null`, `unknown-member`, `type`) and whose field is the",
+        "member; `lifecycle.testing.strategies` names each `<Shape>:<constraint>`, such as",
+        "`InferenceExperimentName:pattern`.",
+        "",
+        "Over HTTP, every error a rule raised carries the rule's id in the response header",
+        "`X-Lifecycle-Rule` (the body stays AWS's: `__type` and `Message`); boto3 shows it in",
+        "`err.response['ResponseMetadata']['HTTPHeaders']['x-lifecycle-rule']`.",
         "",
         "| rule | error | operations | the request must meet |",
         "|---|---|---|---|",

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -46,12 +47,14 @@ from lifecycle.errors import (
     SerializationError,
     UnknownOperationError,
     UnknownPathError,
+    not_an_object,
 )
 
 __all__ = [
     "JSON_CONTENT_TYPE",
     "MAX_BODY_BYTES",
     "MAX_DEPTH",
+    "RULE_HEADER",
     "TARGET_PREFIX",
     "Authenticator",
     "Service",
@@ -65,6 +68,8 @@ MAX_BODY_BYTES = 1024 * 1024
 #: the deepest nesting of arrays and objects a body may have
 MAX_DEPTH = 64
 TARGET_PREFIX = "SageMaker."
+#: the response header naming the rule that refused a request
+RULE_HEADER = "X-Lifecycle-Rule"
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 _ACCEPTED_CONTENT_TYPES = frozenset({JSON_CONTENT_TYPE, "application/json"})
 
@@ -128,7 +133,29 @@ def _reject_constant(value: str) -> Any:
     raise ValueError(f"{value} is not a JSON number")
 
 
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+class _HugeInt(int):
+    """A JSON integer with more digits than Python turns into an ``int``
+    (``sys.get_int_max_str_digits``): a value to validate like any other, so it is
+    kept as a number of its sign and a size past every bound, and shows as its digits."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return self.text
+
+    __str__ = __repr__
+
+
+def _parse_int(text: str) -> int:
+    limit = sys.get_int_max_str_digits()
+    if not limit or len(text) <= limit:
+        return int(text)
+    huge = _HugeInt(-(10**limit) if text.startswith("-") else 10**limit)
+    huge.text = text
+    return huge
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
@@ -140,17 +167,22 @@ def error_response(
     request_id: str | None = None,
     operation: str | None = None,
     name: str | None = None,
+    rule: str | None = None,
 ) -> WireResponse:
-    """The AWS JSON 1.1 error envelope for ``code``."""
+    """The AWS JSON 1.1 error envelope for ``code``; ``rule``, the id of the rule that
+    refused the request, goes in the ``X-Lifecycle-Rule`` header (the body stays AWS's)."""
     body = _ENCODER.encode({"__type": code, "Message": message}).encode()
+    headers = [
+        ("Content-Type", JSON_CONTENT_TYPE),
+        ("Content-Length", str(len(body))),
+        ("x-amzn-RequestId", request_id or _new_request_id()),
+        ("X-Amzn-ErrorType", code),
+    ]
+    if rule:
+        headers.append((RULE_HEADER, rule))
     return WireResponse(
         status,
-        [
-            ("Content-Type", JSON_CONTENT_TYPE),
-            ("Content-Length", str(len(body))),
-            ("x-amzn-RequestId", request_id or _new_request_id()),
-            ("X-Amzn-ErrorType", code),
-        ],
+        headers,
         body,
         operation,
         name,
@@ -202,7 +234,13 @@ def handle(
             _log.error("%s failed (request %s): %s", operation, rid, message, exc_info=exc)
             message = f"an internal error occurred (request {rid})"
         return error_response(
-            exc.code, message, exc.http_status, request_id=rid, operation=operation, name=name
+            exc.code,
+            message,
+            exc.http_status,
+            request_id=rid,
+            operation=operation,
+            name=name,
+            rule=exc.rule,
         )
     except Exception:
         _log.exception("bug: %s raised while answering request %s", operation, rid)
@@ -270,9 +308,7 @@ def _decode(body: bytes) -> dict[str, Any]:
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, an integer too long
         raise SerializationError(f"the request body is not valid JSON: {exc}") from None
     if type(payload) is not dict:
-        raise SerializationError(
-            f"the request body must be a JSON object, not {_json_type(payload)}",
-        )
+        raise not_an_object(payload)
     # Only a body with many brackets can be too deep, and only one with a
     # \uD8xx-style escape can hold a lone surrogate: the common case skips the walk.
     if (body.count(b"[") + body.count(b"{") > MAX_DEPTH) or b"\\u" in body:
@@ -306,15 +342,3 @@ def _check_string(value: str) -> None:
         raise SerializationError(
             "the request body holds a string with a lone surrogate escape (not valid Unicode)",
         ) from None
-
-
-def _json_type(value: object) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null"

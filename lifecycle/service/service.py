@@ -108,6 +108,8 @@ class ExperimentService:
                 )
                 for f, msg in err.errors
             ]
+        except LifecycleError as err:  # a payload that is not an object
+            return [err]
         for stage in spec.check(self, req, whole_ms(self.clock()), True):
             if stage.errors:
                 return stage.errors

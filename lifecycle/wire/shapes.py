@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from lifecycle.domain.statuses import Operation
-from lifecycle.errors import RuleId, UnknownOperationError, ValidationError
+from lifecycle.errors import UnknownOperationError, not_an_object
 from lifecycle.wire import _scalars
 from lifecycle.wire._messages import MAX_MESSAGE_ENTRIES, validation_error
 from lifecycle.wire._scalars import CONSTRAINTS, INSTANCE_TYPE_FORM
@@ -348,13 +348,7 @@ def parse_request(operation: str, payload: object) -> BaseModel:
             f"Operation '{operation}' is not an inference-experiment operation"
         )
     if not isinstance(payload, dict):
-        entry = f"The request body must be a JSON object, not {type(payload).__name__}"
-        raise ValidationError(
-            f"1 validation error detected: {entry}",
-            field="",
-            rule=RuleId.BODY_OBJECT,
-            errors=[("", entry)],
-        )
+        raise not_an_object(payload)
     try:
         return cast(BaseModel, validate(payload))
     except PydanticValidationError as exc:

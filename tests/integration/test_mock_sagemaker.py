@@ -320,3 +320,22 @@ def test_the_plugin_loads_without_boto3_or_hypothesis_and_its_fixture_works(tmp_
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_boto3_read_modify_write_under_the_mock_is_no_change_of_schedule() -> None:
+    with mock_sagemaker() as mock:
+        client = boto3.client("sagemaker")
+        client.create_inference_experiment(
+            Name="rmw", EndpointName="rmw-endpoint", **create_payload()
+        )
+        mock.advance(1)
+        described = client.describe_inference_experiment(Name="rmw")
+        assert described["Status"] == "Running"
+        client.update_inference_experiment(
+            Name="rmw", Schedule=described["Schedule"], Description="read, modified, written"
+        )
+        with pytest.raises(client.exceptions.ConflictException) as caught:
+            client.stop_inference_experiment(Name="rmw", ModelVariantActions={"prod": "Promote"})
+    headers = caught.value.response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-lifecycle-rule"] in ("stop-from-status", "promote-shadow-only")

@@ -9,6 +9,8 @@ import logging
 import socket
 import threading
 import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -273,15 +275,26 @@ def many(start_server: Any, client_for: Any, create_request: Any) -> tuple[Any, 
     for name in names:
         client.create_inference_experiment(**create_request(name))
     deadline = time.monotonic() + 10
-    while any(s["Status"] != "Running" for s in _all(client)):  # Status sort keys settle
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    while (statuses := Counter(s["Status"] for s in _all(client))).keys() != {"Running"}:
+        assert time.monotonic() < deadline, f"not all Running after 10s: {dict(statuses)}"
+        time.sleep(0.05)  # Status sort keys settle
     return client, names
+
+
+#: more pages than a walk of these tests needs: past it, the NextTokens never end
+MAX_PAGES = 100
+
+
+def _pages(pages: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The paginator's pages, failing past :data:`MAX_PAGES`."""
+    for count, page in enumerate(pages, 1):
+        assert count <= MAX_PAGES, f"still a NextToken after {MAX_PAGES} pages"
+        yield page
 
 
 def _all(client: Any) -> list[dict[str, Any]]:
     paginator = client.get_paginator("list_inference_experiments")
-    return [item for page in paginator.paginate() for item in page["InferenceExperiments"]]
+    return [item for page in _pages(paginator.paginate()) for item in page["InferenceExperiments"]]
 
 
 @pytest.mark.parametrize(
@@ -295,7 +308,8 @@ def test_the_paginator_walks_hundreds_with_no_skip_or_repeat(
     paginator = client.get_paginator("list_inference_experiments")
     seen: list[str] = []
     extra = 0
-    for page in paginator.paginate(NameContains="page-", PaginationConfig={"PageSize": 37}, **sort):
+    pages = paginator.paginate(NameContains="page-", PaginationConfig={"PageSize": 37}, **sort)
+    for page in _pages(pages):
         seen.extend(item["Name"] for item in page["InferenceExperiments"])
         assert all("Arn" not in item for item in page["InferenceExperiments"])
         if sort.get("SortBy") != "Status":  # Status changes while the reconciler runs
@@ -433,3 +447,79 @@ def test_requests_can_run_in_worker_threads_for_stores_that_wait_on_a_network(
     wait_for_status(client, "offload-1", "Running", timeout=3)
     with pytest.raises(client.exceptions.ResourceNotFound):
         client.describe_inference_experiment(Name="offload-2")
+
+
+# -- what a boto3 program does with what it reads back (SPEC §1 "Times", §5) ---------------
+
+
+def test_a_schedule_read_with_describe_is_sent_back_unchanged_while_running(
+    client: Any, create_request: Any, wait_for_status: Any
+) -> None:
+    client.create_inference_experiment(**create_request("rmw-1"))
+    described = wait_for_status(client, "rmw-1", "Running", timeout=3)
+    client.update_inference_experiment(
+        Name="rmw-1", Schedule=described["Schedule"], Description="read, modified, written"
+    )
+    assert client.describe_inference_experiment(Name="rmw-1")["Status"] in ("Updating", "Running")
+
+
+def test_creation_time_after_an_experiments_own_creation_time_leaves_it_out(
+    client: Any, create_request: Any
+) -> None:
+    client.create_inference_experiment(**create_request("after-1"))
+    created = client.describe_inference_experiment(Name="after-1")["CreationTime"]
+    names = [
+        s["Name"]
+        for s in client.list_inference_experiments(CreationTimeAfter=created)[
+            "InferenceExperiments"
+        ]
+    ]
+    assert "after-1" not in names
+
+
+def test_a_start_time_whose_end_passes_year_9999_is_refused_and_list_stays_readable(
+    client: Any, create_request: Any
+) -> None:
+    last = datetime.datetime(9999, 12, 31, 23, 59, 59, tzinfo=datetime.UTC)
+    with pytest.raises(ClientError) as caught:
+        client.create_inference_experiment(**create_request("far-1", Schedule={"StartTime": last}))
+    assert error_of(caught) == ("ValidationException", 400)
+    assert (
+        caught.value.response["ResponseMetadata"]["HTTPHeaders"]["x-lifecycle-rule"]
+        == "schedule-in-range"
+    )
+    client.list_inference_experiments()  # every client can still read every page
+
+
+def test_boto3_sees_the_rule_that_refused_a_request(
+    client: Any, create_request: Any, wait_for_status: Any
+) -> None:
+    client.create_inference_experiment(**create_request("rule-1"))
+    wait_for_status(client, "rule-1", "Running", timeout=3)
+    with pytest.raises(client.exceptions.ConflictException) as caught:
+        client.stop_inference_experiment(Name="rule-1", ModelVariantActions={"prod": "Promote"})
+    assert (
+        caught.value.response["ResponseMetadata"]["HTTPHeaders"]["x-lifecycle-rule"]
+        == "promote-shadow-only"
+    )
+    assert set(caught.value.response["Error"]) == {"Code", "Message"}
+
+
+def test_a_token_signed_with_the_secret_but_not_issued_is_a_validation_error_not_a_500(
+    start_server: Any, client_for: Any
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    service = ExperimentService(MemoryStore(), token_secret=b"a known secret for this test")
+    server = start_server(LifecycleApp(service))
+    client = client_for(server.url)
+    for body in (b"x", b"[1,2,3]", b'[["abc","e1"],{}]', b"[[1.0,5],{}]"):
+        sig = base64.urlsafe_b64encode(
+            hmac.digest(b"a known secret for this test", body, hashlib.sha256)[:18]
+        )
+        token = base64.urlsafe_b64encode(body).decode().rstrip("=") + "." + sig.decode()
+        with pytest.raises(ClientError) as caught:
+            client.list_inference_experiments(NextToken=token)
+        assert error_of(caught) == ("ValidationException", 400)

@@ -210,7 +210,6 @@ def test_a_wrong_content_type_is_a_serialization_exception(content_type: str | N
         (b"\xef\xbb\xbf{}", "not valid JSON"),
         (b'{"Name": "\\ud800"}', "surrogate"),
         (b'{"\\udfff": 1}', "surrogate"),
-        (b'{"Name": 1' + b"0" * 5000 + b"}", "not valid JSON"),
     ],
 )
 def test_a_body_that_is_not_a_json_object_is_a_serialization_exception(
@@ -558,3 +557,87 @@ def test_thousands_of_bad_bodies_get_a_4xx_and_change_nothing(
         assert code in allowed
 
     check()
+
+
+# -- what the review found on the wire (issue: a huge number, the rule header, a [] body) ----
+
+
+def _real_service() -> Any:
+    from lifecycle.service.reconciler import Reconciler
+    from lifecycle.service.service import ExperimentService
+    from lifecycle.stores.memory import MemoryStore
+
+    service = ExperimentService(MemoryStore())
+    service.invoke("CreateInferenceExperiment", _create("wire-running"))
+    Reconciler(service).run_once()
+    return service
+
+
+@pytest.mark.parametrize("digits", [29, 5000, 100_000])
+def test_any_json_integer_is_a_value_to_validate_never_a_decoding_failure(digits: int) -> None:
+    body = '{"MaxResults": 1' + "0" * (digits - 1) + "}"
+    status, code, message = envelope(
+        call(_real_service(), body, target="SageMaker.ListInferenceExperiments")
+    )
+    assert (status, code) == (400, "ValidationException")
+    assert "maxResults" in message and "less than or equal to 100" in message
+    assert len(message) < 2000
+
+
+def test_a_huge_integer_where_a_string_belongs_is_a_type_error_showing_its_digits() -> None:
+    body = '{"Name": 1' + "0" * 5000 + "}"
+    _, code, message = envelope(call(_real_service(), body))
+    assert code == "ValidationException" and "10000000" in message and len(message) < 2000
+
+
+def test_a_negative_huge_integer_is_below_the_minimum() -> None:
+    body = '{"MaxResults": -1' + "0" * 5000 + "}"
+    _, code, message = envelope(
+        call(_real_service(), body, target="SageMaker.ListInferenceExperiments")
+    )
+    assert code == "ValidationException" and "greater than or equal to 1" in message
+
+
+def test_an_error_a_rule_raised_names_the_rule_in_a_header_and_the_body_stays_awss() -> None:
+    body = json.dumps({"Name": "wire-running", "ModelVariantActions": {"prod": "Promote"}})
+    response = call(_real_service(), body, target="SageMaker.StopInferenceExperiment")
+    assert envelope(response)[1] == "ConflictException"
+    assert header(response, "X-Lifecycle-Rule") == "promote-shadow-only"
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "rule"),
+    [
+        ("SageMaker.DescribeInferenceExperiment", '{"Name": "nope"}', "experiment-exists"),
+        ("SageMaker.DescribeInferenceExperiment", '{"Name": "bad name"}', "pattern"),
+        ("SageMaker.ListInferenceExperiments", '{"NextToken": "forged"}', "next-token"),
+        ("SageMaker.DescribeInferenceExperiment", "[]", "body-object"),
+    ],
+)
+def test_every_rule_error_carries_its_rule_header(target: str, body: str, rule: str) -> None:
+    response = call(_real_service(), body, target=target)
+    assert response.status == 400
+    assert header(response, "X-Lifecycle-Rule") == rule
+
+
+def test_an_error_no_rule_raised_has_no_rule_header() -> None:
+    response = call(_real_service(), "{}", target="SageMaker.NoSuchOperation")
+    assert envelope(response)[1] == "UnknownOperationException"
+    assert header(response, "X-Lifecycle-Rule") is None
+
+
+@pytest.mark.parametrize("payload", [[], "x", 5, None])
+def test_a_body_that_is_not_an_object_is_a_serialization_error_over_http_and_through_invoke(
+    payload: Any,
+) -> None:
+    from lifecycle.errors import LifecycleError
+
+    service = _real_service()
+    response = call(service, json.dumps(payload), target="SageMaker.DescribeInferenceExperiment")
+    assert envelope(response)[1] == "SerializationException"
+    with pytest.raises(LifecycleError) as refused:
+        service.invoke("DescribeInferenceExperiment", payload)
+    assert (refused.value.code, refused.value.rule) == ("SerializationException", "body-object")
+    assert [(e.code, e.rule) for e in service.explain("DescribeInferenceExperiment", payload)] == [
+        ("SerializationException", "body-object")
+    ]

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from lifecycle.errors import ProtocolError, ValidationError
+from lifecycle.errors import ProtocolError, SerializationError, ValidationError
 from lifecycle.wire import shapes
 from lifecycle.wire._constraints import Enum, Int, Size, Str
 from lifecycle.wire.shapes import INSTANCE_TYPE_FORM, REQUEST_MODELS, RESPONSE_MODELS, parse_request
@@ -168,9 +168,14 @@ def test_an_unknown_operation_is_an_unknown_operation_exception() -> None:
 
 
 @pytest.mark.parametrize("payload", [[], "x", 1, None, True])
-def test_a_body_that_is_not_an_object_is_a_validation_error(payload: object) -> None:
-    err = refused("DescribeInferenceExperiment", payload)
-    assert "the request body must be a json object" in err.message.lower()
+def test_a_body_that_is_not_an_object_is_a_serialization_error_as_over_http(
+    payload: object,
+) -> None:
+    # SPEC §5: a body that is not a JSON object is a SerializationException, on every path
+    with pytest.raises(SerializationError) as info:
+        parse_request("DescribeInferenceExperiment", payload)
+    assert "the request body must be a json object" in info.value.message.lower()
+    assert (info.value.code, info.value.rule) == ("SerializationException", "body-object")
 
 
 # -- required members --------------------------------------------------------------------
@@ -920,6 +925,8 @@ def test_any_json_body_parses_or_is_a_validation_error(operation: str, data: st.
         parse_request(operation, payload)
     except ValidationError as err:
         error = err
+    except SerializationError:
+        assert not isinstance(payload, dict)  # not an object: SerializationException, as over HTTP
     if error is not None:
         count = len(error.errors)
         assert error.message.startswith(
