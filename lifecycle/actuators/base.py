@@ -31,6 +31,10 @@ class Step:
     variant: str | None = None
     model_name: str | None = None
     infrastructure: dict[str, Any] | None = None
+    #: the experiment's ARN
+    arn: str = ""
+    #: which try of this step (1 for the first; a retry carries the same key)
+    attempt: int = 1
 
 
 @runtime_checkable

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import threading
+from collections import OrderedDict, deque
 from dataclasses import asdict
 from pathlib import Path
 from typing import BinaryIO
@@ -26,13 +27,25 @@ class SimulatedActuator:
     looked, and appends only a key nobody carried out. A line cut short by
     a crash is ignored and the next line starts on a fresh line.
     ``fail(action, times, message)`` makes the next ``times`` steps of that
-    action fail, for tests of the retry and fail paths.
+    action fail, for tests of the retry and fail paths; ``fail(...,
+    retryable=False)`` fails them as an error retrying cannot mend.
+
+    Memory stays bounded however long it runs: ``applied`` remembers the last
+    ``remember`` keys carried out (a step is retried only while its experiment
+    is in the status that planned it, so an old key never comes back) and
+    ``calls`` the last ``remember`` steps it was handed.
     """
 
-    def __init__(self, log_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, log_path: str | os.PathLike[str] | None = None, *, remember: int = 100_000
+    ) -> None:
         self._lock = threading.Lock()
-        self.applied: dict[str, Step] = {}
-        self.calls: list[Step] = []
+        self._remember = remember
+        #: the keys carried out, oldest first (at most ``remember``)
+        self.applied: OrderedDict[str, Step] = OrderedDict()
+        #: every step handed to ``apply``, oldest first (at most ``remember``)
+        self.calls: deque[Step] = deque(maxlen=remember)
+        self._retryable: dict[str, bool] = {}
         self._failures: dict[str, list[str]] = {}
         self._log = Path(log_path) if log_path is not None else None
         self._offset = 0  # how far into the log this process has read
@@ -44,9 +57,23 @@ class SimulatedActuator:
                 finally:
                     _unlock_file(f.fileno())
 
-    def fail(self, action: str, times: int = 1, message: str = "simulated failure") -> None:
+    def fail(
+        self,
+        action: str,
+        times: int = 1,
+        message: str = "simulated failure",
+        *,
+        retryable: bool = True,
+    ) -> None:
         with self._lock:
             self._failures.setdefault(action, []).extend([message] * times)
+            self._retryable[action] = retryable
+
+    def _remember_key(self, step: Step) -> None:
+        self.applied[step.key] = step
+        self.applied.move_to_end(step.key)
+        while len(self.applied) > self._remember:
+            self.applied.popitem(last=False)
 
     def _read_new(self, f: BinaryIO) -> bool:
         """Take in the lines appended since the last read; True when the log ends mid-line."""
@@ -58,7 +85,8 @@ class SimulatedActuator:
                 step = Step(**json.loads(line))
             except (ValueError, TypeError):
                 continue  # a line cut short by a crash, then completed by the next writer
-            self.applied.setdefault(step.key, step)
+            if step.key not in self.applied:
+                self._remember_key(step)
         self._offset += end
         return end < len(data)
 
@@ -86,7 +114,7 @@ class SimulatedActuator:
                         self._offset = f.tell()
                     finally:
                         _unlock_file(f.fileno())
-            self.applied[step.key] = step
+            self._remember_key(step)
 
 
 if sys.platform == "win32":  # pragma: no cover - no flock: one process per log

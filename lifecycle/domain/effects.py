@@ -106,8 +106,10 @@ def _stop(exp: Experiment, f: Firing) -> list[VariantEvent]:
             out.append(VariantEvent(v, "promote", "promoted", model, infra))
         elif action is VariantAction.REMOVE:
             out.append(VariantEvent(v, "remove", "removed"))
+        elif model is not None or infra is not None:  # retained with a new configuration: a step
+            out.append(VariantEvent(v, "update", "updated", model, infra))
         else:
-            out.append(VariantEvent(v, "retain", None, model, infra))
+            out.append(VariantEvent(v, "retain"))
     exp.stop_actions = actions
     exp.desired_state = plan.desired_state
     if plan.reason is not None:
@@ -165,11 +167,7 @@ def _end_step(v: Variant, e: VariantEvent) -> None:
 
 
 def _retain(v: Variant, e: VariantEvent) -> None:
-    """Retain keeps the variant in service; a DesiredModelVariants item replaces its config."""
-    if e.model_name is not None:
-        v.model_name = e.model_name
-    if e.infrastructure is not None:
-        v.infrastructure = e.infrastructure
+    """Retain keeps the variant in service as it is (a new configuration is an update)."""
 
 
 def _rollback(v: Variant, e: VariantEvent) -> None:

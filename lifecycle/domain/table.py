@@ -133,7 +133,8 @@ VARIANT_TABLE = MachineTable(
     transitions=(
         Transition("create", None, V.CREATING, (CREATE_OP,)),
         Transition("provisioned", V.CREATING, V.IN_SERVICE, _R),
-        Transition("update", V.IN_SERVICE, V.UPDATING, (UPDATE_OP,)),
+        # a Stop's DesiredModelVariants item for a retained variant updates it too
+        Transition("update", V.IN_SERVICE, V.UPDATING, (UPDATE_OP, STOP_OP)),
         Transition("updated", V.UPDATING, V.IN_SERVICE, _R),
         Transition("promote", V.IN_SERVICE, V.UPDATING, (STOP_OP,)),
         Transition("promoted", V.UPDATING, V.IN_SERVICE, _R),

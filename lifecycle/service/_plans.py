@@ -168,6 +168,8 @@ def update_request_refusals(
                 "Schedule.EndTime",
             )
         )
+    if plan.start_time is not UNSET and plan.end_time is not UNSET:  # judged without the stored one
+        out.extend(schedule_refusals(plan.start_time, plan.end_time, now, end_given=False))
     smc = plan.shadow_mode_config
     if (
         smc is not UNSET
@@ -184,7 +186,8 @@ def update_request_refusals(
 
 
 def update_schedule_refusals(exp: Experiment, plan: UpdatePlan, now: float) -> list[Refusal]:
-    if plan.start_time is UNSET and plan.end_time is UNSET:
+    """The schedule rules of an update that gives one time: judged with the stored other."""
+    if (plan.start_time is UNSET) == (plan.end_time is UNSET):  # neither, or both (judged alone)
         return []
     start = exp.start_time if plan.start_time is UNSET else plan.start_time
     end = exp.end_time if plan.end_time is UNSET else plan.end_time

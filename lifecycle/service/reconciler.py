@@ -7,19 +7,22 @@ through the :class:`~lifecycle.actuators.Actuator`, then fires the event that
 ends the step and saves with the version it loaded; the saves of one round
 out of statuses only the reconciler moves go to the store together, in one
 transaction. A save that finds a newer version means another request or
-replica got there first: the step is left to it. A step whose actuator call fails is retried; past ``max_attempts``
-the experiment fails (Cancelled, StatusReason = the error).
+replica got there first: the step is left to it. A step whose actuator call fails is
+retried with exponential backoff; past ``max_attempts``, or at once for an error
+that is not ``retryable``, the experiment fails (Cancelled, StatusReason = the step
+and the error). ``_attempt.py`` states the step contract this keeps.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import Callable
 
-from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator, Step
+from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.machine import fire_variant
 from lifecycle.domain.rules import Firing, StopPlan, plan_stop, whole_ms
@@ -27,6 +30,7 @@ from lifecycle.domain.statuses import ExperimentStatus as S
 from lifecycle.domain.statuses import StepAction, VariantAction
 from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
 from lifecycle.errors import StaleVersionError
+from lifecycle.service._attempt import PENDING_ORDER, Attempt, cut
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import Save
 
@@ -70,6 +74,9 @@ class Reconciler:
         clock: Callable[[], float] | None = None,
         max_attempts: int = 3,
         retry_seconds: float = 1.0,
+        backoff: float = 2.0,
+        max_retry_seconds: float = 300.0,
+        jitter: float = 0.0,
         batch: int = 100,
         owner: str | None = None,
         lease_seconds: float = 30.0,
@@ -81,8 +88,15 @@ class Reconciler:
         self.lease_seconds = lease_seconds
         self.actuator: Actuator = actuator if actuator is not None else SimulatedActuator()
         self.clock = clock or service.clock
+        #: tries of one step before the experiment fails (an error not ``retryable``: one)
         self.max_attempts = max_attempts
+        #: the wait after a first failure; each further one waits ``backoff`` times longer,
+        #: at most ``max_retry_seconds``, give or take ``jitter`` (a fraction) at random
         self.retry_seconds = retry_seconds
+        self.backoff = backoff
+        self.max_retry_seconds = max_retry_seconds
+        self.jitter = jitter
+        self._random = random.Random()
         self.batch = batch
 
     def run_once(self, max_rounds: int = 16) -> int:
@@ -143,25 +157,59 @@ class Reconciler:
 
     def _prepare(self, name: str, now: float) -> tuple[Save, S] | None:
         """Load one experiment and carry out its due step, unsaved: the save to make and
-        the status it was loaded in; None when nothing is due."""
+        the status it was loaded in; None when nothing is due.
+
+        The step's events are fired on a copy of the record: a failed attempt saves the
+        loaded record with only its retry bookkeeping (attempts, last error, next try),
+        so no status changes before the actuator confirms its step.
+        """
         now = whole_ms(now)
-        exp = self.service.store.get(name)
-        if exp is None or exp.due_at is None or exp.due_at > now:
+        loaded = self.service.store.get(name)
+        if loaded is None or loaded.due_at is None or loaded.due_at > now:
             return None
-        loaded_status = exp.status
-        version = exp.version
+        attempt = Attempt(self.actuator, loaded)
+        work = loaded.copy()
         entries: list[HistoryEntry] = []
         try:
-            self._step(exp, now, entries)
+            self._step(work, now, entries, attempt)
         except ActuatorError as err:
-            exp.attempts += 1
-            exp.last_error = str(err)
-            if exp.attempts >= self.max_attempts:
-                _log.warning("inference experiment %s failed: %s", name, err)
-                entries.append(self._fire(exp, "fail", now, reason=str(err)))
-            else:
-                exp.due_at = now + self.retry_seconds
-        return (exp, version, entries), loaded_status
+            return self._failed(loaded, now, err, attempt), loaded.status
+        return (work, loaded.version, entries), loaded.status
+
+    def _failed(self, loaded: Experiment, now: float, err: ActuatorError, attempt: Attempt) -> Save:
+        """The save of a failed attempt: a retry later, or (the last try, or an error that
+        retrying cannot mend) the experiment fails, after undoing what the attempt did."""
+        exp = loaded.copy()
+        exp.attempts += 1
+        exp.last_error = cut(err.message)
+        if exp.attempts < self.max_attempts and err.retryable:
+            exp.due_at = now + self.retry_delay(exp.attempts)
+            _log.info(
+                "inference experiment %s: attempt %d failed, retried in %.1fs: %s",
+                exp.name,
+                exp.attempts,
+                exp.due_at - now,
+                err.message,
+            )
+            return exp, loaded.version, []
+        reason = attempt.describe_failure(err)
+        problems = attempt.undo(loaded, self.max_attempts)
+        if problems:
+            reason = cut(f"{reason}; {'; '.join(problems)}")
+        _log.warning("inference experiment %s failed: %s", exp.name, reason)
+        entries: list[HistoryEntry] = []
+        if exp.status is S.CREATED:  # the catch-up start: the start happened, its step failed
+            entries.append(self._fire(exp, "start", now))
+        entries.append(self._fire(exp, "fail", now, reason=reason))
+        return exp, loaded.version, entries
+
+    def retry_delay(self, attempts: int) -> float:
+        """How long after its ``attempts``-th failure a step is tried again: exponential
+        backoff from ``retry_seconds``, capped at ``max_retry_seconds``, with jitter."""
+        delay = min(self.retry_seconds * self.backoff ** (attempts - 1), self.max_retry_seconds)
+        if self.jitter:
+            delay *= 1 + self._random.uniform(-self.jitter, self.jitter)
+        return delay
 
     # -- steps ----------------------------------------------------------------------
 
@@ -176,51 +224,45 @@ class Reconciler:
         firing = Firing(exp, now, self.service.settle_seconds, plan, reason)
         return self.service.transition(exp, event, firing)
 
-    def _apply(
-        self,
-        exp: Experiment,
-        action: StepAction,
-        variant: str | None = None,
-        model: str | None = None,
-        infra: dict[str, object] | None = None,
-    ) -> None:
-        # exp.version is the version loaded for this step: the same on every try of the
-        # step until a save records its outcome, so a crash before the save repeats the key
-        key = f"{exp.arn}|v{exp.version}|{action}|{variant or ''}"
-        self.actuator.apply(Step(key, exp.name, exp.endpoint_name, action, variant, model, infra))
-
-    def _carry_variants(self, exp: Experiment) -> None:
-        """Carry out each variant's pending step, then fire the variant event that ends it."""
-        for v in exp.variants:
-            if v.pending is None:
-                continue
+    @staticmethod
+    def _carry_variants(exp: Experiment, attempt: Attempt) -> None:
+        """Carry out each variant's pending step (a promotion first, a removal last), then
+        fire the variant event that ends it."""
+        pending = sorted(
+            (v for v in exp.variants if v.pending is not None),
+            key=lambda v: PENDING_ORDER[v.pending or ""],
+        )
+        for v in pending:
+            assert v.pending is not None
             model = v.pending_model_name or v.model_name
             infra = v.pending_infrastructure or v.infrastructure
-            self._apply(exp, VARIANT_ACTIONS[v.pending], v.name, model, infra)
+            attempt.apply(exp, VARIANT_ACTIONS[v.pending], v.name, model, infra)
             fire_variant(v, v.pending)
 
-    def _step(self, exp: Experiment, now: float, entries: list[HistoryEntry]) -> None:
+    def _step(
+        self, exp: Experiment, now: float, entries: list[HistoryEntry], attempt: Attempt
+    ) -> None:
         status = exp.status
         if status is S.CREATING:
-            self._carry_variants(exp)
+            self._carry_variants(exp, attempt)
             entries.append(self._fire(exp, "provisioned", now))
         elif status is S.CREATED:
             if exp.end_time <= now:
-                self._catch_up(exp, now, entries)
+                self._catch_up(exp, now, entries, attempt)
             else:
                 entries.append(self._fire(exp, "start", now))
         elif status is S.STARTING:
-            self._apply(exp, STATUS_ACTIONS[status])
+            attempt.apply(exp, STATUS_ACTIONS[status])
             entries.append(self._fire(exp, "started", now))
         elif status is S.UPDATING:
-            self._carry_variants(exp)
-            self._apply(exp, STATUS_ACTIONS[status])
+            self._carry_variants(exp, attempt)
+            attempt.apply(exp, STATUS_ACTIONS[status])
             entries.append(self._fire(exp, "updated", now))
         elif status is S.RUNNING:
             entries.append(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
         elif status is S.STOPPING:
-            self._carry_variants(exp)
-            self._apply(exp, STATUS_ACTIONS[status])
+            self._carry_variants(exp, attempt)
+            attempt.apply(exp, STATUS_ACTIONS[status])
             entries.append(self._fire(exp, "stopped", now))
 
     @staticmethod
@@ -232,13 +274,15 @@ class Reconciler:
         }
         return plan_stop(actions, [], "Completed", None)
 
-    def _catch_up(self, exp: Experiment, now: float, entries: list[HistoryEntry]) -> None:
+    def _catch_up(
+        self, exp: Experiment, now: float, entries: list[HistoryEntry], attempt: Attempt
+    ) -> None:
         """A Created experiment whose EndTime has passed: start and stop it at once."""
         entries.append(self._fire(exp, "start", now))
-        self._apply(exp, StepAction.START_SHADOW_TEST)
+        attempt.apply(exp, StepAction.START_SHADOW_TEST)
         entries.append(self._fire(exp, "started", now))
         entries.append(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
         exp.status_reason = _CAUGHT_UP
-        self._carry_variants(exp)
-        self._apply(exp, StepAction.END_SHADOW_TEST)
+        self._carry_variants(exp, attempt)
+        attempt.apply(exp, StepAction.END_SHADOW_TEST)
         entries.append(self._fire(exp, "stopped", now))

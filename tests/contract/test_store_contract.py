@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,18 +24,6 @@ INFRA = {
     "InfrastructureType": "RealTimeInference",
     "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
 }
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        made: Store = MemoryStore()
-    elif request.param == "sqlite":
-        made = SqliteStore(tmp_path / "lifecycle.db")
-    else:
-        made = open_store(request.getfixturevalue("postgres_url"))
-    yield made
-    made.close()
 
 
 def make(
@@ -481,14 +468,19 @@ def _seed_for_sorting(store: Store) -> list[Experiment]:
     return made
 
 
+#: more pages than any walk of these tests needs: past it, the store always has more
+MAX_PAGES = 200
+
+
 def _pages(store: Store, query: ListQuery) -> list[list[str]]:
     pages = []
-    while True:
+    for _ in range(MAX_PAGES):
         page = store.list(query)
         pages.append([e.name for e in page.items])
         if not page.has_more:
             return pages
         query = replace(query, after=sort_key(page.items[-1], query.sort_by))
+    raise AssertionError(f"the store still has more after {MAX_PAGES} pages: {pages[-3:]}")
 
 
 @pytest.mark.parametrize("descending", [False, True], ids=["Ascending", "Descending"])
@@ -561,7 +553,7 @@ def test_pages_neither_skip_nor_repeat_while_others_are_created(
     query = ListQuery(sort_by=sort_by, descending=descending, limit=4)
     seen: list[str] = []
     created = 0
-    while True:
+    for _ in range(MAX_PAGES):
         page = store.list(query)
         seen.extend(e.name for e in page.items)
         for _ in range(3):  # new experiments land before, at and after the position
@@ -577,6 +569,8 @@ def test_pages_neither_skip_nor_repeat_while_others_are_created(
         if not page.has_more:
             break
         query = replace(query, after=sort_key(page.items[-1], sort_by))
+    else:
+        raise AssertionError(f"the store still has more after {MAX_PAGES} pages: {seen[-5:]}")
     assert len(seen) == len(set(seen)), "a page repeated an experiment"
     assert original <= set(seen), f"pages skipped {sorted(original - set(seen))}"
 

@@ -52,10 +52,10 @@ def test_a_failed_step_is_retried_and_then_succeeds() -> None:
     world.create()
     world.reconciler.run_once()
     assert world.status() == "Starting"
-    world.clock.advance(5)
+    world.clock.advance(5)  # the first retry waits retry_seconds
     world.reconciler.run_once()
     assert world.status() == "Starting"
-    world.clock.advance(5)
+    world.clock.advance(10)  # the second twice as long (exponential backoff)
     world.reconciler.run_once()
     assert world.status() == "Running"
 
@@ -63,9 +63,9 @@ def test_a_failed_step_is_retried_and_then_succeeds() -> None:
 def test_the_last_failed_attempt_cancels_with_the_error_as_status_reason() -> None:
     world, _ = failing_world("start-shadow-test", 3, retry_seconds=1)
     world.create()
-    for _ in range(3):
+    for wait in (1, 2, 4):  # each retry waits twice as long as the one before
         world.reconciler.run_once()
-        world.clock.advance(1)
+        world.clock.advance(wait)
     d = world.describe()
     assert d["Status"] == "Cancelled"
     assert "capacity error" in d["StatusReason"]
