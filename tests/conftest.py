@@ -63,7 +63,7 @@ def postgres_schema(postgres_dsn: str) -> Iterator[str]:
     name = f"{_RUN}_{uuid.uuid4().hex[:8]}"
     yield name
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')  # type: ignore[arg-type]
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 @pytest.fixture

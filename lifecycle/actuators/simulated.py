@@ -31,13 +31,15 @@ class SimulatedActuator:
     retryable=False)`` fails them as an error retrying cannot mend.
 
     Memory stays bounded however long it runs: ``applied`` remembers the last
-    ``remember`` keys carried out (a step is retried only while its experiment
-    is in the status that planned it, so an old key never comes back) and
-    ``calls`` the last ``remember`` steps it was handed.
+    ``remember`` keys carried out and ``calls`` the last ``remember`` steps it
+    was handed. A step is retried only while its experiment is in the status
+    that planned it, and at most ``--max-live-experiments`` (100 by default)
+    are live, each with a handful of steps open, so 10,000 keys leave a wide
+    margin; a key older than that never comes back.
     """
 
     def __init__(
-        self, log_path: str | os.PathLike[str] | None = None, *, remember: int = 100_000
+        self, log_path: str | os.PathLike[str] | None = None, *, remember: int = 10_000
     ) -> None:
         self._lock = threading.Lock()
         self._remember = remember

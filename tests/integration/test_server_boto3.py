@@ -10,7 +10,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -138,14 +138,15 @@ def test_conflict_exception_is_client_exceptions_conflict_exception(
 
 
 def test_resource_not_found_is_client_exceptions_resource_not_found(client: Any) -> None:
-    for call in (
+    calls: tuple[Callable[[], object], ...] = (
         lambda: client.describe_inference_experiment(Name="absent"),
         lambda: client.start_inference_experiment(Name="absent"),
         lambda: client.stop_inference_experiment(
             Name="absent", ModelVariantActions={"a": "Retain"}
         ),
         lambda: client.delete_inference_experiment(Name="absent"),
-    ):
+    )
+    for call in calls:
         with pytest.raises(client.exceptions.ResourceNotFound) as caught:
             call()
         assert error_of(caught) == ("ResourceNotFound", 400)

@@ -9,7 +9,7 @@ behaviour.
 from __future__ import annotations
 
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from transitions import EventData, Machine, MachineError, State
@@ -39,7 +39,7 @@ class Model:
 
 def _record(label: str, result: Any = None) -> Any:
     def callback(event_data: EventData) -> Any:
-        event_data.model.calls.append(f"{label}:{event_data.state.name}")
+        cast(Any, event_data.model).calls.append(f"{label}:{event_data.state.name}")
         return result
 
     return callback
@@ -237,11 +237,11 @@ class _CountingState(State):
     """A State that does work of its own on enter and exit, beyond callbacks."""
 
     def enter(self, event_data: EventData) -> None:
-        event_data.model.calls.append(f"enter {self.name}")
+        cast(Any, event_data.model).calls.append(f"enter {self.name}")
         super().enter(event_data)
 
     def exit(self, event_data: EventData) -> None:
-        event_data.model.calls.append(f"exit {self.name}")
+        cast(Any, event_data.model).calls.append(f"exit {self.name}")
         super().exit(event_data)
 
 

@@ -38,9 +38,8 @@ def test_explain_is_empty_exactly_when_invoke_succeeds(
     payload: dict[str, Any], status: str
 ) -> None:
     world = World()
-    world.create(
-        **({"Schedule": {"StartTime": world.clock.now + 3600}} if status == "Created" else {})
-    )
+    later: dict[str, Any] = {"Schedule": {"StartTime": world.clock.now + 3600}}
+    world.create(**(later if status == "Created" else {}))
     world.reconciler.run_once()
     before = world.snapshot()
     reasons = world.service.explain("StopInferenceExperiment", copy.deepcopy(payload))

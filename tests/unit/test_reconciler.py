@@ -101,7 +101,7 @@ def test_each_variant_step_reaches_the_actuator_once_with_a_key() -> None:
         "StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}}
     )
     world.reconciler.run_once()
-    actions = [(s.action, s.variant) for s in actuator.calls]
+    actions = [(str(s.action), s.variant) for s in actuator.calls]
     assert actions.count(("promote-variant", "shadow")) == 1
     assert actions.count(("remove-variant", "prod")) == 1
     assert len({s.key for s in actuator.calls}) == len(actuator.calls)
@@ -110,8 +110,9 @@ def test_each_variant_step_reaches_the_actuator_once_with_a_key() -> None:
 def test_a_repeated_key_is_carried_out_once(tmp_path: Any) -> None:
     log = tmp_path / "steps.jsonl"
     from lifecycle.actuators import Step
+    from lifecycle.domain.statuses import StepAction
 
-    step = Step("k1", "exp", "ep", "remove-variant", "prod")
+    step = Step("k1", "exp", "ep", StepAction.REMOVE_VARIANT, "prod")
     SimulatedActuator(log).apply(step)
     again = SimulatedActuator(log)  # a restarted process
     again.apply(step)

@@ -97,7 +97,7 @@ class StepMachine(RuleBasedStateMachine):
 
     @rule(name=NAMES, later=st.booleans())
     def create(self, name: str, later: bool) -> None:
-        extra = {"Schedule": {"StartTime": self.clock.now + 120}} if later else {}
+        extra: dict[str, Any] = {"Schedule": {"StartTime": self.clock.now + 120}} if later else {}
         self.call("CreateInferenceExperiment", create_request(name, **extra))
 
     @rule(name=NAMES)

@@ -13,7 +13,7 @@ import pytest
 
 from lifecycle.domain.experiment import Experiment, Variant
 from lifecycle.domain.machine import fire, fire_variant
-from lifecycle.domain.rules import Firing, UpdatePlan, plan_stop
+from lifecycle.domain.rules import Firing, StopPlan, UpdatePlan, plan_stop
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantStatus
 from lifecycle.errors import ConflictError
 from lifecycle.testing import TransitionCase, transition_cases
@@ -90,7 +90,7 @@ def _experiment(status: E, *, start: float = NOW - 10) -> Experiment:
 
 
 def _firing(exp: Experiment, event: str) -> Firing:
-    plan: object = None
+    plan: StopPlan | UpdatePlan | None = None
     if event == "stop":
         plan = plan_stop({"shadow": "Promote"}, [], "Completed", None)
     elif event == "update":
