@@ -98,7 +98,8 @@ class SimulatedActuator:
             pending = self._failures.get(step.action)
             if pending:
                 raise ActuatorError(
-                    f"{pending.pop(0)} ({step.action} of {step.variant or step.experiment})"
+                    f"{pending.pop(0)} ({step.action} of {step.variant or step.experiment})",
+                    retryable=self._retryable.get(step.action, True),
                 )
             if step.key in self.applied:
                 return

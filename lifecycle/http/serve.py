@@ -1,4 +1,4 @@
-"""``lifecycle serve``: its arguments, the wiring of store, service, reconciler and auth, and uvicorn.
+"""``lifecycle serve``: its arguments, the wiring of store, service, actuator, reconciler and auth, and uvicorn.
 
 ``lifecycle.cli`` hooks these into its ``serve`` subcommand::
 
@@ -9,7 +9,9 @@
 ``python -m lifecycle.http.serve [ARGS]`` runs the same thing on its own.
 :func:`serve` runs a :class:`~lifecycle.http.app.LifecycleApp` under uvicorn
 and returns an exit code; SIGINT and SIGTERM stop it gracefully (requests in
-flight finish, then the reconciler stops) and it returns 0.
+flight finish, then the reconciler stops) and it returns 0. The ``--actuator``
+flags pick what carries out the reconciler's steps (:func:`build_actuator`:
+simulated, a webhook, or a factory of the user's); it is closed on the way out.
 """
 
 from __future__ import annotations
@@ -27,13 +29,17 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
 from lifecycle.http.protocol import Authenticator
 
+if TYPE_CHECKING:
+    from lifecycle.actuators import Actuator
+
 __all__ = [
     "add_serve_arguments",
+    "build_actuator",
     "default_store_url",
     "is_loopback",
     "main",
@@ -45,6 +51,7 @@ __all__ = [
 _log = logging.getLogger("lifecycle.server")
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+_WEBHOOK_TIMEOUT = 10.0
 
 
 def default_store_url() -> str:
@@ -82,6 +89,13 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a finite number, 0 or more")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
     return value
 
 
@@ -160,6 +174,35 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "whitespace) instead of the one the store keeps; give every replica the same file",
     )
     parser.add_argument(
+        "--actuator",
+        metavar="KIND",
+        default="simulated",
+        help="what carries out the reconciler's steps: simulated (the default: records each "
+        "step, changes nothing real), webhook (POSTs each step as JSON to --actuator-url; "
+        "see docs/actuators.md), or package.module:factory, a callable of your own, called "
+        "with no arguments, that returns an object with an apply(step) method (the module "
+        "must be importable: installed, or on PYTHONPATH)",
+    )
+    parser.add_argument(
+        "--actuator-url",
+        metavar="URL",
+        help="with --actuator webhook: the http:// or https:// URL each step is POSTed to",
+    )
+    parser.add_argument(
+        "--actuator-secret-file",
+        metavar="FILE",
+        help="with --actuator webhook: sign each body with the secret in FILE (its bytes, "
+        "less surrounding whitespace) in X-Lifecycle-Signature: sha256=<hex HMAC-SHA256>",
+    )
+    parser.add_argument(
+        "--actuator-timeout",
+        type=_timeout,
+        metavar="SECONDS",
+        help="with --actuator webhook: how long to wait to connect and for each read of the "
+        "answer before the step counts as failed and is retried (default "
+        f"{_WEBHOOK_TIMEOUT:g})",
+    )
+    parser.add_argument(
         "--log-level", choices=_LOG_LEVELS, default="info", help="log level (default info)"
     )
 
@@ -179,7 +222,6 @@ def _open_store(url: str) -> Any:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Build the store, service, reconciler and auth from ``args`` and serve until stopped."""
-    from lifecycle.errors import LifecycleError
     from lifecycle.http.sigv4 import CredentialsError, SigV4Verifier
 
     auth: SigV4Verifier | None = None
@@ -205,6 +247,26 @@ def run_serve(args: argparse.Namespace) -> int:
             return 2
 
     try:
+        actuator = build_actuator(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _serve_with(args, actuator, auth, token_secret)
+    finally:
+        _close(actuator)
+
+
+def _serve_with(
+    args: argparse.Namespace,
+    actuator: Actuator,
+    auth: Authenticator | None,
+    token_secret: bytes | None,
+) -> int:
+    """Open the store, build the service and the reconciler over ``actuator``, and serve."""
+    from lifecycle.errors import LifecycleError
+
+    try:
         store = _open_store(args.store)
     except (LifecycleError, ValueError, OSError) as exc:
         print(f"error: cannot open store {args.store}: {exc}", file=sys.stderr)
@@ -222,7 +284,7 @@ def run_serve(args: argparse.Namespace) -> int:
             max_live_experiments=args.max_live_experiments,
             token_secret=token_secret,
         )
-        reconciler = Reconciler(service)
+        reconciler = Reconciler(service, actuator)
         return serve(
             service,
             reconciler,
@@ -233,9 +295,93 @@ def run_serve(args: argparse.Namespace) -> int:
             offload=args.store.startswith(("postgres://", "postgresql://")),
         )
     finally:
-        close = getattr(store, "close", None)
-        if callable(close):
-            close()
+        _close(store)
+
+
+def _close(thing: object) -> None:
+    """Call ``thing.close()`` when it has one (a store, an actuator)."""
+    close = getattr(thing, "close", None)
+    if callable(close):
+        close()
+
+
+#: a dotted Python name: ``package.module`` or ``attribute.path``
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def build_actuator(args: argparse.Namespace) -> Actuator:
+    """The actuator the ``--actuator*`` flags name; ValueError, naming the flag, when they
+    do not fit together or name something that cannot act."""
+    given = [
+        flag
+        for flag, value in (
+            ("--actuator-url", args.actuator_url),
+            ("--actuator-secret-file", args.actuator_secret_file),
+            ("--actuator-timeout", args.actuator_timeout),
+        )
+        if value is not None
+    ]
+    if args.actuator != "webhook" and given:
+        raise ValueError(f"{given[0]} is only used with --actuator webhook")
+    if args.actuator == "simulated":
+        from lifecycle.actuators import SimulatedActuator
+
+        return SimulatedActuator()
+    if args.actuator == "webhook":
+        return _webhook_actuator(args)
+    return _factory_actuator(args.actuator)
+
+
+def _webhook_actuator(args: argparse.Namespace) -> Actuator:
+    from lifecycle.actuators import WebhookActuator
+
+    if not args.actuator_url:
+        raise ValueError("--actuator webhook needs --actuator-url URL")
+    secret = None
+    if args.actuator_secret_file:
+        try:
+            secret = read_secret(args.actuator_secret_file)
+        except ValueError as exc:
+            raise ValueError(f"--actuator-secret-file: {exc}") from None
+    timeout = _WEBHOOK_TIMEOUT if args.actuator_timeout is None else args.actuator_timeout
+    try:
+        return WebhookActuator(args.actuator_url, secret=secret, timeout=timeout)
+    except ValueError as exc:
+        raise ValueError(f"--actuator-url: {exc}") from None
+
+
+def _factory_actuator(spec: str) -> Actuator:
+    """``package.module:factory``: import the module, call the factory, check the result."""
+    module_name, colon, attribute = spec.partition(":")
+    if not (colon and _DOTTED.fullmatch(module_name) and _DOTTED.fullmatch(attribute)):
+        raise ValueError(
+            f"--actuator must be simulated, webhook or package.module:factory, not {spec!r}"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module: whatever its import raises is theirs to fix
+        raise ValueError(
+            f"--actuator: cannot import {module_name}: {type(exc).__name__}: {exc}"
+        ) from None
+    for part in attribute.split("."):
+        target = getattr(target, part, _MISSING)
+        if target is _MISSING:
+            raise ValueError(f"--actuator: {module_name} has no {attribute}")
+    if not callable(target):
+        raise ValueError(f"--actuator: {spec} is a {type(target).__name__}, not a callable")
+    try:
+        actuator = target()
+    except Exception as exc:
+        raise ValueError(f"--actuator: {spec}() raised {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(actuator, "apply", None)):
+        raise ValueError(
+            f"--actuator: {spec}() returned a {type(actuator).__name__}, "
+            "which has no apply(step) method"
+        )
+    return cast("Actuator", actuator)
+
+
+_MISSING = object()
 
 
 def read_secret(path: str) -> bytes:

@@ -14,9 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import textwrap
 import threading
 import time
+import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -356,3 +360,234 @@ def test_the_token_secret_file_signs_the_servers_list_tokens(
     body = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
     expected = hmac.digest(b"a shared secret of the deployment", body, hashlib.sha256)[:18]
     assert base64.urlsafe_b64decode(sig) == expected
+
+
+# -- --actuator: the webhook, a Python actuator of one's own, and what does not fit -------------
+
+
+class _StepHandler(BaseHTTPRequestHandler):
+    """Keeps each request's headers and body; answers 200, or the refusal of its action.
+    HTTP/1.0: every request has a connection of its own."""
+
+    server: StepReceiver
+    timeout = 10
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        status, answer = self.server.refusals.get(json.loads(body)["action"], (200, b"{}"))
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+class StepReceiver(ThreadingHTTPServer):
+    """A webhook receiver on a free loopback port: ``refusals[action]`` is the (status,
+    body) it answers a step of that action with."""
+
+    def __init__(self, refusals: dict[str, tuple[int, bytes]]) -> None:
+        super().__init__(("127.0.0.1", 0), _StepHandler)
+        self.refusals = refusals
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}/steps"
+
+    def steps(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, body in self.received]
+
+
+@contextlib.contextmanager
+def receiving(refusals: dict[str, tuple[int, bytes]] | None = None) -> Iterator[StepReceiver]:
+    """A StepReceiver answering in a thread until the block ends."""
+    receiver = StepReceiver(refusals or {})
+    thread = threading.Thread(target=receiver.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.shutdown()
+        thread.join(5)
+        receiver.server_close()
+
+
+def test_serve_sends_each_step_to_the_webhook_actuator_signed(
+    serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any, tmp_path: Path
+) -> None:
+    secret = tmp_path / "webhook-secret"
+    secret.write_text("a webhook secret\n")
+    with receiving() as receiver:
+        server = serve_process(
+            "--store",
+            "memory://",
+            "--actuator",
+            "webhook",
+            "--actuator-url",
+            receiver.url,
+            "--actuator-secret-file",
+            str(secret),
+            "--actuator-timeout",
+            "5",
+        ).wait_started()
+        client = client_for(server.url)
+        arn = client.create_inference_experiment(**create_request("hook-1"))[
+            "InferenceExperimentArn"
+        ]
+        wait_for_status(client, "hook-1", "Running")
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0, server.output
+    steps = receiver.steps()
+    assert sorted((s["action"], s["variant"]) for s in steps) == [
+        ("provision-variant", "prod"),
+        ("provision-variant", "shadow"),
+        ("start-shadow-test", None),
+    ]
+    assert {(s["experiment"], s["endpoint"], s["arn"]) for s in steps} == {
+        ("hook-1", "ep-hook-1", arn)
+    }
+    for headers, body in receiver.received:
+        assert headers["idempotency-key"] == json.loads(body)["key"]
+        expected = "sha256=" + hmac.new(b"a webhook secret", body, hashlib.sha256).hexdigest()
+        assert hmac.compare_digest(headers["x-lifecycle-signature"], expected)
+    assert "Traceback" not in server.output
+
+
+def test_a_step_the_webhook_refuses_cancels_the_experiment_with_the_receivers_message(
+    serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any
+) -> None:
+    refusal = (400, b'{"message": "no capacity for ml.p4d"}')
+    with receiving({"start-shadow-test": refusal}) as receiver:
+        server = serve_process(
+            "--store", "memory://", "--actuator", "webhook", "--actuator-url", receiver.url
+        ).wait_started()
+        client = client_for(server.url)
+        client.create_inference_experiment(**create_request("hook-2"))
+        done = wait_for_status(client, "hook-2", "Cancelled")
+    assert "no capacity for ml.p4d" in done["StatusReason"]
+    assert [s["action"] for s in receiver.steps()].count("start-shadow-test") == 1
+
+
+ACTUATOR_MODULE = """
+    import json
+    import os
+
+
+    class FileActuator:
+        def __init__(self, path):
+            self.path = path
+
+        def apply(self, step):
+            with open(self.path, "a") as f:
+                f.write(json.dumps({"action": step.action, "variant": step.variant}) + "\\n")
+
+        def close(self):
+            with open(self.path, "a") as f:
+                f.write("closed\\n")
+
+
+    def make():
+        return FileActuator(os.environ["MYMOD_STEPS"])
+
+
+    not_callable = 3
+
+
+    def no_apply():
+        return object()
+"""
+
+
+def test_serve_runs_a_python_actuator_named_module_colon_factory_and_closes_it(
+    serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "mymod.py").write_text(textwrap.dedent(ACTUATOR_MODULE))
+    record = tmp_path / "steps.jsonl"
+    repo = str(Path(__file__).resolve().parents[2])
+    server = serve_process(
+        "--store",
+        "memory://",
+        "--actuator",
+        "mymod:make",
+        env={"PYTHONPATH": os.pathsep.join([str(tmp_path), repo]), "MYMOD_STEPS": str(record)},
+    ).wait_started()
+    client = client_for(server.url)
+    client.create_inference_experiment(**create_request("own-1"))
+    wait_for_status(client, "own-1", "Running")
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output
+    *steps, last = record.read_text().splitlines()
+    assert last == "closed"  # closed on shutdown
+    assert sorted((s["action"], s["variant"]) for s in map(json.loads, steps)) == [
+        ("provision-variant", "prod"),
+        ("provision-variant", "shadow"),
+        ("start-shadow-test", None),
+    ]
+
+
+WEBHOOK = ["--actuator", "webhook", "--actuator-url", "http://127.0.0.1:9/"]
+
+
+@pytest.fixture
+def own_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The name of a module of ACTUATOR_MODULE's, importable in this process."""
+    name = f"own_actuator_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(ACTUATOR_MODULE))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "words"),
+    [
+        (["--actuator", "webhook"], "--actuator-url", "needs --actuator-url"),
+        (["--actuator", "webhook", "--actuator-url", "ftp://x/y"], "--actuator-url", "http://"),
+        (["--actuator", "webhook", "--actuator-url", "localhost:9"], "--actuator-url", "http://"),
+        (["--actuator-url", "http://127.0.0.1:9/"], "--actuator-url", "only used with"),
+        (["--actuator-timeout", "3"], "--actuator-timeout", "only used with"),
+        (["--actuator", "nosuch_module_xyz:make"], "--actuator", "cannot import"),
+        (["--actuator", "MOD:absent"], "--actuator", "has no absent"),
+        (["--actuator", "MOD:not_callable"], "--actuator", "not a callable"),
+        (["--actuator", "MOD:no_apply"], "--actuator", "no apply(step) method"),
+        (["--actuator", "MOD"], "--actuator", "package.module:factory"),
+        (
+            [*WEBHOOK, "--actuator-secret-file", "/nonexistent/secret"],
+            "--actuator-secret-file",
+            "cannot read /nonexistent/secret",
+        ),
+        ([*WEBHOOK, "--actuator-secret-file", "EMPTY"], "--actuator-secret-file", "is empty"),
+    ],
+)
+def test_actuator_flags_that_do_not_fit_exit_2_naming_the_flag_before_the_store_opens(
+    tmp_path: Path,
+    own_module: str,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    flag: str,
+    words: str,
+) -> None:
+    (tmp_path / "empty-secret").write_text(" \n")
+    args = [
+        a.replace("MOD", own_module).replace("EMPTY", str(tmp_path / "empty-secret")) for a in args
+    ]
+    store = tmp_path / "never.db"
+    assert serve_main(["--store", f"sqlite:///{store}", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --actuator")
+    assert flag in err
+    assert words in err
+    assert "\n" not in err  # one line
+    assert not store.exists()
+
+
+def test_a_timeout_that_is_not_positive_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        serve_main(
+            ["--actuator", "webhook", "--actuator-url", "http://x/", "--actuator-timeout", "0"]
+        )
+    assert caught.value.code == 2
+    assert "--actuator-timeout" in capsys.readouterr().err
