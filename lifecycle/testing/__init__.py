@@ -1,13 +1,16 @@
 """Test your rules and your boto3 code against the lifecycle engine.
 
+- :class:`World` -- a service, store, reconciler, actuator and
+  :class:`VirtualClock` in memory; :func:`experiment_in` gives one with an
+  experiment already in a status, reached through real transitions.
+- :func:`create_payload` and :func:`variant_config` -- the experiment the
+  toolkit makes (variants :data:`PRODUCTION_VARIANT` and
+  :data:`SHADOW_VARIANT`), for your own requests.
 - :func:`transition_cases` -- every (status, event) pair with its expected
   outcome, read from the tables, for ``pytest.mark.parametrize``.
-- :func:`shortest_paths`, :func:`simple_paths`, :func:`transition_coverage`
-  -- sequences of operations, reconciler steps and clock advances that reach
-  each status from a new experiment, and the transitions a set of paths
-  leaves untested.
-- :func:`experiment_in` -- a service, store, reconciler and clock with one
-  experiment already in a status, reached through real transitions.
+- :mod:`lifecycle.testing.paths` -- sequences of operations, reconciler
+  steps and clock advances that reach each status, found by running the
+  engine, and the transitions a set of paths leaves untested.
 - :mod:`lifecycle.testing.strategies` -- hypothesis strategies for valid
   requests and for invalid ones that each break one named rule (needs the
   ``testing`` extra).
@@ -26,70 +29,59 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lifecycle.testing import paths as paths
     from lifecycle.testing import strategies as strategies
-    from lifecycle.testing._arrange import experiment_in, path_to
+    from lifecycle.testing._arrange import experiment_in
     from lifecycle.testing._cases import TransitionCase, transition_cases
-    from lifecycle.testing._graph import PRODUCTION_VARIANT, SHADOW_VARIANT, create_payload
     from lifecycle.testing._mock import MockSageMaker, NotEmulatedError, mock_sagemaker
-    from lifecycle.testing._paths import Path, shortest_paths, simple_paths, transition_coverage
-    from lifecycle.testing._steps import Advance, Call, Fail, Later, PathError, Reconcile
-    from lifecycle.testing._world import VirtualClock, World
+    from lifecycle.testing._world import (
+        PRODUCTION_VARIANT,
+        SHADOW_VARIANT,
+        T0,
+        VirtualClock,
+        World,
+        create_payload,
+        variant_config,
+    )
 
 __all__ = [
     "PRODUCTION_VARIANT",
     "SHADOW_VARIANT",
-    "Advance",
-    "Call",
-    "Fail",
-    "Later",
+    "T0",
     "MockSageMaker",
     "NotEmulatedError",
-    "Path",
-    "PathError",
-    "Reconcile",
     "TransitionCase",
     "VirtualClock",
     "World",
     "create_payload",
     "experiment_in",
     "mock_sagemaker",
-    "path_to",
-    "shortest_paths",
-    "simple_paths",
     "strategies",
     "transition_cases",
-    "transition_coverage",
+    "variant_config",
 ]
 
 _HOME = {
-    "PRODUCTION_VARIANT": "_graph",
-    "SHADOW_VARIANT": "_graph",
-    "Advance": "_steps",
-    "Call": "_steps",
-    "Fail": "_steps",
-    "Later": "_steps",
+    "PRODUCTION_VARIANT": "_world",
+    "SHADOW_VARIANT": "_world",
+    "T0": "_world",
     "MockSageMaker": "_mock",
     "NotEmulatedError": "_mock",
-    "Path": "_paths",
-    "PathError": "_steps",
-    "Reconcile": "_steps",
     "TransitionCase": "_cases",
     "VirtualClock": "_world",
     "World": "_world",
-    "create_payload": "_graph",
+    "create_payload": "_world",
     "experiment_in": "_arrange",
     "mock_sagemaker": "_mock",
-    "path_to": "_arrange",
-    "shortest_paths": "_paths",
-    "simple_paths": "_paths",
     "transition_cases": "_cases",
-    "transition_coverage": "_paths",
+    "variant_config": "_world",
 }
+_SUBMODULES = ("paths", "strategies")
 
 
 def __getattr__(name: str) -> Any:
-    if name == "strategies":
-        return importlib.import_module("lifecycle.testing.strategies")
+    if name in _SUBMODULES:
+        return importlib.import_module(f"lifecycle.testing.{name}")
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module 'lifecycle.testing' has no attribute {name!r}")
@@ -99,4 +91,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_SUBMODULES))

@@ -1,96 +1,46 @@
-"""The graph the paths walk: nodes, and the edges the tables and the recipes make.
+"""The graph the paths walk, found by running the engine: its nodes, and the edges it takes.
 
-The tables say which rows leave which status. Whether a row can be taken
-also depends on what the experiment carries along (a StartTime in the
-future, where an Updating experiment came from, the stop's DesiredState,
-which variant steps are pending), so the paths walk a graph of *nodes*:
-the experiment's status, each variant's status and pending step, and that
-context. Each row of the experiment table is fired by a *recipe*, the
-steps that make the engine take it (an operation with a payload, a
-reconciler step, a clock advance, a failing actuator); the guards of the
-row are checked against the node by :data:`GUARD_MODEL`. A row with no
-recipe, or a guard with no model, is never taken, so
-:func:`~lifecycle.testing.transition_coverage` names it.
+A *node* is what the engine's record says decides what can follow: the
+experiment's status, each variant's status and pending step, and what the
+routing guards read (whether Schedule.StartTime is still ahead, the status
+an update came from, the stop's DesiredState). An *edge* is a way
+(``_ways``) the engine took from a node.
+
+To expand a node, the search replays a shortest path to it on a new
+in-memory :class:`~lifecycle.testing.World`, carries one way out, and reads
+the edge from the engine: where it leads from the record, the experiment
+rows it took from the history entries, the variant rows from the variant
+machine as it takes them (and the variants a create makes, from the
+record). Nothing here models a guard: a way is an edge exactly when the
+engine takes it, and a way the engine refuses from a status it is offered
+from raises :class:`~lifecycle.testing.paths.PathError` naming the rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+import threading
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import NamedTuple, cast
 
-from lifecycle.domain.rules import DEFAULT_DURATION
-from lifecycle.domain.statuses import DesiredState, ExperimentStatus, Operation, VariantStatus
+from transitions import EventData
+
+from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
+from lifecycle.domain.machine import VARIANT_MACHINE
+from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantStatus
 from lifecycle.domain.table import EXPERIMENT_TABLE, VARIANT_TABLE, Transition
-from lifecycle.service.reconciler import STATUS_ACTIONS, VARIANT_ACTIONS
-from lifecycle.testing._steps import Advance, Call, Fail, Later, PathStep, Reconcile
+from lifecycle.errors import LifecycleError
+from lifecycle.testing._steps import Fail, PathError, PathStep, Reconcile, next_action
+from lifecycle.testing._ways import WAYS, Way
+from lifecycle.testing._world import World
 
-__all__ = [
-    "GUARD_MODEL",
-    "NEW",
-    "PRODUCTION_VARIANT",
-    "RECIPES",
-    "SHADOW_VARIANT",
-    "START_DELAY",
-    "Edge",
-    "Node",
-    "VariantNode",
-    "create_payload",
-    "edges",
-]
+__all__ = ["NEW", "Edge", "Graph", "Node", "VariantNode", "explore", "row_id"]
 
-E = ExperimentStatus
-V = VariantStatus
-
-PRODUCTION_VARIANT = "prod"
-SHADOW_VARIANT = "shadow"
-#: how far in the future a "future StartTime" is (seconds)
-START_DELAY = 3600.0
-
-_CREATE, _START, _STOP, _UPDATE = (
-    Operation.CREATE,
-    Operation.START,
-    Operation.STOP,
-    Operation.UPDATE,
-)
-
-
-def _variant_config(name: str, model: str) -> dict[str, Any]:
-    return {
-        "ModelName": model,
-        "VariantName": name,
-        "InfrastructureConfig": {
-            "InfrastructureType": "RealTimeInference",
-            "RealTimeInferenceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
-        },
-    }
-
-
-def create_payload(**members: Any) -> dict[str, Any]:
-    """The CreateInferenceExperiment payload every path starts with (without Name and EndpointName).
-
-    Two variants, ``prod`` (the production variant, model ``model-a``) and
-    ``shadow`` (``model-b``, sampling 50%); ``members`` are added on top.
-    """
-    payload: dict[str, Any] = {
-        "Type": "ShadowMode",
-        "RoleArn": "arn:aws:iam::123456789012:role/lifecycle-testing",
-        "ModelVariants": [
-            _variant_config(PRODUCTION_VARIANT, "model-a"),
-            _variant_config(SHADOW_VARIANT, "model-b"),
-        ],
-        "ShadowModeConfig": {
-            "SourceModelVariantName": PRODUCTION_VARIANT,
-            "ShadowModelVariants": [
-                {"ShadowModelVariantName": SHADOW_VARIANT, "SamplingPercentage": 50}
-            ],
-        },
-    }
-    payload.update(members)
-    return payload
-
-
-# --- the graph -----------------------------------------------------------------------
+#: the experiment the search arranges
+NAME = "exp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +73,8 @@ class Node:
         return f"{self.status.value} [{vs}]"
 
 
+NEW = Node(None)
+
 #: a row taken, with the variant it was taken by (None for the experiment's own rows)
 Taken = tuple[Transition, str | None]
 
@@ -137,264 +89,156 @@ class Edge:
     source: Node
     dest: Node
 
-    @property
-    def row(self) -> Transition:
-        return self.taken[0][0]
+
+class Graph(NamedTuple):
+    """Every node reachable from a new experiment, in breadth-first order, with a
+    shortest path to each (``to``) and the edges that leave it (``out``)."""
+
+    order: tuple[Node, ...]
+    to: dict[Node, tuple[Edge, ...]]
+    out: dict[Node, tuple[Edge, ...]]
 
 
-#: each guard of the experiment table, evaluated on a node
-GUARD_MODEL: dict[str, Callable[[Node], bool]] = {
-    "start_time_in_future": lambda n: n.future_start,
-    "start_time_reached": lambda n: not n.future_start,
-    # the recipes send only updates and stops these rules accept
-    "update_rules_created": lambda n: True,
-    "update_rules_running": lambda n: True,
-    "variant_action_rules": lambda n: True,
-    "left_created": lambda n: n.origin is E.CREATED,
-    "left_running": lambda n: n.origin is E.RUNNING,
-    # the reconciler carries every variant step out before it fires stopped
-    "variant_steps_done": lambda n: True,
-    "desired_completed": lambda n: n.desired is DesiredState.COMPLETED,
-    "desired_cancelled": lambda n: n.desired is DesiredState.CANCELLED,
-}
+def row_id(row: Transition) -> str:
+    """A row as ``event: Source -> Dest [guards]``."""
+    source = row.source.value if row.source is not None else "(new)"
+    guards = f" [{', '.join(row.guards)}]" if row.guards else ""
+    return f"{row.event}: {source} -> {row.dest.value}{guards}"
 
 
-def _variant_row(event: str, source: VariantStatus) -> Transition:
-    rows = VARIANT_TABLE.rows(event, source)
+def _node_of(exp: Experiment | None, now: float) -> Node:
+    if exp is None:
+        return NEW
+    variants = tuple(VariantNode(v.name, v.status, v.pending) for v in exp.variants)
+    return Node(exp.status, variants, exp.start_time > now, exp.update_origin, exp.desired_state)
+
+
+@contextmanager
+def _variant_rows_taken() -> Iterator[list[Taken]]:
+    """The rows the variant machine takes on this thread while the block runs, as it takes
+    them (an ``after`` callback on each of its rows, removed on the way out)."""
+    taken: list[Taken] = []
+    me = threading.get_ident()
+    hooks = []
+    for row in VARIANT_TABLE.transitions:
+        if row.source is None:  # the service makes new variants: read from the record
+            continue
+
+        def seen(event_data: EventData, row: Transition = row) -> None:
+            variant = cast(Variant, event_data.model)
+            if threading.get_ident() == me:
+                taken.append((row, variant.name))
+
+        for t in VARIANT_MACHINE.events[row.event].transitions[row.source.name]:
+            if t.dest == row.dest.name:
+                t.after.append(seen)
+                hooks.append((t, seen))
+    try:
+        yield taken
+    finally:
+        for t, fn in hooks:
+            t.after.remove(fn)
+
+
+_VARIANT_CREATE = next(t for t in VARIANT_TABLE.transitions if t.source is None)
+
+
+def _experiment_row(entry: HistoryEntry) -> Transition:
+    rows = [
+        t
+        for t in EXPERIMENT_TABLE.rows(entry.event, entry.from_status)
+        if t.dest == entry.to_status
+    ]
     if len(rows) != 1:
-        raise LookupError(f"the variant table has {len(rows)} rows for {event} from {source.value}")
+        raise PathError(f"the history has {entry}, which is {len(rows)} rows of the table")
     return rows[0]
 
 
-def _fire_variants(
-    node: Node, events: dict[str, str | None], pending: dict[str, str | None] | None = None
-) -> tuple[tuple[VariantNode, ...], list[Taken]]:
-    """Fire ``events[name]`` on the named variants (read from the variant table)."""
-    out: list[VariantNode] = []
-    taken: list[Taken] = []
-    for v in node.variants:
-        event = events.get(v.name)
-        if event is None:
-            out.append(v)
-            continue
-        row = _variant_row(event, v.status)
-        taken.append((row, v.name))
-        dest = row.dest
-        assert isinstance(dest, VariantStatus)
-        out.append(VariantNode(v.name, dest, (pending or {}).get(v.name)))
-    return tuple(out), taken
-
-
-def _end_pending(node: Node) -> dict[str, str | None]:
-    """Each variant with a pending step: the event that ends it."""
-    return {v.name: v.pending for v in node.variants if v.pending is not None}
-
-
-# A recipe: (node, row) -> the ways to take the row: (label, steps, context changes, variant events, pending)
-Way = tuple[str, tuple[PathStep, ...], dict[str, Any], dict[str, str | None], dict[str, str | None]]
-
-
-def _create(node: Node, row: Transition) -> Iterator[Way]:
-    both: dict[str, str | None] = {PRODUCTION_VARIANT: "create", SHADOW_VARIANT: "create"}
-    pending: dict[str, str | None] = {
-        PRODUCTION_VARIANT: "provisioned",
-        SHADOW_VARIANT: "provisioned",
-    }
-    yield (
-        "create",
-        (Call(_CREATE, create_payload(), "shadow test of prod and shadow"),),
-        {"future_start": False},
-        both,
-        pending,
-    )
-    yield (
-        "create(StartTime in future)",
-        (
-            Call(
-                _CREATE,
-                create_payload(Schedule={"StartTime": Later(START_DELAY)}),
-                f"StartTime now+{START_DELAY:g}s",
-            ),
-        ),
-        {"future_start": True},
-        both,
-        pending,
+def _refusal(node: Node, event: str, label: str, err: LifecycleError | PathError) -> PathError:
+    rule = err.rule
+    said = f"{err.code} {rule}" if isinstance(err, LifecycleError) else "PathError"
+    rows = "; ".join(row_id(r) for r in EXPERIMENT_TABLE.rows(event, node.status))
+    return PathError(
+        f"the engine refused the way {label!r} from {node} ({said}: {err}), where the table "
+        f"has {rows}: give the way steps the engine takes there, or leave the status out of "
+        "its sources",
+        rule,
     )
 
 
-def _reconciler_step(label: str) -> Callable[[Node, Transition], Iterator[Way]]:
-    def recipe(node: Node, row: Transition) -> Iterator[Way]:
-        ends = _end_pending(node)
-        yield (
-            label,
-            (
-                Reconcile(
-                    f"{row.event} ({row.source.value if row.source else ''} -> {row.dest.value})"
-                ),
-            ),
-            {},
-            ends,
-            {},
-        )
-
-    return recipe
-
-
-def _provisioned(node: Node, row: Transition) -> Iterator[Way]:
-    for _, steps, _, events, pending in _reconciler_step("provisioned")(node, row):
-        yield (
-            f"provisioned->{row.dest.value}",
-            steps,
-            {"future_start": row.dest is E.CREATED},
-            events,
-            pending,
-        )
-
-
-def _start(node: Node, row: Transition) -> Iterator[Way]:
-    yield "start", (Call(_START, {}),), {"future_start": False}, {}, {}
-    if node.future_start:
-        yield (
-            "start(at StartTime)",
-            (
-                Advance(START_DELAY, "to Schedule.StartTime"),
-                Reconcile("start at Schedule.StartTime"),
-            ),
-            {"future_start": False},
-            {},
-            {},
-        )
-
-
-def _update(node: Node, row: Transition) -> Iterator[Way]:
-    yield (
-        "update(Description)",
-        (Call(_UPDATE, {"Description": "updated by a path"}),),
-        {"origin": node.status},
-        {},
-        {},
+def _carry_out(node: Node, prefix: tuple[Edge, ...], event: str, way: Way) -> Edge:
+    """Carry ``way`` out after ``prefix`` on a new world, and read the edge off the engine."""
+    world = World(name=NAME)
+    for edge in prefix:
+        for step in edge.steps:
+            step.apply(world)
+    before = world.store.get(NAME)
+    seen = len(world.store.history(NAME))
+    label = way.label.format(source=node.status.value if node.status else "")
+    if before is not None:  # a Fail of the next step: the one the record says is next
+        steps = tuple(Fail(next_action(before)) if s == Fail() else s for s in way.steps)
+    else:
+        steps = way.steps
+    try:
+        with _variant_rows_taken() as variant_rows:
+            for step in steps:
+                step.apply(world)
+    except (LifecycleError, PathError) as err:
+        raise _refusal(node, event, label, err) from err
+    entries = world.store.history(NAME)[seen:]
+    if not entries or entries[0].event != event:
+        fired = entries[0].event if entries else "nothing"
+        raise PathError(f"the way {label!r} from {node} fired {fired}, not {event}")
+    rows = [_experiment_row(e) for e in entries]
+    after = world.store.get(NAME)
+    assert after is not None
+    created = [
+        (_VARIANT_CREATE, v.name)
+        for v in after.variants
+        if before is None or before.variant(v.name) is None
+    ]
+    first = rows[0]
+    if len({r.dest for r in EXPERIMENT_TABLE.rows(event, node.status)}) > 1:  # guards chose
+        label = f"{label}->{first.dest.value}"
+    note = f"{first.event} ({first.source.value if first.source else ''} -> {first.dest.value})"
+    steps = tuple(
+        replace(s, note=note) if isinstance(s, Reconcile) and s.note is None else s for s in steps
     )
-    if node.status is E.CREATED:
-        yield (
-            "update(shadow model)",
-            (
-                Call(
-                    _UPDATE, {"ModelVariants": [_variant_config(SHADOW_VARIANT, "model-b-updated")]}
-                ),
-            ),
-            {"origin": node.status},
-            {SHADOW_VARIANT: "update"},
-            {SHADOW_VARIANT: "updated"},
-        )
+    taken = (*((r, None) for r in rows), *created, *variant_rows)
+    return Edge(label, steps, taken, node, _node_of(after, world.clock()))
 
 
-def _updated(node: Node, row: Transition) -> Iterator[Way]:
-    for label, steps, _, events, pending in _reconciler_step("updated")(node, row):
-        yield f"{label}->{row.dest.value}", steps, {"origin": None}, events, pending
+def _ways_from(node: Node, ways: Mapping[str, Sequence[Way]]) -> Iterator[tuple[str, Way]]:
+    """The ways offered from ``node``: of each event with a row leaving its status, in table order."""
+    for event in EXPERIMENT_TABLE.events:
+        if EXPERIMENT_TABLE.rows(event, node.status):
+            for way in ways.get(event, ()):
+                if not way.sources or node.status in way.sources:
+                    yield event, way
 
 
-def _stop(node: Node, row: Transition) -> Iterator[Way]:
-    yield (
-        "stop(Promote)",
-        (Call(_STOP, {"ModelVariantActions": {SHADOW_VARIANT: "Promote"}}),),
-        {"desired": DesiredState.COMPLETED},
-        {SHADOW_VARIANT: "promote", PRODUCTION_VARIANT: "remove"},
-        {SHADOW_VARIANT: "promoted", PRODUCTION_VARIANT: "removed"},
-    )
-    yield (
-        "stop(Remove, Cancelled)",
-        (
-            Call(
-                _STOP,
-                {"ModelVariantActions": {SHADOW_VARIANT: "Remove"}, "DesiredState": "Cancelled"},
-            ),
-        ),
-        {"desired": DesiredState.CANCELLED},
-        {SHADOW_VARIANT: "remove", PRODUCTION_VARIANT: "retain"},
-        {SHADOW_VARIANT: "removed"},
-    )
-    yield (
-        "stop(at EndTime)",
-        (
-            Advance(DEFAULT_DURATION + START_DELAY, "to Schedule.EndTime"),
-            Reconcile("stop at Schedule.EndTime: production Retain, shadow Remove"),
-        ),
-        {"desired": DesiredState.COMPLETED},
-        {SHADOW_VARIANT: "remove", PRODUCTION_VARIANT: "retain"},
-        {SHADOW_VARIANT: "removed"},
-    )
+def explore(ways: Mapping[str, Sequence[Way]] | None = None) -> Graph:
+    """Breadth-first from a new experiment, expanding each node by carrying every way offered
+    from it out on the engine (:data:`~lifecycle.testing.paths.WAYS` unless given);
+    remembered per set of ways."""
+    chosen = WAYS if ways is None else ways
+    return _explore(tuple((event, tuple(w)) for event, w in chosen.items()))
 
 
-def _stopped(node: Node, row: Transition) -> Iterator[Way]:
-    for label, steps, _, events, pending in _reconciler_step("stopped")(node, row):
-        yield f"{label}->{row.dest.value}", steps, {"desired": None}, events, pending
-
-
-def _fail(node: Node, row: Transition) -> Iterator[Way]:
-    # the reconciler carries variant steps out first, in variant order: fail the first one
-    pending = [v.pending for v in node.variants if v.pending is not None]
-    assert node.status is not None
-    action = VARIANT_ACTIONS[pending[0]] if pending else STATUS_ACTIONS[node.status]
-    events: dict[str, str | None] = {
-        v.name: "rollback" for v in node.variants if v.pending is not None
-    }
-    yield (
-        f"fail@{node.status.value}",
-        (Fail(action),),
-        {"origin": None, "desired": None, "future_start": False},
-        events,
-        {},
-    )
-
-
-#: how each event of the experiment table is made to happen
-RECIPES: dict[str, Callable[[Node, Transition], Iterator[Way]]] = {
-    "create": _create,
-    "provisioned": _provisioned,
-    "start": _start,
-    "started": _reconciler_step("started"),
-    "update": _update,
-    "updated": _updated,
-    "stop": _stop,
-    "stopped": _stopped,
-    "fail": _fail,
-}
-
-NEW = Node(None)
-
-
-def _guards_hold(row: Transition, node: Node) -> bool:
-    return all(g in GUARD_MODEL and GUARD_MODEL[g](node) for g in row.guards)
-
-
-def edges(node: Node) -> Iterator[Edge]:
-    """Every edge that leaves ``node``, in table order then recipe order."""
-    for row in EXPERIMENT_TABLE.transitions:
-        if row.source != node.status:
-            continue
-        recipe = RECIPES.get(row.event)
-        if recipe is None or not _guards_hold(row, node):
-            continue
-        for label, steps, ctx, events, pending in recipe(node, row):
-            start = node
-            if node.status is None:  # create: the variants come into being
-                start = replace(
-                    node,
-                    variants=tuple(
-                        VariantNode(n, V.CREATING) for n in (PRODUCTION_VARIANT, SHADOW_VARIANT)
-                    ),
-                )
-                variants = tuple(
-                    VariantNode(v.name, v.status, pending.get(v.name)) for v in start.variants
-                )
-                vtaken: list[Taken] = [(_create_row(), v.name) for v in start.variants]
-            else:
-                variants, vtaken = _fire_variants(start, events, pending)
-            dest_status = row.dest
-            assert isinstance(dest_status, ExperimentStatus)
-            dest = replace(node, status=dest_status, variants=variants, **ctx)
-            yield Edge(label, steps, ((row, None), *vtaken), node, dest)
-
-
-def _create_row() -> Transition:
-    return next(t for t in VARIANT_TABLE.transitions if t.source is None)
+@functools.lru_cache(maxsize=16)
+def _explore(ways: tuple[tuple[str, tuple[Way, ...]], ...]) -> Graph:
+    by_event = dict(ways)
+    order: list[Node] = [NEW]
+    to: dict[Node, tuple[Edge, ...]] = {NEW: ()}
+    out: dict[Node, tuple[Edge, ...]] = {}
+    queue = deque([NEW])
+    while queue:
+        node = queue.popleft()
+        prefix = to[node]
+        out[node] = tuple(_carry_out(node, prefix, e, w) for e, w in _ways_from(node, by_event))
+        for edge in out[node]:
+            if edge.dest not in to:
+                to[edge.dest] = (*prefix, edge)
+                order.append(edge.dest)
+                queue.append(edge.dest)
+    return Graph(tuple(order), to, out)

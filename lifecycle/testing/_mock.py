@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from lifecycle.domain.rules.schedule import whole_ms
 from lifecycle.errors import NotEmulatedError
 from lifecycle.service.service import OPERATIONS, ExperimentService
 from lifecycle.testing._world import VirtualClock, World
@@ -190,7 +191,7 @@ class MockSageMaker:
             (os.environ[v] for v in _REGION_VARIABLES if os.environ.get(v)), "us-east-1"
         )
         if self._world is None:
-            clock = VirtualClock(time.time() if self._start is None else self._start)
+            clock = VirtualClock(whole_ms(time.time()) if self._start is None else self._start)
             self._world = World(
                 settle=self._settle,
                 clock=clock,

@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 from lifecycle.domain.rules import MAX_DURATION
 from lifecycle.domain.statuses import ExperimentStatus, Operation
 from lifecycle.domain.table import EXPERIMENT_TABLE, OPERATION_EVENTS
-from lifecycle.testing._graph import PRODUCTION_VARIANT, SHADOW_VARIANT, create_payload
 from lifecycle.testing._values import DAY, model_payloads, text_for
-from lifecycle.testing._world import T0, World
+from lifecycle.testing._world import PRODUCTION_VARIANT, SHADOW_VARIANT, T0, World, create_payload
 from lifecycle.wire import shapes
 
 __all__ = ["RequestCase", "success_statuses", "valid_payloads"]
@@ -43,7 +42,7 @@ class RequestCase:
     the engine reports (``LifecycleError.rule``), ``field`` where (as
     ``LifecycleError.field`` gives it; None: not checked), ``code`` the wire
     code, and ``constraint`` the rule's identity across operations (for a
-    shape constraint ``<shape>:<kind>``; see ``lifecycle.testing._slots``).
+    shape constraint ``<shape>:<kind>``; see ``lifecycle.testing._values``).
     ``arrange()`` builds the world, with the experiment reached through real
     transitions.
     """

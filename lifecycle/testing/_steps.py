@@ -12,16 +12,34 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from lifecycle.domain.statuses import ExperimentStatus, Operation
+from lifecycle.domain.experiment import Experiment
+from lifecycle.domain.statuses import ExperimentStatus, Operation, StepAction
+from lifecycle.service.reconciler import STATUS_ACTIONS, VARIANT_ACTIONS
 
 if TYPE_CHECKING:
     from lifecycle.testing._world import World
 
-__all__ = ["Advance", "Call", "Fail", "Later", "PathError", "PathStep", "Reconcile"]
+__all__ = [
+    "Advance",
+    "Call",
+    "Fail",
+    "Later",
+    "PathError",
+    "PathStep",
+    "Reconcile",
+    "next_action",
+]
 
 
 class PathError(AssertionError):
-    """A step could not be carried out as the path says (the engine and the path disagree)."""
+    """A step could not be carried out as the path says (the engine and the path disagree).
+
+    ``rule`` is the rule the engine named when it refused the step, if it did.
+    """
+
+    def __init__(self, message: str, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +120,30 @@ class Advance:
         return f"advance the clock {self.seconds:g}s" + (f" ({self.note})" if self.note else "")
 
 
-def _wait_out(world: World) -> ExperimentStatus:
-    """In a transitional status, move the clock to when its step is due (settle time, retry)."""
+def _record(world: World) -> Experiment:
     exp = world.store.get(world.name)
     if exp is None:
         raise PathError(f"inference experiment {world.name!r} does not exist")
+    return exp
+
+
+def _wait_out(world: World) -> ExperimentStatus:
+    """In a transitional status, move the clock to when its step is due (settle time, retry)."""
+    exp = _record(world)
     if exp.status.transitional and exp.due_at is not None and exp.due_at > world.clock():
         world.clock.set(exp.due_at)
     return exp.status
+
+
+def next_action(exp: Experiment) -> StepAction:
+    """The action of the step the reconciler carries out next for ``exp``: its first
+    pending variant step's, else its status's own (the reconciler's tables)."""
+    for v in exp.variants:
+        if v.pending is not None:
+            return VARIANT_ACTIONS[v.pending]
+    if exp.status not in STATUS_ACTIONS:
+        raise PathError(f"{exp.name!r} is {exp.status.value}: the reconciler has no step to fail")
+    return STATUS_ACTIONS[exp.status]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +170,16 @@ class Reconcile:
 class Fail:
     """The actuator fails every attempt of ``action``; the reconciler retries, then gives up.
 
+    ``action`` ``None`` is the step the reconciler carries out next (:func:`next_action`).
     Needs ``world.actuator`` to be a ``SimulatedActuator`` (its ``fail``).
     """
 
-    action: str
+    action: str | None = None
 
     def apply(self, world: World) -> None:
         attempts = world.reconciler.max_attempts
-        world.actuator.fail(self.action, attempts, f"{self.action} failed (arranged by the test)")
+        action = self.action or next_action(_record(world))
+        world.actuator.fail(action, attempts, f"{action} failed (arranged by the test)")
         start = _wait_out(world)
         for _ in range(attempts):
             _wait_out(world)
@@ -152,11 +188,12 @@ class Fail:
             if exp is None or exp.status is not start:
                 return
         raise PathError(
-            f"{world.name!r} is still {start.value} after {attempts} failed attempts of {self.action}"
+            f"{world.name!r} is still {start.value} after {attempts} failed attempts of {action}"
         )
 
     def __str__(self) -> str:
-        return f"the actuator fails {self.action} until the reconciler gives up"
+        action = self.action or "the next step"
+        return f"the actuator fails {action} until the reconciler gives up"
 
 
 PathStep = Call | Advance | Reconcile | Fail

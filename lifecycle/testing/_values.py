@@ -1,26 +1,42 @@
-"""Values for the request shapes, valid and each breaking one constraint (needs hypothesis).
+"""The values each shape constraint of the requests admits or breaks (needs hypothesis).
 
-Valid values are drawn from each shape's constraints in
-:data:`lifecycle.wire.shapes.CONSTRAINTS` (its pattern through
+The pydantic models of :mod:`lifecycle.wire.shapes` give a payload's
+structure (their fields, which are required, which hold nested structures);
+botocore's SageMaker service model, whose shape names the models' classes
+carry, names the shape of each member; and
+:data:`lifecycle.wire.shapes.CONSTRAINTS` holds that shape's constraints as
+the wire layer checks them. A :class:`Slot` is one value of one payload with
+all three, and :func:`constraint_kinds` what it can break.
+
+Valid values are drawn from each shape's constraints (its pattern through
 ``from_regex``, its lengths, its range). A breaking value is found among a
 few candidates built from the shape's simplest valid value, and kept only
 when the wire layer's own validator refuses it for that one constraint.
+
+Rule identities (what :mod:`lifecycle.testing.strategies` says a request
+breaks, and what a test compares with the engine) read:
+
+- ``<shape>:<kind>`` for a constraint of a shape (``InferenceExperimentName:pattern``,
+  ``ModelVariantConfigList:max-length``, ``Timestamp:min-value``);
+- ``<Structure>.<member>:not-null`` for a required member;
+- ``<Structure>:unknown-member`` for a member a structure does not have;
+- ``<kind>:type`` for a value of the wrong JSON type (``integer:type``);
+- the engine's own rule id for every other rule (``single-promote``).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from hypothesis import strategies as st
 from pydantic import BaseModel
 from pydantic_core import PydanticCustomError
 
-from lifecycle.testing._slots import Slot, _service_shapes, structure_of
+from lifecycle.testing._regex import shortest_match
 from lifecycle.testing._world import T0
 from lifecycle.wire import shapes
 from lifecycle.wire._constraints import (
@@ -37,12 +53,183 @@ from lifecycle.wire._constraints import (
     timestamp_validator,
 )
 
-__all__ = ["Breaking", "breaking_value", "model_payloads", "slot_values", "text_for"]
+__all__ = [
+    "DAY",
+    "Breaking",
+    "MapKey",
+    "Slot",
+    "breaking_value",
+    "constraint_kinds",
+    "location",
+    "model_payloads",
+    "nested_model",
+    "service_shapes",
+    "shape_info",
+    "simplest",
+    "slots",
+    "structure_of",
+    "text_for",
+]
+
+Spec = Str | Enum | Int | Size
+
+
+@functools.cache
+def service_shapes() -> dict[str, Any]:
+    """The shapes of botocore's SageMaker service model, by name."""
+    import botocore.loaders
+
+    model = botocore.loaders.Loader().load_service_model("sagemaker", "service-2")
+    return dict(model["shapes"])
+
+
+@dataclass(frozen=True, slots=True)
+class MapKey:
+    """A map entry in a location: the entry whose key is ``key``."""
+
+    key: str
+
+
+Loc = tuple[str | int | MapKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One value in a payload: where it is, its service-model shape and what constrains it.
+
+    ``kind`` is the service model's type (``string``, ``integer``,
+    ``timestamp``, ``list``, ``map``, ``structure``); ``part`` is ``key`` or
+    ``value`` for the two sides of a map entry.
+    """
+
+    loc: Loc
+    shape: str
+    kind: str
+    spec: Spec | None
+    required: bool
+    model: type[BaseModel] | None = None
+    owner: str | None = None  # the structure holding the member
+    member: str | None = None
+
+
+def structure_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field holds, directly or as list items."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = structure_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def slots(model: type[BaseModel], payload: Any, loc: Loc = ()) -> Iterator[Slot]:
+    """Every value in ``payload`` (a request or a structure of ``model``), outermost first."""
+    yield Slot(loc, model.__name__, "structure", None, True, model)
+    if not isinstance(payload, dict):
+        return
+    members = service_shapes()[model.__name__]["members"]
+    if set(members) != set(model.model_fields):  # the wire shapes follow the service model
+        raise AssertionError(
+            f"{model.__name__}: fields {sorted(model.model_fields)} are not the service model's {sorted(members)}"
+        )
+    for name, field in model.model_fields.items():
+        if name not in payload:
+            continue
+        shape_name = members[name]["shape"]
+        yield from _member(
+            shape_name,
+            payload[name],
+            (*loc, name),
+            field.is_required(),
+            field.annotation,
+            model.__name__,
+            name,
+        )
+
+
+def shape_info(shape_name: str) -> tuple[dict[str, Any], str, Spec | None]:
+    """A shape of the service model, its type, and the wire layer's constraints on it."""
+    shape = service_shapes()[shape_name]
+    return shape, shape["type"], shapes.CONSTRAINTS.get(shape_name)
+
+
+def nested_model(annotation: Any, shape_name: str) -> type[BaseModel]:
+    """The pydantic model of a structure shape, from the field that holds it."""
+    model = structure_of(annotation)
+    assert model is not None, shape_name
+    return model
+
+
+def _leaf(loc: Loc, shape_name: str) -> Slot:
+    _, kind, spec = shape_info(shape_name)
+    return Slot(loc, shape_name, kind, spec, True)
+
+
+def _member(
+    shape_name: str, value: Any, loc: Loc, required: bool, annotation: Any, owner: str, member: str
+) -> Iterator[Slot]:
+    shape, kind, spec = shape_info(shape_name)
+    if kind == "structure":
+        nested = nested_model(annotation, shape_name)
+        _, *rest = slots(nested, value, loc)
+        yield Slot(loc, shape_name, kind, None, required, nested, owner, member)
+        yield from rest
+        return
+    yield Slot(loc, shape_name, kind, spec, required, None, owner, member)
+    if kind == "list" and isinstance(value, list):
+        items = structure_of(annotation)
+        for i, item in enumerate(value):
+            if items is not None:
+                yield from slots(items, item, (*loc, i))
+            else:
+                yield _leaf((*loc, i), shape["member"]["shape"])
+    elif kind == "map" and isinstance(value, dict):
+        for key in value:
+            yield _leaf((*loc, MapKey(key), "key"), shape["key"]["shape"])
+            yield _leaf((*loc, MapKey(key), "value"), shape["value"]["shape"])
+
+
+def constraint_kinds(slot: Slot) -> tuple[str, ...]:
+    """The constraint kinds a value of ``slot`` can break (the wire layer's rule ids)."""
+    spec = slot.spec
+    if slot.kind == "timestamp":
+        return ("min-value", "max-value")
+    if isinstance(spec, Enum):
+        return ("enum",)
+    if isinstance(spec, Int):
+        return ("min-value", "max-value")
+    out: list[str] = []
+    if isinstance(spec, Str | Size):
+        if (spec.min or 0) > 0:
+            out.append("min-length")
+        if spec.max is not None:
+            out.append("max-length")
+    if isinstance(spec, Str) and spec.check is not None:
+        out.append("pattern")
+    return tuple(out)
+
+
+def location(loc: Loc, *, unknown: str | None = None) -> str:
+    """A location as the engine's messages and ``ValidationError.field`` give it:
+    members in lowerCamelCase, list items ``<n>.member`` (1-based), map entries
+    ``'<key>'.key`` / ``'<key>'.value``; an unknown member keeps its own spelling."""
+    parts: list[str] = []
+    for seg in loc:
+        if isinstance(seg, int):
+            parts += [str(seg + 1), "member"]
+        elif isinstance(seg, MapKey):
+            parts.append(f"'{seg.key}'")
+        else:
+            parts.append(seg[:1].lower() + seg[1:])
+    if unknown is not None:
+        parts.append(unknown)
+    return ".".join(parts)
+
+
+# --- strings ----------------------------------------------------------------------------
 
 DAY = 86400
-# the regex parser (``sre_parse`` before 3.11, which warns when imported now)
-_parser: Any = importlib.import_module("re._parser")
-_c: Any = importlib.import_module("re._constants")
 
 
 def _regex_of(spec: Str) -> str | None:
@@ -68,60 +255,11 @@ def text_for(spec: Str, *, max_size: int = 30) -> st.SearchStrategy[str]:
     return base.filter(lambda s: lo <= len(s) <= hi and (check is None or bool(check(s))))
 
 
-def _simplest(regex: str) -> str:
-    """A short string that fully matches ``regex`` (a deterministic pick, verified by the caller)."""
-
-    def walk(items: Any) -> str:
-        out: list[str] = []
-        for op, arg in items:
-            if op is _c.LITERAL:
-                out.append(chr(arg))
-            elif op is _c.NOT_LITERAL:
-                out.append("a" if chr(arg) != "a" else "b")
-            elif op is _c.ANY:
-                out.append("a")
-            elif op is _c.IN:
-                out.append(_first_in(arg))
-            elif op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
-                lo, _, sub = arg
-                out.append(walk(sub) * lo)
-            elif op is _c.SUBPATTERN:
-                out.append(walk(arg[-1]))
-            elif op is _c.BRANCH:
-                out.append(walk(arg[1][0]))
-            elif op is not _c.AT:  # pragma: no cover - no request pattern uses anything else
-                raise ValueError(f"cannot pick a match of {regex!r} ({op})")
-        return "".join(out)
-
-    return walk(_parser.parse(regex))
-
-
-def _first_in(items: Any) -> str:
-    if items and items[0][0] is _c.NEGATE:
-        return next(c for c in "a0_" if not any(_in_item(op, arg, c) for op, arg in items[1:]))
-    for op, arg in items:
-        if op is _c.LITERAL:
-            return chr(arg)
-        if op is _c.RANGE:
-            return chr(arg[0])
-        if op is _c.CATEGORY:
-            return "0" if arg is _c.CATEGORY_DIGIT else " " if arg is _c.CATEGORY_SPACE else "a"
-    raise ValueError(f"cannot pick from {items}")  # pragma: no cover
-
-
-def _in_item(op: Any, arg: Any, c: str) -> bool:
-    if op is _c.LITERAL:
-        return bool(chr(arg) == c)
-    if op is _c.RANGE:
-        return bool(arg[0] <= ord(c) <= arg[1])
-    return False  # pragma: no cover
-
-
 @functools.cache
 def simplest(spec: Str) -> str:
     """The shape's simplest valid string."""
     regex = _regex_of(spec)
-    value = _simplest(regex) if regex is not None else ""
+    value = shortest_match(regex) if regex is not None else ""
     lo = spec.min or 0
     if len(value) < lo:
         value += "a" * (lo - len(value))
@@ -209,21 +347,12 @@ def _check_timestamp(value: Any) -> None:
 # --- valid values -----------------------------------------------------------------------
 
 
-def slot_values(slot: Slot) -> st.SearchStrategy[Any]:
-    """Valid values for a slot's shape (structures and lists through :func:`model_payloads`)."""
-    return _shape_values(slot.shape, None)
-
-
 def _shape_values(
     shape_name: str, annotation: Any, *, maximal: bool = False
 ) -> st.SearchStrategy[Any]:
-    shape = _service_shapes()[shape_name]
-    kind = shape["type"]
-    spec = shapes.CONSTRAINTS.get(shape_name)
+    shape, kind, spec = shape_info(shape_name)
     if kind == "structure":
-        model = structure_of(annotation)
-        assert model is not None, shape_name
-        return model_payloads(model, maximal=maximal)
+        return model_payloads(nested_model(annotation, shape_name), maximal=maximal)
     if kind == "timestamp":
         return st.integers(int(T0), int(T0) + 10 * DAY).map(float)
     if isinstance(spec, Enum):
@@ -250,7 +379,7 @@ def model_payloads(
 ) -> st.SearchStrategy[dict[str, Any]]:
     """Payloads of a request or structure that pass every shape constraint (not the
     engine's rules); ``maximal`` has every optional member too, ``skip`` none of those named."""
-    members = _service_shapes()[model.__name__]["members"]
+    members = service_shapes()[model.__name__]["members"]
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
     for name, field in model.model_fields.items():

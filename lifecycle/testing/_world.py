@@ -1,4 +1,5 @@
-"""A service, store, reconciler, actuator and controllable clock, wired for tests."""
+"""A service, store, reconciler, actuator and controllable clock, wired for tests, and the
+experiment they hold unless told otherwise (:func:`create_payload`)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,66 @@ from collections.abc import Mapping
 from typing import Any
 
 from lifecycle.actuators import SimulatedActuator
-from lifecycle.domain.statuses import Operation
+from lifecycle.domain.experiment import Experiment, HistoryEntry
+from lifecycle.domain.statuses import ExperimentStatus, Operation
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import ListQuery
 from lifecycle.stores.memory import MemoryStore
 
-__all__ = ["T0", "VirtualClock", "World"]
+__all__ = [
+    "PRODUCTION_VARIANT",
+    "SHADOW_VARIANT",
+    "T0",
+    "VirtualClock",
+    "World",
+    "create_payload",
+    "variant_config",
+]
 
 #: where a :class:`VirtualClock` starts unless told: 2027-01-15T08:00:00Z
 T0 = 1_800_000_000.0
+PRODUCTION_VARIANT = "prod"
+SHADOW_VARIANT = "shadow"
+_EVERY = ListQuery(limit=1_000_000)
+
+
+def variant_config(
+    name: str, model: str = "model", instance: str = "ml.m5.xlarge", count: int = 1
+) -> dict[str, Any]:
+    """A ModelVariantConfig: ``model`` on ``count`` real-time ``instance`` instances."""
+    return {
+        "ModelName": model,
+        "VariantName": name,
+        "InfrastructureConfig": {
+            "InfrastructureType": "RealTimeInference",
+            "RealTimeInferenceConfig": {"InstanceType": instance, "InstanceCount": count},
+        },
+    }
+
+
+def create_payload(**members: Any) -> dict[str, Any]:
+    """The CreateInferenceExperiment payload every path starts with (without Name and EndpointName).
+
+    Two variants, ``prod`` (the production variant, model ``model-a``) and
+    ``shadow`` (``model-b``, sampling 50%); ``members`` are added on top.
+    """
+    payload: dict[str, Any] = {
+        "Type": "ShadowMode",
+        "RoleArn": "arn:aws:iam::123456789012:role/lifecycle-testing",
+        "ModelVariants": [
+            variant_config(PRODUCTION_VARIANT, "model-a"),
+            variant_config(SHADOW_VARIANT, "model-b"),
+        ],
+        "ShadowModeConfig": {
+            "SourceModelVariantName": PRODUCTION_VARIANT,
+            "ShadowModelVariants": [
+                {"ShadowModelVariantName": SHADOW_VARIANT, "SamplingPercentage": 50}
+            ],
+        },
+    }
+    payload.update(members)
+    return payload
 
 
 class VirtualClock:
@@ -97,26 +148,59 @@ class World:
         body.update(members)
         return self.service.invoke(operation, body)
 
+    def create(
+        self, name: str | None = None, *, endpoint: str | None = None, **members: Any
+    ) -> dict[str, Any]:
+        """Create experiment ``name`` from :func:`create_payload` (``members`` on top) on
+        EndpointName ``endpoint`` (default ``<name>-endpoint``); return the response."""
+        name = name or self.name
+        payload = create_payload(EndpointName=endpoint or f"{name}-endpoint", **members)
+        return self.invoke(Operation.CREATE, payload, Name=name)
+
+    def running(self, name: str | None = None, **create_members: Any) -> str:
+        """:meth:`create` experiment ``name`` and let the reconciler take it to Running,
+        the clock moving only through the settle times; return the name."""
+        name = name or self.name
+        self.create(name, **create_members)
+        self.settle(name)
+        if (status := self.status(name)) != ExperimentStatus.RUNNING:
+            raise AssertionError(f"{name!r} is {status}, not Running (a Schedule.StartTime?)")
+        return name
+
     def describe(self, name: str | None = None) -> dict[str, Any]:
         return self.service.invoke(Operation.DESCRIBE, {"Name": name or self.name})
 
     def status(self, name: str | None = None) -> str:
         return str(self.describe(name)["Status"])
 
+    def variants(self, name: str | None = None) -> dict[str, dict[str, Any]]:
+        """Each variant as Describe shows it, by variant name."""
+        return {v["VariantName"]: v for v in self.describe(name)["ModelVariants"]}
+
     def variant_statuses(self, name: str | None = None) -> dict[str, str]:
         """Each variant's status by variant name."""
-        return {v["VariantName"]: v["Status"] for v in self.describe(name)["ModelVariants"]}
+        return {n: v["Status"] for n, v in self.variants(name).items()}
+
+    def snapshot(self) -> list[tuple[Experiment, list[HistoryEntry]]]:
+        """Every stored experiment with its history: what a refused request must leave alone."""
+        return [(e, self.store.history(e.name)) for e in self.store.list(_EVERY).items]
 
     # -- time ---------------------------------------------------------------------------
 
     def next_due(self) -> float | None:
         """The earliest time the reconciler has something to do, across every experiment."""
-        due = [
-            e.due_at
-            for e in self.store.list(ListQuery(limit=1_000_000)).items
-            if e.due_at is not None
-        ]
+        due = [e.due_at for e in self.store.list(_EVERY).items if e.due_at is not None]
         return min(due, default=None)
+
+    def settle(self, name: str | None = None) -> None:
+        """While experiment ``name`` is in a transitional status, move the clock to its
+        step's due time and run the reconciler (past no StartTime or EndTime)."""
+        for _ in range(100):
+            exp = self.store.get(name or self.name)
+            if exp is None or not exp.status.transitional or exp.due_at is None:
+                return
+            self.clock.set(max(exp.due_at, self.clock.now))
+            self.reconciler.run_once()
 
     def advance(self, seconds: float = 0.0) -> int:
         """Move the clock ``seconds`` on, running the reconciler at each due time on the way.

@@ -46,32 +46,41 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
     for name in names:
         assert getattr(lifecycle.testing, name) is not None, name
     assert set(dir(lifecycle.testing)) >= set(names)
+    paths = lifecycle.testing.paths.__all__
+    assert paths == sorted(set(paths), key=isort_order)
+    assert all(getattr(lifecycle.testing.paths, name) is not None for name in paths)
 
 
 def test_the_exported_members_are_pinned() -> None:
     assert set(lifecycle.testing.__all__) == {
         "PRODUCTION_VARIANT",
         "SHADOW_VARIANT",
-        "Advance",
-        "Call",
-        "Fail",
-        "Later",
+        "T0",
         "MockSageMaker",
         "NotEmulatedError",
-        "Path",
-        "PathError",
-        "Reconcile",
         "TransitionCase",
         "VirtualClock",
         "World",
         "create_payload",
         "experiment_in",
         "mock_sagemaker",
+        "strategies",
+        "transition_cases",
+        "variant_config",
+    }
+    assert set(lifecycle.testing.paths.__all__) == {
+        "WAYS",
+        "Advance",
+        "Call",
+        "Fail",
+        "Later",
+        "Path",
+        "PathError",
+        "Reconcile",
+        "Way",
         "path_to",
         "shortest_paths",
         "simple_paths",
-        "strategies",
-        "transition_cases",
         "transition_coverage",
     }
 
@@ -105,7 +114,7 @@ import lifecycle.testing as t
 
 world = t.experiment_in("Stopping")
 assert world.status() == "Stopping"
-assert t.transition_cases() and t.transition_coverage(t.shortest_paths()) == []
+assert t.transition_cases() and t.paths.transition_coverage(t.paths.shortest_paths()) == []
 for attempt in (lambda: t.strategies, lambda: t.mock_sagemaker().__enter__()):
     try:
         attempt()

@@ -1,17 +1,24 @@
-"""shortest_paths, simple_paths, transition_coverage: generated paths, replayed through the real engine."""
+"""shortest_paths, simple_paths, transition_coverage: paths found by running the engine, replayed
+through it."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
+from lifecycle.domain import machine
+from lifecycle.domain.rules import GUARDS, Firing, Refusal
 from lifecycle.domain.statuses import ExperimentStatus as E
+from lifecycle.domain.statuses import Operation
 from lifecycle.domain.table import EXPERIMENT_TABLE, TABLES, VARIANT_TABLE, Transition
-from lifecycle.testing import (
+from lifecycle.testing import World, _graph
+from lifecycle.testing.paths import (
+    WAYS,
+    Call,
     Path,
-    World,
-    _graph,
+    PathError,
+    Way,
     shortest_paths,
     simple_paths,
     transition_coverage,
@@ -118,17 +125,43 @@ def test_coverage_names_a_variant_transition_that_a_path_set_omits(row: Transiti
 
 
 def test_a_row_with_no_recipe_is_reported_untested(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(_graph.RECIPES, "fail")
+    monkeypatch.delitem(WAYS, "fail")
     untested = transition_coverage(shortest_paths())
     assert [(t.event, t.source) for t in untested] == [
         ("fail", s) for s in (E.CREATING, E.STARTING, E.UPDATING, E.STOPPING)
     ]
 
 
-def test_a_guard_with_no_model_is_never_assumed_to_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(_graph.GUARD_MODEL, "left_created")
-    untested = transition_coverage(shortest_paths())
-    assert [(t.event, t.dest) for t in untested] == [("updated", E.CREATED)]
+def test_a_way_the_engine_refuses_is_an_error_naming_the_rule(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    promote_prod = Call(Operation.STOP, {"ModelVariantActions": {"prod": "Promote"}})
+    monkeypatch.setitem(WAYS, "stop", (*WAYS["stop"], Way("stop(Promote prod)", (promote_prod,))))
+    with pytest.raises(PathError, match="promote-shadow-only") as refused:
+        shortest_paths()
+    assert refused.value.rule == "promote-shadow-only"
+    assert "'stop(Promote prod)' from Running" in str(refused.value)
+
+
+def test_a_new_guard_that_refuses_a_way_is_an_error_not_an_untested_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What a new guard in the tables does: the engine refuses the way, and the search says so."""
+
+    def frozen(f: Firing) -> list[Refusal]:
+        return [Refusal("created-is-frozen", "a Created experiment cannot be updated")]
+
+    monkeypatch.setitem(GUARDS, "created_is_frozen", frozen)
+    [row] = machine.EXPERIMENT_MACHINE.events["update"].transitions["CREATED"]
+    guard = row.condition_cls(machine._condition("created_is_frozen"))
+    monkeypatch.setattr(row, "conditions", [*row.conditions, guard])
+    _graph._explore.cache_clear()  # the graph of the engine as it was
+    try:
+        with pytest.raises(PathError, match="created-is-frozen") as refused:
+            shortest_paths()
+        assert "update: Created -> Updating [update_rules_created]" in str(refused.value)
+    finally:
+        _graph._explore.cache_clear()
 
 
 def test_coverage_of_no_paths_is_every_row_and_of_mixed_machines_needs_a_machine() -> None:
@@ -180,17 +213,9 @@ def test_a_path_and_each_step_can_be_described() -> None:
 
 
 def test_a_path_that_disagrees_with_the_engine_says_where() -> None:
-    from lifecycle.testing import PathError
-
     [completed] = [p for p in shortest_paths() if p.status is E.COMPLETED]
-    edges: Any = list(completed.edges)
-    edges[-1] = _graph.Edge(
-        edges[-1].label,
-        edges[-1].steps,
-        edges[-1].taken,
-        edges[-1].source,
-        _graph.Node(E.CANCELLED, edges[-1].dest.variants),
-    )
+    *edges, last = completed.edges
+    edges.append(replace(last, dest=replace(last.dest, status=E.CANCELLED)))
     wrong = Path("experiment", E.CANCELLED, tuple(edges))
     with pytest.raises(PathError, match="the engine has Completed"):
         wrong.replay(World())

@@ -4,7 +4,6 @@ and together the invalid ones break every rule the engine checks."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import botocore.loaders
 import pytest
@@ -14,7 +13,7 @@ from hypothesis import strategies as st
 import lifecycle
 from lifecycle.domain.catalog import RULE_CATALOG
 from lifecycle.errors import LifecycleError
-from lifecycle.testing import World, strategies
+from lifecycle.testing import strategies
 from lifecycle.testing.strategies import RequestCase
 from lifecycle.wire import shapes
 from lifecycle.wire._constraints import Enum, Int, Size, Str
@@ -33,15 +32,9 @@ SETTINGS = settings(
 PACKAGE = Path(lifecycle.__file__).parent
 
 
-def snapshot(world: World) -> Any:
-    from lifecycle.stores.base import ListQuery
-
-    return [(e, world.store.history(e.name)) for e in world.store.list(ListQuery(limit=1000)).items]
-
-
 def refused_as_it_says(case: RequestCase) -> None:
     world = case.arrange()
-    before = snapshot(world)
+    before = world.snapshot()
     reasons = world.service.explain(case.operation, case.payload)
     assert [(r.code, r.rule) for r in reasons] == [(case.code, case.rule)], f"{case.id}: {reasons}"
     with pytest.raises(LifecycleError) as refused:
@@ -49,7 +42,7 @@ def refused_as_it_says(case: RequestCase) -> None:
     assert (refused.value.code, refused.value.rule) == (case.code, case.rule), refused.value.message
     if case.field is not None:
         assert refused.value.field == case.field, refused.value.message
-    assert snapshot(world) == before, "a refused request changed the store"
+    assert world.snapshot() == before, "a refused request changed the store"
 
 
 # --- valid requests ------------------------------------------------------------------------------
@@ -213,6 +206,13 @@ def test_the_invalid_strategies_break_every_rule_the_engine_checks() -> None:
     ours = set(strategies.RULES) | set(strategies.IMPLIED)
     assert sorted(engine - ours) == [], "rules no strategy breaks"
     assert sorted(ours - engine) == [], "rules the engine does not check"
+
+
+def test_each_rules_requests_send_operations_the_catalogue_gives_it() -> None:
+    for rule, by_operation in strategies.RULE_CASES.items():
+        assert set(by_operation) <= set(RULE_CATALOG[rule].operations), rule
+        for operation in by_operation:
+            assert rule in strategies.rules_of(operation), (rule, operation)
 
 
 def test_the_request_rules_are_the_ones_a_request_can_break() -> None:

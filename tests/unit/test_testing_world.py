@@ -8,14 +8,8 @@ from lifecycle.actuators import SimulatedActuator
 from lifecycle.domain.statuses import ExperimentStatus as E
 from lifecycle.domain.statuses import VariantStatus as V
 from lifecycle.errors import ConflictError
-from lifecycle.testing import (
-    VirtualClock,
-    World,
-    create_payload,
-    experiment_in,
-    path_to,
-    shortest_paths,
-)
+from lifecycle.testing import VirtualClock, World, create_payload, experiment_in
+from lifecycle.testing.paths import path_to, shortest_paths
 
 
 @pytest.mark.parametrize("status", list(E))
@@ -103,3 +97,14 @@ def test_the_clock_never_goes_back_and_advance_runs_each_step_at_its_due_time() 
         ("started", 60),
     ]
     assert world.clock.now == t0 + 3600
+
+
+def test_running_creates_and_settles_on_the_virtual_clock() -> None:
+    world = World(settle=30)
+    assert world.running("a", endpoint="ep", Description="d") == "a"
+    assert world.clock.now - world.describe("a")["CreationTime"] == 60
+    assert world.describe("a")["EndpointMetadata"]["EndpointName"] == "ep"
+    assert set(world.variants("a")) == {"prod", "shadow"}
+    with pytest.raises(AssertionError, match="not Running"):
+        world.running("b", Schedule={"StartTime": world.clock.now + 3600})
+    assert {e.name for e, _ in world.snapshot()} == {"a", "b"}

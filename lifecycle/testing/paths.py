@@ -1,31 +1,47 @@
-"""Paths through the lifecycle, generated from the tables (see ``_graph`` for the graph they walk).
+"""Paths through the lifecycle, found by running the engine, and the rows they leave untested.
 
-:func:`shortest_paths` and :func:`simple_paths` walk the graph of
-``_graph``; :func:`transition_coverage` says which table rows a set of
-paths never takes.
+A :class:`Path` is a sequence of steps from a new experiment: operations
+with a payload (:class:`Call`), reconciler steps (:class:`Reconcile`),
+clock advances (:class:`Advance`) and an actuator that fails
+(:class:`Fail`). The paths are found by carrying the :data:`WAYS` out on a
+real engine, node by node (see ``_graph``), so each step of a path is one
+the engine took and each row a path says it takes is one the engine
+reported. :func:`shortest_paths` and :func:`simple_paths` list them,
+:func:`path_to` finds one to a status, :func:`transition_coverage` names
+the table rows a set of paths never takes.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from lifecycle.domain.statuses import ExperimentStatus, VariantStatus
 from lifecycle.domain.table import EXPERIMENT_TABLE, MachineTable, Transition
 from lifecycle.testing._cases import table_of
-from lifecycle.testing._graph import NEW, Edge, Node, edges
-from lifecycle.testing._steps import PathError, PathStep
+from lifecycle.testing._graph import NEW, Edge, Node, explore, row_id
+from lifecycle.testing._steps import Advance, Call, Fail, Later, PathError, PathStep, Reconcile
+from lifecycle.testing._ways import WAYS, Way
+from lifecycle.testing._world import World
 
-if TYPE_CHECKING:
-    from lifecycle.testing._world import World
+__all__ = [
+    "WAYS",
+    "Advance",
+    "Call",
+    "Fail",
+    "Later",
+    "Path",
+    "PathError",
+    "Reconcile",
+    "Way",
+    "path_to",
+    "shortest_paths",
+    "simple_paths",
+    "transition_coverage",
+]
 
-__all__ = ["Path", "describe_rows", "shortest_paths", "simple_paths", "transition_coverage"]
-
-
-# --- paths ---------------------------------------------------------------------------
+Ways = Mapping[str, Sequence[Way]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,75 +139,62 @@ def _reached(machine: str, node: Node) -> list[tuple[StrEnum, str | None]]:
     return [(v.status, v.name) for v in node.variants]
 
 
-def _bfs() -> tuple[list[Node], dict[Node, tuple[Edge, ...]], dict[Node, list[Edge]]]:
-    """Breadth-first from a new experiment: nodes in visiting order, a shortest path to each."""
-    order: list[Node] = [NEW]
-    to: dict[Node, tuple[Edge, ...]] = {NEW: ()}
-    out: dict[Node, list[Edge]] = {}
-    queue = deque([NEW])
-    while queue:
-        node = queue.popleft()
-        out[node] = list(edges(node))
-        for edge in out[node]:
-            if edge.dest not in to:
-                to[edge.dest] = (*to[node], edge)
-                order.append(edge.dest)
-                queue.append(edge.dest)
-    return order, to, out
-
-
-def shortest_paths(machine: str = "experiment") -> list[Path]:
+def shortest_paths(machine: str = "experiment", *, ways: Ways | None = None) -> list[Path]:
     """A shortest path to every status of ``machine``, then one for every row no such path takes.
 
     The first ``len(statuses)`` paths reach each status in table order (a
     status no path can reach is missing: :func:`transition_coverage` then
     names its rows); each further path ends by taking a row the earlier ones
-    leave out, so together they take every row that can be taken: the
+    leave out, so together they take every row the ways can take: the
     guarded alternatives (Created vs Starting after provisioned; back to
     Created vs Running after updated; Completed vs Cancelled after stopped)
-    and fail from every status it leaves.
+    and fail from every status it leaves. ``ways`` replaces :data:`WAYS`.
     """
     table = table_of(machine)
-    order, to, out = _bfs()
+    graph = explore(ways)
     paths: list[Path] = []
     for status in table.statuses:
-        for node in order:
+        for node in graph.order:
             hit = [name for s, name in _reached(table.name, node) if s == status]
-            if hit and to[node]:
-                paths.append(
-                    Path(table.name, status, to[node], hit[0], "shortest path to the status")
+            if hit and graph.to[node]:
+                path = Path(
+                    table.name, status, graph.to[node], hit[0], "shortest path to the status"
                 )
+                paths.append(path)
                 break
     taken = {id(t) for p in paths for t in p.transitions}
     rows = {id(t) for t in table.transitions}
-    for node in order:
-        for edge in out[node]:
+    for node in graph.order:
+        for edge in graph.out[node]:
             for row, name in edge.taken:
                 if id(row) in rows and id(row) not in taken:
-                    path_edges = (*to[node], edge)
+                    path_edges = (*graph.to[node], edge)
                     paths.append(
-                        Path(table.name, row.dest, path_edges, name, f"takes {_row_id(row)}")
+                        Path(table.name, row.dest, path_edges, name, f"takes {row_id(row)}")
                     )
                     taken.update(id(t) for e in path_edges for t, _ in e.taken)
     return paths
 
 
-def simple_paths(machine: str = "experiment", *, max_length: int = 8) -> list[Path]:
+def simple_paths(
+    machine: str = "experiment", *, max_length: int = 8, ways: Ways | None = None
+) -> list[Path]:
     """Every path of at most ``max_length`` events that visits no node twice, except that
     its last event may close a cycle (go back to a node the path has passed).
 
-    A node is the experiment's status with what decides its guards (see the
-    module docstring). Closing cycles is what lets these paths take the rows
-    that lead back (``updated`` to Created or Running): with a long enough
+    A node is the experiment's status with what decides its guards (see
+    ``_graph``). Closing cycles is what lets these paths take the rows that
+    lead back (``updated`` to Created or Running): with a long enough
     ``max_length`` they take every row a path can take. Each path's
     ``status`` is the status it ends in (for the variant machine: that of the
-    variant the last event changed).
+    variant the last event changed). ``ways`` replaces :data:`WAYS`.
     """
     table = table_of(machine)
+    out = explore(ways).out
     result: list[Path] = []
 
     def walk(node: Node, path: tuple[Edge, ...], seen: frozenset[Node]) -> None:
-        for edge in edges(node):
+        for edge in out[node]:
             longer = (*path, edge)
             result.append(_label(table, longer))
             if edge.dest not in seen and len(longer) < max_length:
@@ -203,7 +206,7 @@ def simple_paths(machine: str = "experiment", *, max_length: int = 8) -> list[Pa
 
 def _label(table: MachineTable, path: tuple[Edge, ...]) -> Path:
     last = path[-1]
-    if table is EXPERIMENT_TABLE or table.name == EXPERIMENT_TABLE.name:
+    if table.name == EXPERIMENT_TABLE.name:
         assert last.dest.status is not None
         return Path(table.name, last.dest.status, path)
     for edge in reversed(path):
@@ -212,12 +215,6 @@ def _label(table: MachineTable, path: tuple[Edge, ...]) -> Path:
             _, name = vrows[-1]
             return Path(table.name, edge.dest.variant(name).status, path, name)
     raise AssertionError("a path always creates its variants")
-
-
-def _row_id(row: Transition) -> str:
-    source = row.source.value if row.source is not None else "(new)"
-    guards = f" [{', '.join(row.guards)}]" if row.guards else ""
-    return f"{row.event}: {source} -> {row.dest.value}{guards}"
 
 
 def transition_coverage(paths: Iterable[Path], machine: str | None = None) -> list[Transition]:
@@ -241,6 +238,31 @@ def transition_coverage(paths: Iterable[Path], machine: str | None = None) -> li
     return [t for t in table.transitions if id(t) not in taken]
 
 
-def describe_rows(rows: Sequence[Transition]) -> list[str]:
-    """Each row as ``event: Source -> Dest [guards]``."""
-    return [_row_id(r) for r in rows]
+def _status(status: str | StrEnum, variant: str | None) -> ExperimentStatus | VariantStatus:
+    value = status.value if isinstance(status, StrEnum) else status
+    if variant is None and value in set(ExperimentStatus):
+        return ExperimentStatus(value)
+    if value in set(VariantStatus):
+        return VariantStatus(value)
+    known = dict.fromkeys([*ExperimentStatus, *VariantStatus])
+    raise ValueError(f"{value!r} is not a status; the statuses are: {', '.join(known)}")
+
+
+def path_to(status: str | StrEnum, *, variant: str | None = None) -> Path:
+    """A shortest path that leaves the experiment in ``status``.
+
+    With ``variant`` (``"prod"`` or ``"shadow"``), ``status`` is that
+    variant's status; a status only variants have (``InService``,
+    ``Deleting``, ``Deleted``) means any variant.
+    """
+    want = _status(status, variant)
+    graph = explore()
+    for node in graph.order[1:]:
+        if isinstance(want, ExperimentStatus) and node.status is want:
+            return Path("experiment", want, graph.to[node], None, "shortest path to the status")
+        for v in node.variants if isinstance(want, VariantStatus) else ():
+            if v.status is want and variant in (None, v.name):
+                edges = graph.to[node]
+                return Path("variant", want, edges, v.name, "shortest path to the variant status")
+    where = f"variant {variant!r} " if variant else ""
+    raise LookupError(f"no path leaves {where}in {want.value}")
