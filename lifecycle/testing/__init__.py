@@ -56,38 +56,30 @@ __all__ = [
     "create_payload",
     "experiment_in",
     "mock_sagemaker",
+    "paths",
     "strategies",
     "transition_cases",
     "variant_config",
 ]
 
-_HOME = {
-    "PRODUCTION_VARIANT": "_world",
-    "SHADOW_VARIANT": "_world",
-    "T0": "_world",
-    "MockSageMaker": "_mock",
-    "NotEmulatedError": "_mock",
-    "TransitionCase": "_cases",
-    "VirtualClock": "_world",
-    "World": "_world",
-    "create_payload": "_world",
-    "experiment_in": "_arrange",
-    "mock_sagemaker": "_mock",
-    "transition_cases": "_cases",
-    "variant_config": "_world",
-}
+# Names resolve on first use (importing the package loads neither hypothesis nor boto3,
+# nor the engine). The names are the imports above; these are the modules they come
+# from, each holding the name in its ``__all__``.
+_HOMES = ("_world", "_cases", "_arrange", "_mock")
 _SUBMODULES = ("paths", "strategies")
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"lifecycle.testing.{name}")
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'lifecycle.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lifecycle.testing.{home}"), name)
-    globals()[name] = value
-    return value
+    if name in __all__:
+        for home in _HOMES:
+            module = importlib.import_module(f"lifecycle.testing.{home}")
+            if name in module.__all__:
+                value = getattr(module, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module 'lifecycle.testing' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -12,6 +12,7 @@ from lifecycle.actuators import SimulatedActuator, Step
 from lifecycle.errors import ActuatorError
 from lifecycle.service import ExperimentService, Reconciler
 from lifecycle.stores import Store
+from lifecycle.testing import variant_config as variant
 from lifecycle.wire import shapes
 
 T0 = 1_800_000_000.0
@@ -39,19 +40,6 @@ class Failing(SimulatedActuator):
             self.calls.append(step)
             raise ActuatorError(self.message, **self.kw)
         super().apply(step)
-
-
-def variant(
-    name: str, model: str, instance: str = "ml.m5.xlarge", count: int = 1
-) -> dict[str, Any]:
-    return {
-        "ModelName": model,
-        "VariantName": name,
-        "InfrastructureConfig": {
-            "InfrastructureType": "RealTimeInference",
-            "RealTimeInferenceConfig": {"InstanceType": instance, "InstanceCount": count},
-        },
-    }
 
 
 CREATE = {

@@ -76,7 +76,9 @@ def test_a_step_answered_but_not_saved_is_handed_over_again_with_its_key(
     starts = [s["key"] for s in steps if s["action"] == "start-shadow-test"]
     assert len(starts) == 2, steps  # handed over before the crash, and again after it
     assert len(set(starts)) == 1, "a retry after a crash must carry the same key"
-    by_step = {(s["action"], s["variant"]): set() for s in steps}
+    by_step: dict[tuple[str, str | None], set[str]] = {
+        (s["action"], s["variant"]): set() for s in steps
+    }
     for s in steps:
         by_step[(s["action"], s["variant"])].add(s["key"])
     assert all(len(keys) == 1 for keys in by_step.values()), by_step
