@@ -7,7 +7,8 @@ what Describe returns. Times are epoch seconds (float).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
@@ -36,15 +37,7 @@ class Variant:
     pending_infrastructure: JSON | None = None
 
     def copy(self) -> Variant:
-        return Variant(
-            name=self.name,
-            model_name=self.model_name,
-            infrastructure=self.infrastructure,
-            status=self.status,
-            pending=self.pending,
-            pending_model_name=self.pending_model_name,
-            pending_infrastructure=self.pending_infrastructure,
-        )
+        return Variant(*_variant_fields(self))  # every field, in the dataclass's own order
 
     def assign(self, other: Variant) -> None:
         """Take every field of ``other``, keeping this object."""
@@ -110,34 +103,9 @@ class Experiment:
 
     def copy(self) -> Experiment:
         """A copy whose changes never reach this one (nested dicts are never mutated in place)."""
-        return Experiment(
-            name=self.name,
-            arn=self.arn,
-            endpoint_name=self.endpoint_name,
-            role_arn=self.role_arn,
-            variants=[v.copy() for v in self.variants],
-            shadow_mode_config=self.shadow_mode_config,
-            start_time=self.start_time,
-            end_time=self.end_time,
-            creation_time=self.creation_time,
-            last_modified_time=self.last_modified_time,
-            type=self.type,
-            status=self.status,
-            description=self.description,
-            kms_key=self.kms_key,
-            data_storage_config=self.data_storage_config,
-            tags=self.tags,
-            status_reason=self.status_reason,
-            completion_time=self.completion_time,
-            version=self.version,
-            entered_at=self.entered_at,
-            due_at=self.due_at,
-            update_origin=self.update_origin,
-            desired_state=self.desired_state,
-            attempts=self.attempts,
-            last_error=self.last_error,
-            stop_actions=self.stop_actions,
-        )
+        new = Experiment(*_experiment_fields(self))  # every field, in the dataclass's own order
+        new.variants = [v.copy() for v in self.variants]
+        return new
 
     def assign(self, other: Experiment) -> None:
         """Take every field of ``other``, keeping this object and, where the variants
@@ -174,6 +142,12 @@ class Experiment:
         self.attempts = other.attempts
         self.last_error = other.last_error
         self.stop_actions = other.stop_actions
+
+
+# A record's fields as a tuple in declaration order, read in C: a copy passes them by
+# position without naming them again, so no field can be left out or swapped.
+_variant_fields = attrgetter(*(f.name for f in fields(Variant)))
+_experiment_fields = attrgetter(*(f.name for f in fields(Experiment)))
 
 
 class HistoryEntry(NamedTuple):

@@ -1,24 +1,24 @@
 """The table of operations: for each, its request shape, its checks in order, and what it does.
 
-``OPERATION_SPECS[op]`` is an :class:`OperationSpec`: ``check`` is a generator
-that yields the rules of the request in the order they are judged, one
-:class:`Stage` at a time (the request alone, then existence, then the stored
-experiment) and returns what ``apply`` needs; ``apply`` makes the change and
-returns the response. ``ExperimentService.invoke`` raises the first stage
-that has a refusal and otherwise applies; ``explain`` lists every refusal of
-that same first stage, one error per rule. So the two can never disagree on
-the order or the rules.
+``OPERATION_SPECS[op]`` is an :class:`OperationSpec`: ``check`` judges the
+rules of the request in order, one :class:`Stage` at a time (the request
+alone, then existence, then the stored experiment), handing each stage to a
+:class:`Gate`, and returns what ``apply`` needs; ``apply`` makes the change and
+returns the response. ``ExperimentService.invoke`` passes the gate that raises
+the first stage with a refusal (:data:`RAISE`); ``explain`` one that collects
+that same stage's refusals, one error per rule, and stops the check
+(:class:`Collect`). So the two can never disagree on the order or the rules.
 
 Two kinds of rule are judged by what ``apply`` does rather than before it: an
 event's guards (the machine refuses while it fires) and the rules the store
 enforces at create (one live experiment per endpoint, the live limit, a unique
-name). ``check`` yields them only when explaining (``explaining=True``), from
+name). ``check`` judges them beforehand only when explaining (``gate.explaining``), from
 the same guards (:func:`explain_event`) and a dry-run query of the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
@@ -54,7 +54,7 @@ from lifecycle.wire import shapes
 if TYPE_CHECKING:
     from lifecycle.service.service import ExperimentService
 
-__all__ = ["OPERATION_SPECS", "OperationSpec", "Stage"]
+__all__ = ["OPERATION_SPECS", "RAISE", "Collect", "Gate", "OperationSpec", "Stage"]
 
 Response = dict[str, Any]
 Req = TypeVar("Req", bound=BaseModel)
@@ -93,29 +93,58 @@ class Stage(NamedTuple):
 
 _PASSED = Stage([], None)
 
-#: a check: yields its stages in order, returns what apply needs
-Check = Generator[Stage, None, Ready]
+
+class Gate:
+    """What a check hands each stage to: ``passes(stage)`` is True when the check goes on."""
+
+    #: whether the rules that the change itself enforces are to be judged beforehand too
+    explaining = False
+
+    def passes(self, stage: Stage) -> bool:
+        """``invoke``'s gate: raise the stage's error, if it has one."""
+        if stage.error is not None:
+            raise stage.error
+        return True
+
+
+class Collect(Gate):
+    """``explain``'s gate: keep the first refusing stage's errors, and stop the check there."""
+
+    explaining = True
+
+    def __init__(self) -> None:
+        self.errors: list[LifecycleError] = []
+
+    def passes(self, stage: Stage) -> bool:
+        if stage.errors:
+            self.errors = stage.errors
+            return False
+        return True
+
+
+#: the gate of ``invoke`` (it keeps nothing, so one serves every call)
+RAISE = Gate()
 
 
 @dataclass(frozen=True, slots=True)
 class OperationSpec(Generic[Req, Ready]):
-    """One operation: its request shape, its check, and its change."""
+    """One operation: its request shape, its check, and its change.
+
+    ``check(service, request, now, gate)`` returns what ``apply`` needs, or None when
+    the gate stopped it.
+    """
 
     model: type[Req]
-    check: Callable[[ExperimentService, Req, float, bool], Check[Ready]]
+    check: Callable[[ExperimentService, Req, float, Gate], Ready | None]
     apply: Callable[[ExperimentService, Ready, str | None], Response]
 
 
 # -- shared steps --------------------------------------------------------------------
 
 
-def _loaded(svc: ExperimentService, name: str) -> Generator[Stage, None, Experiment]:
-    """The existence stage: the stored experiment (ResourceNotFound when there is none)."""
-    exp = svc.store.get(name)
-    if exp is None:
-        yield Stage.of([NotFoundError(name)])
-        raise AssertionError("a check is not resumed after a refused stage")  # pragma: no cover
-    return exp
+def _found(name: str, exp: Experiment | None) -> Stage:
+    """The existence stage: ResourceNotFound when there is no experiment of ``name``."""
+    return _PASSED if exp is not None else Stage.of([NotFoundError(name)])
 
 
 class _Firing(NamedTuple):
@@ -126,9 +155,13 @@ class _Firing(NamedTuple):
     firing: Firing
 
 
-def _event_stage(exp: Experiment, event: str, firing: Firing, explaining: bool) -> Stage:
+def _event_stage(exp: Experiment, event: str, firing: Firing, gate: Gate) -> Stage:
     """The stored experiment's rules: the event's guards (judged while firing, unless explaining)."""
-    return Stage.conflicts(exp, event, explain_event(exp, event, firing)) if explaining else _PASSED
+    return (
+        Stage.conflicts(exp, event, explain_event(exp, event, firing))
+        if gate.explaining
+        else _PASSED
+    )
 
 
 def _fire_and_save(svc: ExperimentService, ready: _Firing, request_id: str | None) -> Response:
@@ -146,12 +179,13 @@ def _check_create(
     svc: ExperimentService,
     req: shapes.CreateInferenceExperimentRequest,
     now: float,
-    explaining: bool,
-) -> Check[tuple[shapes.CreateInferenceExperimentRequest, tuple[float, float], float]]:
+    gate: Gate,
+) -> tuple[shapes.CreateInferenceExperimentRequest, tuple[float, float], float] | None:
     schedule = create_schedule(req, now)
-    yield Stage.validation(create_refusals(req, schedule, now))
-    if explaining:
-        yield Stage.of(_store_rules(svc, req))
+    if not gate.passes(Stage.validation(create_refusals(req, schedule, now))):
+        return None
+    if gate.explaining and not gate.passes(Stage.of(_store_rules(svc, req))):
+        return None
     return req, schedule, now
 
 
@@ -228,9 +262,10 @@ def _check_describe(
     svc: ExperimentService,
     req: shapes.DescribeInferenceExperimentRequest,
     now: float,
-    explaining: bool,
-) -> Check[Experiment]:
-    return (yield from _loaded(svc, req.Name))
+    gate: Gate,
+) -> Experiment | None:
+    exp = svc.store.get(req.Name)
+    return exp if gate.passes(_found(req.Name, exp)) else None
 
 
 def _apply_describe(svc: ExperimentService, exp: Experiment, request_id: str | None) -> Response:
@@ -254,15 +289,16 @@ def _check_list(
     svc: ExperimentService,
     req: shapes.ListInferenceExperimentsRequest,
     now: float,
-    explaining: bool,
-) -> Check[tuple[ListQuery, dict[str, Any]]]:
+    gate: Gate,
+) -> tuple[ListQuery, dict[str, Any]] | None:
     scope = {k: getattr(req, k) for k in _SCOPE}
     after = None
     if req.NextToken:
         try:
             after = svc.tokens.decode(req.NextToken, scope)
         except ValidationError as err:
-            yield Stage.of([err])
+            if not gate.passes(Stage.of([err])):
+                return None
     sort_by: SortBy = req.SortBy or "CreationTime"
     query = ListQuery(
         name_contains=req.NameContains,
@@ -295,22 +331,29 @@ def _check_start(
     svc: ExperimentService,
     req: shapes.StartInferenceExperimentRequest,
     now: float,
-    explaining: bool,
-) -> Check[_Firing]:
-    exp = yield from _loaded(svc, req.Name)
+    gate: Gate,
+) -> _Firing | None:
+    exp = svc.store.get(req.Name)
+    if not gate.passes(_found(req.Name, exp)) or exp is None:
+        return None
     firing = Firing(exp, now, svc.settle_seconds)
-    yield _event_stage(exp, "start", firing, explaining)
+    if not gate.passes(_event_stage(exp, "start", firing, gate)):
+        return None
     return _Firing(exp, "start", firing)
 
 
 def _check_stop(
-    svc: ExperimentService, req: shapes.StopInferenceExperimentRequest, now: float, explaining: bool
-) -> Check[_Firing]:
+    svc: ExperimentService, req: shapes.StopInferenceExperimentRequest, now: float, gate: Gate
+) -> _Firing | None:
     plan = stop_plan(req)
-    yield Stage.validation(stop_request_refusals(plan))
-    exp = yield from _loaded(svc, req.Name)
+    if not gate.passes(Stage.validation(stop_request_refusals(plan))):
+        return None
+    exp = svc.store.get(req.Name)
+    if not gate.passes(_found(req.Name, exp)) or exp is None:
+        return None
     firing = Firing(exp, now, svc.settle_seconds, plan)
-    yield _event_stage(exp, "stop", firing, explaining)
+    if not gate.passes(_event_stage(exp, "stop", firing, gate)):
+        return None
     return _Firing(exp, "stop", firing)
 
 
@@ -318,14 +361,19 @@ def _check_update(
     svc: ExperimentService,
     req: shapes.UpdateInferenceExperimentRequest,
     now: float,
-    explaining: bool,
-) -> Check[_Firing]:
+    gate: Gate,
+) -> _Firing | None:
     plan = update_plan(req)
-    yield Stage.validation(update_request_refusals(req, plan, now))
-    exp = yield from _loaded(svc, req.Name)
-    yield Stage.validation(update_schedule_refusals(exp, plan, now))
+    if not gate.passes(Stage.validation(update_request_refusals(req, plan, now))):
+        return None
+    exp = svc.store.get(req.Name)
+    if not gate.passes(_found(req.Name, exp)) or exp is None:
+        return None
+    if not gate.passes(Stage.validation(update_schedule_refusals(exp, plan, now))):
+        return None
     firing = Firing(exp, now, svc.settle_seconds, plan)
-    yield _event_stage(exp, "update", firing, explaining)
+    if not gate.passes(_event_stage(exp, "update", firing, gate)):
+        return None
     return _Firing(exp, "update", firing)
 
 
@@ -333,11 +381,12 @@ def _check_delete(
     svc: ExperimentService,
     req: shapes.DeleteInferenceExperimentRequest,
     now: float,
-    explaining: bool,
-) -> Check[Experiment]:
-    exp = yield from _loaded(svc, req.Name)
-    yield Stage.conflicts(exp, "delete", delete_refusals(exp))
-    return exp
+    gate: Gate,
+) -> Experiment | None:
+    exp = svc.store.get(req.Name)
+    if not gate.passes(_found(req.Name, exp)) or exp is None:
+        return None
+    return exp if gate.passes(Stage.conflicts(exp, "delete", delete_refusals(exp))) else None
 
 
 def _apply_delete(svc: ExperimentService, exp: Experiment, request_id: str | None) -> Response:

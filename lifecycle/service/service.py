@@ -23,7 +23,7 @@ from lifecycle.domain.machine import fire
 from lifecycle.domain.rules import Firing, whole_ms
 from lifecycle.domain.statuses import OPERATIONS, Operation
 from lifecycle.errors import LifecycleError, UnknownOperationError, ValidationError
-from lifecycle.service._operations import OPERATION_SPECS, Stage
+from lifecycle.service._operations import OPERATION_SPECS, RAISE, Collect
 from lifecycle.service._tokens import TokenCodec
 from lifecycle.stores.base import Save, Store
 from lifecycle.wire.shapes import parse_request
@@ -84,14 +84,8 @@ class ExperimentService:
         spec = OPERATION_SPECS.get(operation)
         if spec is None:
             raise _unknown_operation(operation)
-        check = spec.check(self, parse_request(operation, payload), whole_ms(self.clock()), False)
-        try:
-            while True:
-                stage: Stage = next(check)
-                if stage.error is not None:
-                    raise stage.error
-        except StopIteration as done:
-            return spec.apply(self, done.value, request_id)
+        ready = spec.check(self, parse_request(operation, payload), whole_ms(self.clock()), RAISE)
+        return spec.apply(self, ready, request_id)
 
     def explain(self, operation: str, payload: object) -> list[LifecycleError]:
         """Every rule ``payload`` would break, one error per rule; empty exactly when
@@ -110,10 +104,9 @@ class ExperimentService:
             ]
         except LifecycleError as err:  # a payload that is not an object
             return [err]
-        for stage in spec.check(self, req, whole_ms(self.clock()), True):
-            if stage.errors:
-                return stage.errors
-        return []
+        gate = Collect()
+        spec.check(self, req, whole_ms(self.clock()), gate)
+        return gate.errors
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(entry)`` after each committed transition."""
