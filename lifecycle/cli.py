@@ -18,7 +18,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="serve the SageMaker inference-experiment API (AWS JSON 1.1) over HTTP"
     )
-    from lifecycle.http.serve import add_serve_arguments
+    from lifecycle.http.options import add_serve_arguments
 
     add_serve_arguments(serve)
 

@@ -32,6 +32,10 @@ Every error keeps what it is about (``name``, ``status``, ``event``, ``rule``,
 ``code`` is the ``__type`` the AWS JSON 1.1 protocol puts on the wire. The
 leaf classes build their own messages from what they are about, so each
 message is written once.
+
+The module passes the house's ~350 lines on purpose: the tree is drawn and
+defined in one place, as a few lines per class, and the rule ids its errors
+carry (:class:`RuleId`) sit beside it, below every other module.
 """
 
 from __future__ import annotations

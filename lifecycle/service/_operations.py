@@ -18,15 +18,11 @@ the same guards (:func:`explain_event`) and a dry-run query of the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
-from lifecycle.domain.machine import explain_event, refusal_error
-from lifecycle.domain.rules import Firing, Refusal, stop_request_refusals
+from lifecycle.domain.machine import explain_event
+from lifecycle.domain.rules import Firing, stop_request_refusals
 from lifecycle.domain.statuses import ExperimentStatus, Operation
 from lifecycle.errors import (
     EndpointInUseError,
@@ -36,6 +32,7 @@ from lifecycle.errors import (
     NotFoundError,
     ValidationError,
 )
+from lifecycle.service._checks import PASSED, Gate, OperationSpec, Response, Stage
 from lifecycle.service._plans import (
     create_refusals,
     create_schedule,
@@ -45,7 +42,6 @@ from lifecycle.service._plans import (
     update_plan,
     update_request_refusals,
     update_schedule_refusals,
-    validation_error,
 )
 from lifecycle.service._responses import describe_response, summary
 from lifecycle.stores.base import ListQuery, SortBy, sort_key
@@ -54,97 +50,14 @@ from lifecycle.wire import shapes
 if TYPE_CHECKING:
     from lifecycle.service.service import ExperimentService
 
-__all__ = ["OPERATION_SPECS", "RAISE", "Collect", "Gate", "OperationSpec", "Stage"]
-
-Response = dict[str, Any]
-Req = TypeVar("Req", bound=BaseModel)
-Ready = TypeVar("Ready")
-
-
-class Stage(NamedTuple):
-    """The rules of one step of the check order that the request breaks.
-
-    ``errors`` has one error per broken rule (what ``explain`` lists); ``error`` is
-    what ``invoke`` raises for them all at once (None when nothing is broken).
-    """
-
-    errors: list[LifecycleError]
-    error: LifecycleError | None
-
-    @classmethod
-    def validation(cls, refusals: list[Refusal]) -> Stage:
-        if not refusals:
-            return _PASSED
-        return cls([validation_error([r]) for r in refusals], validation_error(refusals))
-
-    @classmethod
-    def conflicts(cls, exp: Experiment, event: str, refusals: list[Refusal]) -> Stage:
-        if not refusals:
-            return _PASSED
-        errors: list[LifecycleError] = [
-            refusal_error(exp.name, exp.status, event, [r]) for r in refusals
-        ]
-        return cls(errors, refusal_error(exp.name, exp.status, event, refusals))
-
-    @classmethod
-    def of(cls, errors: list[LifecycleError]) -> Stage:
-        return cls(errors, errors[0]) if errors else _PASSED
-
-
-_PASSED = Stage([], None)
-
-
-class Gate:
-    """What a check hands each stage to: ``passes(stage)`` is True when the check goes on."""
-
-    #: whether the rules that the change itself enforces are to be judged beforehand too
-    explaining = False
-
-    def passes(self, stage: Stage) -> bool:
-        """``invoke``'s gate: raise the stage's error, if it has one."""
-        if stage.error is not None:
-            raise stage.error
-        return True
-
-
-class Collect(Gate):
-    """``explain``'s gate: keep the first refusing stage's errors, and stop the check there."""
-
-    explaining = True
-
-    def __init__(self) -> None:
-        self.errors: list[LifecycleError] = []
-
-    def passes(self, stage: Stage) -> bool:
-        if stage.errors:
-            self.errors = stage.errors
-            return False
-        return True
-
-
-#: the gate of ``invoke`` (it keeps nothing, so one serves every call)
-RAISE = Gate()
-
-
-@dataclass(frozen=True, slots=True)
-class OperationSpec(Generic[Req, Ready]):
-    """One operation: its request shape, its check, and its change.
-
-    ``check(service, request, now, gate)`` returns what ``apply`` needs, or None when
-    the gate stopped it.
-    """
-
-    model: type[Req]
-    check: Callable[[ExperimentService, Req, float, Gate], Ready | None]
-    apply: Callable[[ExperimentService, Ready, str | None], Response]
-
+__all__ = ["OPERATION_SPECS"]
 
 # -- shared steps --------------------------------------------------------------------
 
 
 def _found(name: str, exp: Experiment | None) -> Stage:
     """The existence stage: ResourceNotFound when there is no experiment of ``name``."""
-    return _PASSED if exp is not None else Stage.of([NotFoundError(name)])
+    return PASSED if exp is not None else Stage.of([NotFoundError(name)])
 
 
 class _Firing(NamedTuple):
@@ -160,7 +73,7 @@ def _event_stage(exp: Experiment, event: str, firing: Firing, gate: Gate) -> Sta
     return (
         Stage.conflicts(exp, event, explain_event(exp, event, firing))
         if gate.explaining
-        else _PASSED
+        else PASSED
     )
 
 

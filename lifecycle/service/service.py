@@ -23,7 +23,8 @@ from lifecycle.domain.machine import fire
 from lifecycle.domain.rules import Firing, whole_ms
 from lifecycle.domain.statuses import OPERATIONS, Operation
 from lifecycle.errors import LifecycleError, UnknownOperationError, ValidationError
-from lifecycle.service._operations import OPERATION_SPECS, RAISE, Collect
+from lifecycle.service._checks import RAISE, Collect
+from lifecycle.service._operations import OPERATION_SPECS
 from lifecycle.service._tokens import TokenCodec
 from lifecycle.stores.base import Save, Store
 from lifecycle.wire.shapes import parse_request

@@ -22,6 +22,10 @@ breaks, and what a test compares with the engine) read:
 - ``<Structure>:unknown-member`` for a member a structure does not have;
 - ``<kind>:type`` for a value of the wrong JSON type (``integer:type``);
 - the engine's own rule id for every other rule (``single-promote``).
+
+At about 390 lines the module passes the house's ~350 on purpose: the slots a
+request has and the values each admits or breaks are one idea, kept together
+(their regular-expression matcher is apart, in ``_regex.py``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,268 @@
+"""The options of ``lifecycle serve``: its flags, their checks, and the actuator they choose.
+
+:func:`add_serve_arguments` adds every flag to a parser (``lifecycle.cli`` and
+``python -m lifecycle.http.serve`` share it); :func:`build_actuator` turns the
+``--actuator`` flags into what carries out the reconciler's steps (simulated,
+a webhook, or a factory of the user's); :func:`read_secret` reads a secret
+file. Every bad value is a usage error that names its flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from lifecycle.actuators import Actuator
+
+__all__ = ["add_serve_arguments", "build_actuator", "default_store_url", "read_secret"]
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+_WEBHOOK_TIMEOUT = 10.0
+
+
+def default_store_url() -> str:
+    """``sqlite:///lifecycle.db`` when the SQLite store is available, else ``memory://``."""
+    stores = importlib.import_module("lifecycle.stores")
+    if hasattr(stores, "open_store") and importlib.util.find_spec("lifecycle.stores.sqlite"):
+        return "sqlite:///lifecycle.db"
+    return "memory://"
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port {value} is not between 0 and 65535")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number, 0 or more")
+    return value
+
+
+def _timeout(text: str) -> float:
+    value = _seconds(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
+
+
+def _account_id(text: str) -> str:
+    if not re.fullmatch(r"[0-9]{12}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a 12-digit AWS account id")
+    return text
+
+
+def _region(text: str) -> str:
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name like us-east-1")
+    return text
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``serve`` options to ``parser``."""
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; another address without --auth "
+        "prints a warning)",
+    )
+    parser.add_argument(
+        "--port", type=_port, default=8080, help="TCP port (default 8080; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=default_store_url(),
+        help="where experiments are kept: memory://, sqlite:///PATH or postgresql://... "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--region", type=_region, default="us-east-1", help="region in ARNs (default us-east-1)"
+    )
+    parser.add_argument(
+        "--account-id",
+        type=_account_id,
+        default="123456789012",
+        help="account id in ARNs (default 123456789012)",
+    )
+    parser.add_argument(
+        "--max-live-experiments",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="refuse Create (ResourceLimitExceeded) past N experiments that are not "
+        "Completed or Cancelled (default 100)",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=_seconds,
+        default=0.0,
+        metavar="S",
+        help="how long Creating, Starting, Updating and Stopping last before the "
+        "reconciler moves them on (default 0: on its next pass)",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("none", "sigv4"),
+        default="none",
+        help="check AWS Signature Version 4 on every request (needs --credentials)",
+    )
+    parser.add_argument(
+        "--credentials",
+        metavar="FILE",
+        help="access keys accepted with --auth sigv4, in the format of ~/.aws/credentials: "
+        "[section] lines each followed by aws_access_key_id = ... and "
+        "aws_secret_access_key = ...",
+    )
+    parser.add_argument(
+        "--token-secret-file",
+        metavar="FILE",
+        help="sign List's NextTokens with the secret in FILE (its bytes, less surrounding "
+        "whitespace) instead of the one the store keeps; give every replica the same file",
+    )
+    parser.add_argument(
+        "--actuator",
+        metavar="KIND",
+        default="simulated",
+        help="what carries out the reconciler's steps: simulated (the default: records each "
+        "step, changes nothing real), webhook (POSTs each step as JSON to --actuator-url; "
+        "see docs/actuators.md), or package.module:factory, a callable of your own, called "
+        "with no arguments, that returns an object with an apply(step) method (the module "
+        "must be importable: installed, or on PYTHONPATH)",
+    )
+    parser.add_argument(
+        "--actuator-url",
+        metavar="URL",
+        help="with --actuator webhook: the http:// or https:// URL each step is POSTed to",
+    )
+    parser.add_argument(
+        "--actuator-secret-file",
+        metavar="FILE",
+        help="with --actuator webhook: sign each body with the secret in FILE (its bytes, "
+        "less surrounding whitespace) in X-Lifecycle-Signature: sha256=<hex HMAC-SHA256>",
+    )
+    parser.add_argument(
+        "--actuator-timeout",
+        type=_timeout,
+        metavar="SECONDS",
+        help="with --actuator webhook: how long to wait to connect and for each read of the "
+        "answer before the step counts as failed and is retried (default "
+        f"{_WEBHOOK_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--log-level", choices=_LOG_LEVELS, default="info", help="log level (default info)"
+    )
+
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def build_actuator(args: argparse.Namespace) -> Actuator:
+    """The actuator the ``--actuator*`` flags name; ValueError, naming the flag, when they
+    do not fit together or name something that cannot act."""
+    given = [
+        flag
+        for flag, value in (
+            ("--actuator-url", args.actuator_url),
+            ("--actuator-secret-file", args.actuator_secret_file),
+            ("--actuator-timeout", args.actuator_timeout),
+        )
+        if value is not None
+    ]
+    if args.actuator != "webhook" and given:
+        raise ValueError(f"{given[0]} is only used with --actuator webhook")
+    if args.actuator == "simulated":
+        from lifecycle.actuators import SimulatedActuator
+
+        return SimulatedActuator()
+    if args.actuator == "webhook":
+        return _webhook_actuator(args)
+    return _factory_actuator(args.actuator)
+
+
+def _webhook_actuator(args: argparse.Namespace) -> Actuator:
+    from lifecycle.actuators import WebhookActuator
+
+    if not args.actuator_url:
+        raise ValueError("--actuator webhook needs --actuator-url URL")
+    secret = None
+    if args.actuator_secret_file:
+        try:
+            secret = read_secret(args.actuator_secret_file)
+        except ValueError as exc:
+            raise ValueError(f"--actuator-secret-file: {exc}") from None
+    timeout = _WEBHOOK_TIMEOUT if args.actuator_timeout is None else args.actuator_timeout
+    try:
+        return WebhookActuator(args.actuator_url, secret=secret, timeout=timeout)
+    except ValueError as exc:
+        raise ValueError(f"--actuator-url: {exc}") from None
+
+
+def _factory_actuator(spec: str) -> Actuator:
+    """``package.module:factory``: import the module, call the factory, check the result."""
+    module_name, colon, attribute = spec.partition(":")
+    if not (colon and _DOTTED.fullmatch(module_name) and _DOTTED.fullmatch(attribute)):
+        raise ValueError(
+            f"--actuator must be simulated, webhook or package.module:factory, not {spec!r}"
+        )
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:  # the user's module: whatever its import raises is theirs to fix
+        raise ValueError(
+            f"--actuator: cannot import {module_name}: {type(exc).__name__}: {exc}"
+        ) from None
+    for part in attribute.split("."):
+        target = getattr(target, part, _MISSING)
+        if target is _MISSING:
+            raise ValueError(f"--actuator: {module_name} has no {attribute}")
+    if not callable(target):
+        raise ValueError(f"--actuator: {spec} is a {type(target).__name__}, not a callable")
+    try:
+        actuator = target()
+    except Exception as exc:
+        raise ValueError(f"--actuator: {spec}() raised {type(exc).__name__}: {exc}") from None
+    if not callable(getattr(actuator, "apply", None)):
+        raise ValueError(
+            f"--actuator: {spec}() returned a {type(actuator).__name__}, "
+            "which has no apply(step) method"
+        )
+    return cast("Actuator", actuator)
+
+
+_MISSING = object()
+
+
+def read_secret(path: str) -> bytes:
+    """A secret kept in a file: its bytes, less surrounding whitespace; ValueError naming
+    what is wrong (unreadable, empty)."""
+    try:
+        secret = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not secret:
+        raise ValueError(f"{path} is empty")
+    return secret
