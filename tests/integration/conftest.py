@@ -238,9 +238,16 @@ class ServeProcess:
         return code
 
     def kill(self) -> None:
+        import subprocess
+
         if self.process.poll() is None:
             self.process.kill()
-        self.process.wait()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"lifecycle serve outlived SIGKILL by 30s:\n{self.output}"
+            ) from None
         self._reader.join(5)
 
 

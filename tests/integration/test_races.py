@@ -33,6 +33,8 @@ from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore, Store, open_store
 
+#: where a stop ends; a worker waits for these, and its test says which one it expects
+TERMINAL_STATUSES = ("Completed", "Cancelled")
 STOP = {
     "ModelVariantActions": {"shadow": "Promote"},
     "DesiredState": "Completed",
@@ -147,8 +149,11 @@ def race(n: int, call: Callable[[], object]) -> Counter[str]:
     threads = [threading.Thread(target=one) for _ in range(n)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 60
     for t in threads:
-        t.join(60)
+        t.join(max(0.0, deadline - time.monotonic()))
+    stuck = sum(t.is_alive() for t in threads)
+    assert not stuck, f"{stuck} of {n} racers still running after 60s; done so far: {outcomes}"
     return outcomes
 
 
@@ -481,12 +486,14 @@ def _worker_reconcile(
     _ready()
     deadline = time.monotonic() + 60
     finished: set[str] = set()
-    while len(finished) < int(expect) and time.monotonic() < deadline:
+    while len(finished) < int(expect):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"only {sorted(finished)} of {expect} ended after 60s")
         reconciler.run_once()
-        page = service.invoke(
-            "ListInferenceExperiments", {"StatusEquals": "Completed", "MaxResults": 100}
-        )
-        finished = {s["Name"] for s in page["InferenceExperiments"]}
+        page = service.invoke("ListInferenceExperiments", {"MaxResults": 100})
+        finished = {
+            s["Name"] for s in page["InferenceExperiments"] if s["Status"] in TERMINAL_STATUSES
+        }
         time.sleep(0.02)
     from dataclasses import asdict
 

@@ -18,10 +18,14 @@ def list_names(world: World, **kw: Any) -> list[str]:
     ]
 
 
+#: more pages than any walk here needs: past it, the NextTokens never end
+MAX_PAGES = 100
+
+
 def walk(world: World, **kw: Any) -> list[str]:
     names: list[str] = []
     token = None
-    while True:
+    for _ in range(MAX_PAGES):
         out = world.service.invoke(
             "ListInferenceExperiments", {**kw, **({"NextToken": token} if token else {})}
         )
@@ -29,6 +33,7 @@ def walk(world: World, **kw: Any) -> list[str]:
         token = out.get("NextToken")
         if not token:
             return names
+    raise AssertionError(f"still a NextToken after {MAX_PAGES} pages; the last names: {names[-5:]}")
 
 
 @pytest.fixture
@@ -104,7 +109,7 @@ def test_pages_neither_skip_nor_repeat_while_others_are_created(world: World) ->
         world.create(f"e{i:02d}")
     seen: list[str] = []
     token = None
-    while True:
+    for _ in range(MAX_PAGES):
         out = world.service.invoke(
             "ListInferenceExperiments",
             {
@@ -119,6 +124,8 @@ def test_pages_neither_skip_nor_repeat_while_others_are_created(world: World) ->
         token = out.get("NextToken")
         if not token:
             break
+    else:
+        raise AssertionError(f"still a NextToken after {MAX_PAGES} pages; the last: {seen[-5:]}")
     originals = [n for n in seen if n.startswith("e")]
     assert originals == [f"e{i:02d}" for i in range(25)]
     assert len(seen) == len(set(seen))

@@ -33,6 +33,8 @@ def parsed(operation: str, response: dict[str, Any]) -> dict[str, Any]:
 NAMES = st.sampled_from(["a", "b", "c", "d"])
 ENDPOINTS = st.sampled_from(["ep1", "ep2", "ep3"])
 TERMINAL = {"Completed", "Cancelled"}
+#: pages of 2 that hold the four names with room to spare: past it, the NextTokens never end
+MAX_PAGES = 5
 
 
 class Ref:
@@ -63,6 +65,7 @@ class Ref:
                 self.status = self.desired
             else:
                 return
+        raise AssertionError(f"the reference model did not settle in 10 steps: it is {self.status}")
 
 
 class LifecycleMachine(RuleBasedStateMachine):
@@ -193,7 +196,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.versions[name] = version
         listed: list[str] = []
         token = None
-        while True:
+        for _ in range(MAX_PAGES):
             out = parsed(
                 "ListInferenceExperiments",
                 self.world.service.invoke(
@@ -205,6 +208,8 @@ class LifecycleMachine(RuleBasedStateMachine):
             token = out.get("NextToken")
             if not token:
                 break
+        else:
+            raise AssertionError(f"still a NextToken after {MAX_PAGES} pages of 2: {listed}")
         assert sorted(listed) == sorted(self.ref), "an experiment was lost or duplicated"
 
 
