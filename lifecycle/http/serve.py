@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger("lifecycle.server")
+#: how far (a fraction, either way) the server's retry waits vary at random
+SERVE_RETRY_JITTER = 0.2
 
 
 def _open_store(url: str) -> Any:
@@ -133,7 +135,8 @@ def _serve_with(
             max_live_experiments=args.max_live_experiments,
             token_secret=token_secret,
         )
-        reconciler = Reconciler(service, actuator)
+        # a fleet of replicas retrying one failing endpoint spreads its retries out
+        reconciler = Reconciler(service, actuator, jitter=SERVE_RETRY_JITTER)
         return serve(
             service,
             reconciler,

@@ -171,3 +171,12 @@ def test_a_step_out_of_a_status_a_request_can_change_is_saved_at_once() -> None:
     clock.advance(60)
     reconciler.run_once()  # Created -> Starting: a StartInferenceExperiment could race it, so one at a time
     assert store.calls == [("save", ["a"]), ("save", ["b"]), ("save_many", ["a", "b"])]
+
+
+def test_retries_wait_exponentially_longer_up_to_a_cap_with_bounded_jitter() -> None:
+    world = World()
+    plain = Reconciler(world.service, retry_seconds=1, backoff=2, max_retry_seconds=10)
+    assert [plain.retry_delay(n) for n in (1, 2, 3, 4, 5, 6)] == [1, 2, 4, 8, 10, 10]
+    jittery = Reconciler(world.service, retry_seconds=4, jitter=0.25)
+    delays = {jittery.retry_delay(1) for _ in range(200)}
+    assert min(delays) >= 3 and max(delays) <= 5 and len(delays) > 100
