@@ -95,11 +95,11 @@ MUTANTS: list[Mutant] = [
         _OPERATIONS,
         "    if not gate.passes(Stage.validation(update_request_refusals(req, plan, now))):\n"
         "        return None\n"
-        "    exp = svc.store.get(req.Name)\n"
-        "    if not gate.passes(_found(req.Name, exp)) or exp is None:\n"
+        "    exp = _load(svc, req.Name, gate)\n"
+        "    if exp is None:\n"
         "        return None\n",
-        "    exp = svc.store.get(req.Name)\n"
-        "    if not gate.passes(_found(req.Name, exp)) or exp is None:\n"
+        "    exp = _load(svc, req.Name, gate)\n"
+        "    if exp is None:\n"
         "        return None\n"
         "    if not gate.passes(Stage.validation(update_request_refusals(req, plan, now))):\n"
         "        return None\n",

@@ -32,7 +32,7 @@ from lifecycle.errors import (
     NotFoundError,
     ValidationError,
 )
-from lifecycle.service._checks import PASSED, Gate, OperationSpec, Response, Stage
+from lifecycle.service._checks import Gate, OperationSpec, Response, Stage
 from lifecycle.service._plans import (
     create_refusals,
     create_schedule,
@@ -55,9 +55,12 @@ __all__ = ["OPERATION_SPECS"]
 # -- shared steps --------------------------------------------------------------------
 
 
-def _found(name: str, exp: Experiment | None) -> Stage:
-    """The existence stage: ResourceNotFound when there is no experiment of ``name``."""
-    return PASSED if exp is not None else Stage.of([NotFoundError(name)])
+def _load(svc: ExperimentService, name: str, gate: Gate) -> Experiment | None:
+    """The existence stage: the stored experiment, or None (ResourceNotFound) when there is none."""
+    exp = svc.store.get(name)
+    if exp is None:
+        gate.passes(Stage.of([NotFoundError(name)]))
+    return exp
 
 
 class _Firing(NamedTuple):
@@ -68,13 +71,14 @@ class _Firing(NamedTuple):
     firing: Firing
 
 
-def _event_stage(exp: Experiment, event: str, firing: Firing, gate: Gate) -> Stage:
-    """The stored experiment's rules: the event's guards (judged while firing, unless explaining)."""
-    return (
+def _fire_when_passed(exp: Experiment, event: str, firing: Firing, gate: Gate) -> _Firing | None:
+    """The stored experiment's rules, then ``event`` ready to fire: its guards are judged
+    while it fires, and beforehand only when explaining."""
+    if gate.explaining and not gate.passes(
         Stage.conflicts(exp, event, explain_event(exp, event, firing))
-        if gate.explaining
-        else PASSED
-    )
+    ):
+        return None
+    return _Firing(exp, event, firing)
 
 
 def _fire_and_save(svc: ExperimentService, ready: _Firing, request_id: str | None) -> Response:
@@ -177,8 +181,7 @@ def _check_describe(
     now: float,
     gate: Gate,
 ) -> Experiment | None:
-    exp = svc.store.get(req.Name)
-    return exp if gate.passes(_found(req.Name, exp)) else None
+    return _load(svc, req.Name, gate)
 
 
 def _apply_describe(svc: ExperimentService, exp: Experiment, request_id: str | None) -> Response:
@@ -246,13 +249,10 @@ def _check_start(
     now: float,
     gate: Gate,
 ) -> _Firing | None:
-    exp = svc.store.get(req.Name)
-    if not gate.passes(_found(req.Name, exp)) or exp is None:
+    exp = _load(svc, req.Name, gate)
+    if exp is None:
         return None
-    firing = Firing(exp, now, svc.settle_seconds)
-    if not gate.passes(_event_stage(exp, "start", firing, gate)):
-        return None
-    return _Firing(exp, "start", firing)
+    return _fire_when_passed(exp, "start", Firing(exp, now, svc.settle_seconds), gate)
 
 
 def _check_stop(
@@ -261,13 +261,10 @@ def _check_stop(
     plan = stop_plan(req)
     if not gate.passes(Stage.validation(stop_request_refusals(plan))):
         return None
-    exp = svc.store.get(req.Name)
-    if not gate.passes(_found(req.Name, exp)) or exp is None:
+    exp = _load(svc, req.Name, gate)
+    if exp is None:
         return None
-    firing = Firing(exp, now, svc.settle_seconds, plan)
-    if not gate.passes(_event_stage(exp, "stop", firing, gate)):
-        return None
-    return _Firing(exp, "stop", firing)
+    return _fire_when_passed(exp, "stop", Firing(exp, now, svc.settle_seconds, plan), gate)
 
 
 def _check_update(
@@ -279,15 +276,12 @@ def _check_update(
     plan = update_plan(req)
     if not gate.passes(Stage.validation(update_request_refusals(req, plan, now))):
         return None
-    exp = svc.store.get(req.Name)
-    if not gate.passes(_found(req.Name, exp)) or exp is None:
+    exp = _load(svc, req.Name, gate)
+    if exp is None:
         return None
     if not gate.passes(Stage.validation(update_schedule_refusals(exp, plan, now))):
         return None
-    firing = Firing(exp, now, svc.settle_seconds, plan)
-    if not gate.passes(_event_stage(exp, "update", firing, gate)):
-        return None
-    return _Firing(exp, "update", firing)
+    return _fire_when_passed(exp, "update", Firing(exp, now, svc.settle_seconds, plan), gate)
 
 
 def _check_delete(
@@ -296,8 +290,8 @@ def _check_delete(
     now: float,
     gate: Gate,
 ) -> Experiment | None:
-    exp = svc.store.get(req.Name)
-    if not gate.passes(_found(req.Name, exp)) or exp is None:
+    exp = _load(svc, req.Name, gate)
+    if exp is None:
         return None
     return exp if gate.passes(Stage.conflicts(exp, "delete", delete_refusals(exp))) else None
 
