@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import ast
-import types
 from pathlib import Path
 
 import lifecycle
 import lifecycle.errors
+
+from ._exports import public_members
 
 
 def _resolve_all() -> None:
@@ -26,15 +27,7 @@ def test_every_exported_name_exists() -> None:
 
 def test_the_exported_members_are_the_public_members() -> None:
     # as httpx's test_exported_members: the expectation is what the module holds
-    _resolve_all()
-    public = {
-        name
-        for name, value in vars(lifecycle).items()
-        if not name.startswith("_")
-        and not isinstance(value, types.ModuleType)
-        and name not in {"annotations", "importlib", "TYPE_CHECKING", "Any"}
-    }
-    assert public | {"__version__"} == set(lifecycle.__all__)
+    assert public_members(lifecycle) | {"__version__"} == set(lifecycle.__all__)
 
 
 def test_all_is_what_the_type_checkers_see() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import types
 from pathlib import Path
 
 import lifecycle.testing
+
+from ._exports import public_members
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,15 +55,7 @@ def test_all_is_sorted_and_every_name_resolves() -> None:
 
 def test_the_exported_members_are_the_public_members() -> None:
     # as httpx's test_exported_members: the expectation is what the modules hold
-    for name in lifecycle.testing.__all__:
-        getattr(lifecycle.testing, name)
-    held = {
-        name
-        for name, value in vars(lifecycle.testing).items()
-        if not name.startswith("_")
-        and name not in {"annotations", "importlib", "TYPE_CHECKING", "Any"}
-        and (not isinstance(value, types.ModuleType) or name in {"paths", "strategies"})
-    }
+    held = public_members(lifecycle.testing, frozenset({"paths", "strategies"}))
     assert held == set(lifecycle.testing.__all__)
     paths = lifecycle.testing.paths
     defined = {
