@@ -49,12 +49,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'lifecycle.stores' has no attribute {name!r}")
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, lock_timeout: float | None = None) -> Store:
     """The store a URL names: ``memory://``, ``sqlite:///path`` or ``postgresql://...``.
 
     ``sqlite:///x.db`` is ``x.db`` relative to the working directory and
     ``sqlite:////var/lib/x.db`` the absolute path; ``?synchronous=NORMAL``
-    trades durability on power loss for speed. Raises
+    trades durability on power loss for speed. ``lock_timeout`` (seconds)
+    bounds a write's wait for a lock (SQLite's ``?timeout=`` wins over it;
+    default 5). Raises
     :class:`~lifecycle.errors.StoreError` for an unknown scheme or a store
     that cannot be opened.
     """
@@ -83,7 +85,7 @@ def open_store(url: str) -> Store:
         return SqliteStore(
             path[1:],
             synchronous=options.get("synchronous", "FULL"),
-            timeout=float(options.get("timeout", 30.0)),
+            timeout=float(options.get("timeout", lock_timeout or 5.0)),
         )
     if scheme in ("postgresql", "postgres"):
         from lifecycle.stores.postgres import PostgresStore
@@ -93,7 +95,7 @@ def open_store(url: str) -> Store:
         schema = next((v for k, v in query if k == "schema"), "lifecycle")
         rest_query = urlencode([(k, v) for k, v in query if k != "schema"])
         dsn = urlunsplit(("postgresql", parts.netloc, parts.path, rest_query, parts.fragment))
-        return PostgresStore(dsn, schema=schema)
+        return PostgresStore(dsn, schema=schema, lock_timeout=lock_timeout or 5.0)
     raise StoreError(
         f"unknown store URL scheme {scheme + '://'!r} in {url!r}; use one of {_SCHEMES}"
     )

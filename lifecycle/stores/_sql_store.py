@@ -218,6 +218,20 @@ class SqlStore(ABC, Generic[C]):
     def ping(self) -> None:
         self._fetch("SELECT 1")
 
+    #: its calls wait on a disk or a network: a server runs them in worker threads
+    blocking = True
+
+    def release(self, owner: str) -> int:
+        sql = (
+            f"UPDATE {self._sql.experiments} SET claim_owner = NULL, claim_until = NULL"
+            f" WHERE claim_owner = {self._sql.dialect.ph}"
+        )
+        return self._transact(lambda conn: conn.execute(sql, (owner,)).rowcount)
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self._fetch(f"SELECT status, COUNT(*) FROM {self._sql.experiments} GROUP BY status")
+        return {str(status): int(n) for status, n in rows}
+
     def token_secret(self) -> bytes:
         """The deployment's secret: the first store of a database makes it, in the database."""
         rows = self._fetch(self._sql.select_token_secret)

@@ -30,14 +30,15 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 try:
     import psycopg
+    import psycopg_pool
     from psycopg import errors as pg_errors
-    from psycopg.pq import TransactionStatus
+    from psycopg.conninfo import conninfo_to_dict
 except ImportError as _err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "PostgresStore needs psycopg 3, which the 'postgres' extra installs: "
@@ -45,7 +46,7 @@ except ImportError as _err:  # pragma: no cover - exercised only without the ext
     ) from _err
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
-from lifecycle.errors import BulkCreateError, NameInUseError, StoreError
+from lifecycle.errors import BulkCreateError, NameInUseError, StoreError, StoreUnavailableError
 from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS, entry_params, history_seq, row_params
 from lifecycle.stores._sql_statements import SCHEMA_VERSION, Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore
@@ -68,6 +69,23 @@ _DIALECT = Dialect(
 )
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _RETRY = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+#: errors that are outages (retry later), by kind; a lost connection is any other OperationalError
+_OUTAGES: tuple[tuple[type[psycopg.Error], str], ...] = (
+    (pg_errors.DiskFull, "disk_full"),
+    (pg_errors.LockNotAvailable, "lock_timeout"),
+    (pg_errors.QueryCanceled, "timeout"),
+    (pg_errors.ReadOnlySqlTransaction, "read_only"),
+    (pg_errors.TooManyConnections, "busy"),
+    (pg_errors.CannotConnectNow, "connection"),
+)
+_MESSAGES = {
+    "disk_full": "the disk of the PostgreSQL server is full",
+    "lock_timeout": "a lock the change needs was held past the lock timeout",
+    "timeout": "the statement took longer than the database allows",
+    "read_only": "the database is read-only (a standby, or after a failover)",
+    "busy": "the PostgreSQL server has no free connection slots",
+    "connection": "the PostgreSQL server is starting up or shutting down",
+}
 #: what making the tables raises when another store makes them at the same time
 _CREATED_CONCURRENTLY = (
     pg_errors.UniqueViolation,
@@ -81,75 +99,75 @@ _Conn = psycopg.Connection[Any]
 
 
 class _Pool:
-    """At most ``size`` autocommit connections, shared by threads, one user at a time each."""
+    """psycopg_pool's pool of autocommit connections, checked healthy as each is taken.
 
-    def __init__(self, dsn: str, size: int, connect_timeout: float) -> None:
-        self._dsn = dsn
-        self._size = size
-        self._connect_timeout = connect_timeout
-        self._idle: list[psycopg.Connection[Any]] = []
-        self._open = 0
-        self._cond = threading.Condition()
+    A connection the server closed while it sat idle (a failover, a proxy
+    restart, ``pg_terminate_backend``) is found by the check and replaced
+    before a request uses it. A forked child makes a pool of its own.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        size: int,
+        connect_timeout: float,
+        wait_timeout: float,
+        options: dict[str, Any],
+    ) -> None:
+        self._args = (dsn, size, connect_timeout, wait_timeout, options)
         self._pid = os.getpid()
+        self._lock = threading.Lock()
         self.closed = False
+        self._pool = self._make()
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self._dsn, autocommit=True, connect_timeout=max(1, int(self._connect_timeout))
+    def _make(self) -> psycopg_pool.ConnectionPool[Any]:
+        dsn, size, connect_timeout, wait_timeout, options = self._args
+        pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=size,
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout)), **options},
+            check=psycopg_pool.ConnectionPool.check_connection,
+            timeout=wait_timeout,
+            reconnect_timeout=0,  # never give up on the database: keep trying in the background
+            open=False,
+            name="lifecycle",
         )
+        pool.open(wait=False)
+        return pool
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._cond:
-            if self._pid != os.getpid():  # forked: the parent's connections are not ours
-                self._idle, self._open, self._pid = [], 0, os.getpid()
-            while True:
-                if self.closed:
-                    raise StoreError("PostgreSQL store is closed")
-                if self._idle:
-                    conn: psycopg.Connection[Any] | None = self._idle.pop()
-                    break
-                if self._open < self._size:
-                    self._open += 1
-                    conn = None
-                    break
-                self._cond.wait()
-        if conn is None:
-            try:
-                conn = self._connect()
-            except BaseException:
-                self._release(None)
-                raise
-        try:
-            yield conn
-        finally:
-            self._release(conn)
-
-    def _release(self, conn: psycopg.Connection[Any] | None) -> None:
-        healthy = (
-            conn is not None
-            and not conn.closed
-            and conn.info.transaction_status == TransactionStatus.IDLE
-            and not self.closed
-        )
-        with self._cond:
-            if healthy:
-                assert conn is not None
-                self._idle.append(conn)
-            else:
-                self._open -= 1
-            self._cond.notify()
-        if not healthy and conn is not None:
-            conn.close()
+    def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        if self.closed:
+            raise StoreError("PostgreSQL store is closed")
+        if self._pid != os.getpid():  # forked: the parent's connections are not ours
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._pool, self._pid = self._make(), os.getpid()
+        return self._pool.connection()
 
     def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            self._cond.notify_all()
-        for conn in idle:
-            conn.close()
+        self.closed = True
+        if self._pid == os.getpid():
+            self._pool.close(timeout=5)
+
+
+def _outage(err: psycopg.Error, committing: bool) -> StoreUnavailableError | None:
+    """The outage ``err`` is, or None when it is not one (a bug, a broken statement)."""
+    for cls, kind in _OUTAGES:
+        if isinstance(err, cls):
+            return StoreUnavailableError(f"{_MESSAGES[kind]}; nothing was written", kind=kind)
+    if isinstance(err, psycopg.OperationalError):  # the connection was lost or refused
+        if committing:
+            return StoreUnavailableError(
+                "the connection to PostgreSQL was lost during COMMIT: the change may or may "
+                "not have been written; read the experiment before repeating it",
+                kind="connection",
+            )
+        return StoreUnavailableError(
+            f"the connection to PostgreSQL was lost ({str(err).strip()[:200]}); nothing was written",
+            kind="connection",
+        )
+    return None
 
 
 class PostgresStore(SqlStore[_Conn]):
@@ -170,6 +188,8 @@ class PostgresStore(SqlStore[_Conn]):
         pool_size: int = 8,
         connect_timeout: float = 10.0,
         retries: int = 5,
+        lock_timeout: float = 5.0,
+        application_name: str = "lifecycle",
     ) -> None:
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StoreError(
@@ -177,7 +197,22 @@ class PostgresStore(SqlStore[_Conn]):
             )
         self.schema = schema
         self._retries = retries
-        self._pool = _Pool(dsn, pool_size, connect_timeout)
+        #: how long a change waits for a row lock, and a request for a free connection
+        self.lock_timeout = lock_timeout
+        given = conninfo_to_dict(dsn)
+        lock_option = f"-c lock_timeout={max(1, int(lock_timeout * 1000))}"
+        options: dict[str, Any] = {
+            # the DSN's own application_name wins; so operators find our connections
+            "application_name": given.get("application_name") or application_name,
+            "options": f"{given['options']} {lock_option}" if given.get("options") else lock_option,
+        }
+        try:  # one plain connection first, so a wrong address or database says why at start
+            psycopg.connect(dsn, connect_timeout=max(1, int(connect_timeout)), **options).close()
+        except psycopg.Error as err:
+            raise StoreError(
+                f"cannot open PostgreSQL store (schema {schema!r}): {str(err).strip()}"
+            ) from err
+        self._pool = _Pool(dsn, pool_size, connect_timeout, lock_timeout, options)
         self._sql = Statements(_DIALECT, f'"{schema}".')
         try:
             self._run(self._init_schema)
@@ -190,27 +225,54 @@ class PostgresStore(SqlStore[_Conn]):
     # -- plumbing -------------------------------------------------------------------
 
     def _run(self, work: Callable[[_Conn], T], *, transaction: bool = True) -> T:
-        """Run ``work`` on a pooled connection, in one transaction, retrying what the database asks to retry."""
+        """Run ``work`` on a pooled connection, in one transaction, retrying what is safe to retry.
+
+        A serialization failure or deadlock is retried (up to ``retries``). A
+        lost connection is retried once on a fresh one when nothing can have
+        been written: a read, or a transaction that had not reached its
+        COMMIT (the server rolls back what a dead connection began). A
+        connection lost during the COMMIT itself, and every other outage,
+        raise :class:`~lifecycle.errors.StoreUnavailableError`.
+        """
         delay = 0.01
-        for attempt in range(self._retries + 1):
+        reconnected = False
+        attempt = 0
+        while True:
+            committing = False
             try:
                 with self._pool.connection() as conn:
                     if not transaction:
                         return work(conn)
                     with conn.transaction():
-                        return work(conn)
+                        result = work(conn)
+                        committing = True
+                    return result
             except _RETRY:
                 if attempt == self._retries:
-                    raise StoreError(
-                        "PostgreSQL store: the database kept aborting the transaction (serialization failures)"
+                    raise StoreUnavailableError(
+                        "the PostgreSQL database kept aborting the transaction "
+                        "(serialization failures or deadlocks); nothing was written",
+                        kind="busy",
                     ) from None
+                attempt += 1
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
-            except psycopg.Error as err:
-                raise StoreError(
-                    f"PostgreSQL store: {type(err).__name__}: {str(err).strip()}"
+            except psycopg_pool.PoolTimeout as err:
+                raise StoreUnavailableError(
+                    f"no connection to PostgreSQL came free or could be made within "
+                    f"{self.lock_timeout:g}s; nothing was written",
+                    kind="timeout",
                 ) from err
-        raise AssertionError("unreachable")  # pragma: no cover
+            except psycopg.Error as err:
+                outage = _outage(err, committing)
+                if outage is None:
+                    raise StoreError(
+                        f"PostgreSQL store: {type(err).__name__}: {str(err).strip()}"
+                    ) from err
+                if outage.kind == "connection" and not committing and not reconnected:
+                    reconnected = True  # nothing was written: once more, on a fresh connection
+                    continue
+                raise outage from err
 
     def _transact(self, work: Callable[[_Conn], T]) -> T:
         return self._run(work)
@@ -241,6 +303,13 @@ class PostgresStore(SqlStore[_Conn]):
             raise StoreError(
                 f"schema version {'none' if row is None else row[0]}, this build reads {SCHEMA_VERSION}"
             )
+
+    def check_writable(self) -> None:
+        sql = (
+            f"INSERT INTO {self._sql.meta} (key, value) VALUES ('write_probe', %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        )
+        self._run(lambda conn: conn.execute(sql, (str(time.time()),)))
 
     # -- writes ---------------------------------------------------------------
 

@@ -24,12 +24,19 @@ import builtins
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
-from lifecycle.errors import BulkCreateError, NameInUseError, StaleVersionError, StoreError
+from lifecycle.errors import (
+    BulkCreateError,
+    NameInUseError,
+    StaleVersionError,
+    StoreError,
+    StoreUnavailableError,
+)
 from lifecycle.stores._sql import entry_params, history_seq, row_params
 from lifecycle.stores._sql_statements import SCHEMA_VERSION, Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore
@@ -51,6 +58,18 @@ _DIALECT = Dialect(
     for_update="",  # a write transaction holds the file's write lock from its start
 )
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: SQLite's primary result codes that are outages (retry later), not bugs: the kind of each
+_OUTAGES = {
+    5: "lock_timeout",  # SQLITE_BUSY: another connection holds the lock past the busy timeout
+    6: "lock_timeout",  # SQLITE_LOCKED
+    7: "busy",  # SQLITE_NOMEM
+    8: "read_only",  # SQLITE_READONLY
+    10: "io",  # SQLITE_IOERR (a full disk shows as this too, told apart below)
+    13: "disk_full",  # SQLITE_FULL
+    14: "io",  # SQLITE_CANTOPEN
+}
+#: below this much free space on the store's disk, the store says it cannot take a write
+MIN_FREE_BYTES = 1 << 20
 
 _T = TypeVar("_T")
 
@@ -61,8 +80,14 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     ``path`` is a file path (created if missing). ``synchronous`` is
     ``"FULL"`` (the default: an acknowledged transition survives a power
     cut) or ``"NORMAL"`` (faster; after a power cut the last transactions
-    may be lost, the file stays sound). ``timeout`` is how long a write
-    waits for another process's write lock before it fails.
+    may be lost, the file stays sound). ``timeout`` bounds how long a write
+    waits for the file's write lock (this process's other writers and any
+    other process's), after which it raises
+    :class:`~lifecycle.errors.StoreUnavailableError` and writes nothing.
+
+    Outages met mid-request (the lock held past ``timeout``, a full disk, an
+    I/O error, a file gone read-only) raise ``StoreUnavailableError`` (503,
+    retry); anything else is a ``StoreError``.
 
     Raises :class:`~lifecycle.errors.StoreError` at construction when the
     file is not a database, belongs to something else, or cannot be
@@ -72,7 +97,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     _sql = Statements(_DIALECT)
 
     def __init__(
-        self, path: str | os.PathLike[str], *, synchronous: str = "FULL", timeout: float = 30.0
+        self, path: str | os.PathLike[str], *, synchronous: str = "FULL", timeout: float = 5.0
     ) -> None:
         sync = synchronous.upper()
         if sync not in _SYNCHRONOUS:
@@ -130,15 +155,65 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             self._conns.append(conn)
         return conn
 
+    def _error(self, err: sqlite3.Error) -> StoreError:
+        """What ``err`` is to a caller: an outage (503, retry) or a store error."""
+        code = getattr(err, "sqlite_errorcode", None)
+        kind = None if code is None else _OUTAGES.get(code & 0xFF)
+        if kind == "lock_timeout":
+            return StoreUnavailableError(
+                f"the SQLite store's write lock was held by another connection for more than "
+                f"{self._timeout:g}s; nothing was written",
+                kind=kind,
+            )
+        if kind in ("io", "disk_full") and (kind == "disk_full" or self._disk_full()):
+            return StoreUnavailableError(
+                f"the disk holding the SQLite store {self.path!r} is full; nothing was written",
+                kind="disk_full",
+            )
+        if kind is not None:
+            return StoreUnavailableError(f"SQLite store {self.path!r}: {err}", kind=kind)
+        return StoreError(f"SQLite store {self.path!r}: {err}")
+
+    def _free_bytes(self) -> int | None:
+        try:
+            st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
+    def _disk_full(self) -> bool:
+        free = self._free_bytes()
+        return free is not None and free < MIN_FREE_BYTES
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that holds the file's write lock from its start."""
-        with self._write_lock:
+        """One write transaction that holds the file's write lock from its start.
+
+        The wait for the lock is bounded by ``timeout`` in all: this process's
+        other writers first, then SQLite's busy handler for another process's.
+        """
+        started = time.monotonic()
+        if not self._write_lock.acquire(timeout=self._timeout):
+            raise StoreUnavailableError(
+                f"the SQLite store's write lock did not come free within {self._timeout:g}s "
+                "(this process's other writes were ahead); nothing was written",
+                kind="lock_timeout",
+            )
+        try:
             try:
                 conn = self._conn()
-                conn.execute("BEGIN IMMEDIATE")
+                waited = time.monotonic() - started
+                if waited > 0.001:  # what is left of the bound, for another process's lock
+                    remaining = max(1, int((self._timeout - waited) * 1000))
+                    conn.execute(f"PRAGMA busy_timeout = {remaining}")
+                    try:
+                        conn.execute("BEGIN IMMEDIATE")
+                    finally:
+                        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as err:
-                raise StoreError(f"SQLite store {self.path!r}: {err}") from err
+                raise self._error(err) from err
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -147,8 +222,10 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                     with suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+                    raise self._error(exc) from exc
                 raise
+        finally:
+            self._write_lock.release()
 
     def _transact(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._write() as conn:
@@ -158,7 +235,20 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         try:
             return self._conn().execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as err:
-            raise StoreError(f"SQLite store {self.path!r}: {err}") from err
+            raise self._error(err) from err
+
+    def check_writable(self) -> None:
+        free = self._free_bytes()
+        if free is not None and free < MIN_FREE_BYTES:
+            raise StoreUnavailableError(
+                f"the disk holding the SQLite store {self.path!r} is full ({free} bytes free)",
+                kind="disk_full",
+            )
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES ('write_probe', ?)",
+                (str(time.time()),),
+            )
 
     @contextmanager
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
