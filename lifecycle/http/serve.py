@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import importlib
 import importlib.util
 import ipaddress
@@ -28,6 +27,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
 
 __all__ = [
+    "Limits",
     "add_serve_arguments",
     "build_actuator",
     "default_store_url",
@@ -58,7 +59,7 @@ _log = logging.getLogger("lifecycle.server")
 SERVE_RETRY_JITTER = 0.2
 
 
-def _open_store(url: str) -> Any:
+def _open_store(url: str, lock_timeout: float = 5.0) -> Any:
     open_store = getattr(importlib.import_module("lifecycle.stores"), "open_store", None)
     if open_store is None:
         if url not in ("memory://", "memory:"):
@@ -68,7 +69,7 @@ def _open_store(url: str) -> Any:
         from lifecycle.stores.memory import MemoryStore
 
         return MemoryStore()
-    return open_store(url)
+    return open_store(url, lock_timeout=lock_timeout)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -118,7 +119,7 @@ def _serve_with(
     from lifecycle.errors import LifecycleError
 
     try:
-        store = _open_store(args.store)
+        store = _open_store(args.store, args.lock_timeout)
     except (LifecycleError, ValueError, OSError) as exc:
         print(f"error: cannot open store {args.store}: {exc}", file=sys.stderr)
         return 1
@@ -144,7 +145,7 @@ def _serve_with(
             args.port,
             auth=auth,
             log_level=args.log_level,
-            offload=args.store.startswith(("postgres://", "postgresql://")),
+            limits=Limits.from_args(args),
         )
     finally:
         _close(store)
@@ -168,16 +169,43 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _log_config(log_level: str) -> dict[str, Any]:
-    import uvicorn.config
+@dataclass(frozen=True)
+class Limits:
+    """The bounds ``lifecycle serve`` runs with (each has its flag; see ``options.py``)."""
 
-    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["lifecycle"] = {
-        "handlers": ["default"],
-        "level": log_level.upper(),
-        "propagate": False,
-    }
-    return config
+    lock_timeout: float = 5.0
+    threads: int = 8
+    max_connections: int | None = None  # None: default_max_connections()
+    header_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    shutdown_timeout: float = 10.0
+    log_format: str = "text"
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Limits:
+        return cls(
+            lock_timeout=args.lock_timeout,
+            threads=args.threads,
+            max_connections=args.max_connections,
+            header_timeout=args.header_timeout,
+            idle_timeout=args.idle_timeout,
+            shutdown_timeout=args.shutdown_timeout,
+            log_format=args.log_format,
+        )
+
+
+def _http_protocol(limits: Limits) -> type:
+    """uvicorn's fastest HTTP/1.1 protocol here (httptools when installed, else h11),
+    with the connection cap and the header deadline (``connections.guarded``)."""
+    from lifecycle.http.connections import default_max_connections, guarded
+
+    base: type
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
+    except ImportError:  # pragma: no cover - uvicorn without the [standard] extra
+        from uvicorn.protocols.http.h11_impl import H11Protocol as base
+    cap = limits.max_connections or default_max_connections()
+    return guarded(base, max_connections=cap, header_timeout=limits.header_timeout)
 
 
 @contextlib.contextmanager
@@ -208,14 +236,17 @@ def serve(
     auth: Authenticator | None = None,
     log_level: str = "info",
     *,
-    offload: bool = False,
+    offload: bool | None = None,
     tick_seconds: float = 0.1,
+    limits: Limits | None = None,
 ) -> int:
     """Serve ``service`` over HTTP until SIGINT/SIGTERM; return the exit code.
 
     0 after a signal-driven shutdown; 1 when the server cannot start (the
     port is taken, the address cannot be bound, the app fails to start).
-    ``port=0`` picks a free port; uvicorn logs the one it bound.
+    ``port=0`` picks a free port; uvicorn logs the one it bound. A signal
+    first asks the reconciler to stop between steps, then lets requests in
+    flight finish, all within ``limits.shutdown_timeout``.
     """
     try:
         import uvicorn
@@ -225,6 +256,9 @@ def serve(
             file=sys.stderr,
         )
         return 1
+    from lifecycle.http.logs import log_config
+
+    limits = limits or Limits()
     if auth is None and not is_loopback(host):
         print(
             f"warning: serving on {host}, which is not a loopback address, without "
@@ -232,19 +266,30 @@ def serve(
             "use --auth sigv4 --credentials FILE",
             file=sys.stderr,
         )
-    app = LifecycleApp(service, reconciler, auth=auth, offload=offload, tick_seconds=tick_seconds)
+    app = LifecycleApp(
+        service,
+        reconciler,
+        auth=auth,
+        offload=offload,
+        tick_seconds=tick_seconds,
+        workers=limits.threads,
+        lock_timeout=limits.lock_timeout,
+        shutdown_timeout=limits.shutdown_timeout,
+    )
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=_http_protocol(limits),
         log_level=log_level.lower(),
-        log_config=_log_config(log_level),
+        log_config=log_config(log_level, limits.log_format),
         access_log=False,
         lifespan="on",
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_keep_alive=max(1, round(limits.idle_timeout)),
+        timeout_graceful_shutdown=max(1, round(limits.shutdown_timeout)),
     )
-    server = uvicorn.Server(config)
+    server = _make_server(config, app)
     with _quiet_signal_exit():
         try:
             server.run()
@@ -252,6 +297,28 @@ def serve(
             _log.debug("uvicorn exited with %r", exc.code)
             return 1
     return 0 if server.started else 1
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, which also asks the reconciler to stop the moment a signal comes,
+        so its pass ends while requests in flight finish, not after them."""
+
+        def __init__(self, config: uvicorn.Config, app: LifecycleApp) -> None:
+            super().__init__(config)
+            self.lifecycle_app = app
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.lifecycle_app.request_stop()
+            super().handle_exit(sig, frame)
+
+    return Server
+
+
+def _make_server(config: Any, app: LifecycleApp) -> Any:
+    return _server_class()(config, app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
