@@ -454,6 +454,23 @@ def test_moto_account_id_in_the_environment_places_the_experiment(
         assert len(mock.account("222222222222").store) == 1
 
 
+def test_an_x_moto_account_id_header_places_the_experiment_where_moto_places_the_endpoint() -> None:
+    def to_account(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = "333344445555"
+
+    with mock_aws(), mock_sagemaker(check_endpoints=True) as mock:
+        sm = sagemaker()
+        sm.meta.events.register("before-sign.sagemaker", to_account)
+        endpoint_in_moto(sm, models=("model-a", "model-b"))
+        assert set(sagemaker_backends["333344445555"][REGION].endpoints) == {"ep"}
+        arn = sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())[
+            "InferenceExperimentArn"
+        ]
+        assert ":333344445555:" in arn
+        assert len(mock.account("333344445555").store) == 1
+        assert sagemaker().list_inference_experiments()["InferenceExperiments"] == []
+
+
 def test_check_endpoints_asks_moto_in_the_requests_account() -> None:
     with mock_aws(), mock_sagemaker(check_endpoints=True):
         theirs = other_account_client()
