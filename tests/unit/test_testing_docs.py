@@ -49,6 +49,9 @@ def test_the_page_has_an_example_of_each_tool() -> None:
         "strategies.invalid_requests",
         "mock_sagemaker",
         "sagemaker_mock",
+        "mock_aws",
+        "check_endpoints=True",
+        "MockSageMaker.current()",
     ):
         assert tool in text, tool
 
