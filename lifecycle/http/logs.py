@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -39,15 +40,28 @@ LOG_FORMATS = ("text", "json")
 _STORM_MARKERS = ("Too many open files", "out of system resource", "EMFILE", "ENFILE")
 
 
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
 def iso_utc(created: float) -> str:
     """ISO 8601 in UTC with milliseconds: ``2026-12-02T01:02:03.456Z``."""
     seconds = int(created)
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{int((created - seconds) * 1000):03d}Z"
+    cached = _second  # one strftime per second, not per line
+    if cached[0] != seconds:
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        cached[0] = seconds
+    return f"{cached[1]}.{int((created - seconds) * 1000):03d}Z"
+
+
+#: a value written bare: no space, quote, equals sign or control character
+_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f]+')
 
 
 def _text_value(value: object) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    if text and text.isprintable() and not any(c in text for c in ' "='):
+    if type(value) is int or type(value) is float:
+        return str(value)
+    text = str(value) if isinstance(value, str) else json.dumps(value, default=str)
+    if _BARE.fullmatch(text):
         return text
     return json.dumps(text)
 

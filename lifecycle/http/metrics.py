@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 try:
     from prometheus_client import (
@@ -92,6 +93,7 @@ class Metrics:
         open_connections: Callable[[], int] | None = None,
     ) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
+        self._children: dict[tuple[str | None, str], tuple[Any, Any]] = {}
         self._requests = Counter(
             "lifecycle_requests",
             "Requests answered, by operation and outcome code",
@@ -148,9 +150,14 @@ class Metrics:
     # -- hooks ----------------------------------------------------------------------
 
     def request(self, operation: str | None, code: str, seconds: float) -> None:
-        op = operation if operation in _KNOWN_OPERATIONS else "other"
-        self._requests.labels(op, code).inc()
-        self._latency.labels(op).observe(seconds)
+        children = self._children.get((operation, code))
+        if children is None:  # once per (operation, code): labels() is a lookup under a lock
+            op = operation if operation in _KNOWN_OPERATIONS else "other"
+            children = (self._requests.labels(op, code), self._latency.labels(op))
+            if len(self._children) < 4096:
+                self._children[(operation, code)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def transition(self, entry: HistoryEntry, machine: str = "experiment") -> None:
         source = "" if entry.from_status is None else str(entry.from_status)

@@ -32,11 +32,12 @@ bug: it is logged with its traceback and answered with HTTP 500
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -133,8 +134,14 @@ class WireResponse:
     store_error: str | None = None
 
 
+#: request ids: a random per-process prefix and a counter, in the shape of a UUID (unique,
+#: and a counter's increment per request instead of reading the system's random source)
+_ID_PREFIX = (lambda h: f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-")(uuid.uuid4().hex)
+_ID_COUNTER = itertools.count()
+
+
 def _new_request_id() -> str:
-    return str(uuid.uuid4())
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 def _reject_constant(value: str) -> Any:
@@ -165,6 +172,23 @@ def _parse_int(text: str) -> int:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
+def _encode_json(value: Any) -> bytes:
+    return _ENCODER.encode(value).encode()
+
+
+_encode: Callable[[Any], bytes] = _encode_json
+try:  # a response is encoded ~15 times faster by orjson (the server extra installs it)
+    from orjson import dumps as _orjson_dumps
+
+    def _encode(value: Any) -> bytes:
+        out: bytes = _orjson_dumps(value)
+        # orjson writes NaN and infinities as null; the strict encoder refuses them (a bug
+        # of ours, answered 500), so any null takes the strict path: responses have none
+        return _encode_json(value) if b"null" in out else out
+except ImportError:  # pragma: no cover - without the server extra
+    pass
 
 
 def error_response(
@@ -258,7 +282,7 @@ def handle(
         if type(raw_name) is str:
             name = raw_name[:128]
         result = service.invoke(operation, payload, request_id=rid)
-        out = _ENCODER.encode(result).encode()
+        out = _encode(result)
     except StoreUnavailableError as exc:  # an outage: retry later; nothing was written
         answer = unavailable_response(exc, request_id=rid, operation=operation, name=name)
         answer.access_key = key
