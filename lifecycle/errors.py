@@ -14,6 +14,7 @@ The tree (class, its wire code, its HTTP status, what it means)::
     ├── ResourceLimitExceededError    ResourceLimitExceeded  400  too many live experiments
     │   └── LiveLimitError            ResourceLimitExceeded  400    the live limit is reached
     ├── StoreError                    InternalFailure        500  the store cannot be opened or used
+    │   └── SchemaTooNewError         InternalFailure        500    its schema is newer than this build knows
     ├── ProtocolError                 (per subclass)              the wire itself is wrong
     │   ├── UnknownOperationError     UnknownOperationException  400  no such target
     │   │   ├── UnknownPathError      UnknownOperationException  404  no such path
@@ -65,6 +66,7 @@ __all__ = [
     "ResourceInUseError",
     "ResourceLimitExceededError",
     "RuleId",
+    "SchemaTooNewError",
     "SerializationError",
     "StaleVersionError",
     "StoreError",
@@ -289,6 +291,24 @@ class StoreError(LifecycleError):
 
     code = "InternalFailure"
     http_status = 500
+
+
+class SchemaTooNewError(StoreError):
+    """The database's schema is at a version this build does not know yet; it is not opened.
+
+    A later build migrated it. ``where`` names the database (a SQLite file, a
+    PostgreSQL schema), ``found`` is its version and ``known`` the newest this
+    build knows. Nothing was written.
+    """
+
+    def __init__(self, where: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{where} is at schema version {found}, newer than this build of lifecycle knows "
+            f"(version {known}): run a build that knows version {found}, or give another store"
+        )
+        self.where = where
+        self.found = found
+        self.known = known
 
 
 class ProtocolError(LifecycleError):
