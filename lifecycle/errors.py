@@ -15,6 +15,7 @@ The tree (class, its wire code, its HTTP status, what it means)::
     │   └── LiveLimitError            ResourceLimitExceeded  400    the live limit is reached
     ├── StoreError                    InternalFailure        500  the store cannot be opened or used
     │   └── StoreUnavailableError     ServiceUnavailable     503  an outage: retry after ``retry_after`` s
+    │   └── SchemaTooNewError         InternalFailure        500    its schema is newer than this build knows
     ├── ProtocolError                 (per subclass)              the wire itself is wrong
     │   ├── UnknownOperationError     UnknownOperationException  400  no such target
     │   │   ├── UnknownPathError      UnknownOperationException  404  no such path
@@ -66,6 +67,7 @@ __all__ = [
     "ResourceInUseError",
     "ResourceLimitExceededError",
     "RuleId",
+    "SchemaTooNewError",
     "SerializationError",
     "StaleVersionError",
     "StoreError",
@@ -321,6 +323,24 @@ class StoreUnavailableError(StoreError):
         super().__init__(message)
         self.kind = kind
         self.retry_after = retry_after
+
+
+class SchemaTooNewError(StoreError):
+    """The database's schema is at a version this build does not know yet; it is not opened.
+
+    A later build migrated it. ``where`` names the database (a SQLite file, a
+    PostgreSQL schema), ``found`` is its version and ``known`` the newest this
+    build knows. Nothing was written.
+    """
+
+    def __init__(self, where: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{where} is at schema version {found}, newer than this build of lifecycle knows "
+            f"(version {known}): run a build that knows version {found}, or give another store"
+        )
+        self.where = where
+        self.found = found
+        self.known = known
 
 
 class ProtocolError(LifecycleError):

@@ -3,10 +3,14 @@
 Needs the ``postgres`` extra: ``pip install 'lifecycle[postgres]'``.
 
 The tables live in one schema (``lifecycle`` by default; tests use one of
-their own), created the first time a store opens the database (``CREATE ...
-IF NOT EXISTS``). The SQL is plain: no advisory locks, no stored
-procedures, nothing a PostgreSQL-compatible distributed database lacks.
-The database enforces every rule:
+their own), made and upgraded by the migrations of ``_migrations.py`` when
+a store opens it: each step in a transaction holding an advisory lock keyed
+on the schema's name, so replicas starting at once take turns and every
+step runs once (a store whose schema is at this build's version takes no
+lock). A schema that holds tables but no ``lifecycle_meta`` is refused,
+never joined. Apart from that lock the SQL is plain: no stored procedures,
+nothing a PostgreSQL-compatible distributed database lacks. The database
+enforces every rule:
 
 - a save is ``UPDATE ... WHERE name = %s AND version = %s`` with its history
   rows in the same transaction;
@@ -26,6 +30,7 @@ Connections come from a small pool shared by the store's threads.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import os
 import re
 import threading
@@ -47,11 +52,13 @@ except ImportError as _err:  # pragma: no cover - exercised only without the ext
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.errors import BulkCreateError, NameInUseError, StoreError, StoreUnavailableError
+from lifecycle.stores._migrations import LOG_TABLE, Migration, MigrationReport, VersionBook
+from lifecycle.stores._migrations import migrate as _migrate
 from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS, entry_params, history_seq, row_params
-from lifecycle.stores._sql_statements import SCHEMA_VERSION, Dialect, Statements
+from lifecycle.stores._sql_statements import Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "migration_lock_key"]
 
 _DIALECT = Dialect(
     ph="%s",
@@ -68,6 +75,7 @@ _DIALECT = Dialect(
     for_update=" FOR UPDATE",  # a concurrent save or delete of the row waits for this one
 )
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
 _RETRY = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 #: errors that are outages (retry later), by kind; a lost connection is any other OperationalError
 _OUTAGES: tuple[tuple[type[psycopg.Error], str], ...] = (
@@ -96,6 +104,55 @@ _CREATED_CONCURRENTLY = (
 
 T = TypeVar("T")
 _Conn = psycopg.Connection[Any]
+
+
+def _check_schema_name(schema: str) -> None:
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise StoreError(
+            f"schema name {schema!r} must be letters, digits and _ (not starting with a digit), at most 63"
+        )
+
+
+def migration_lock_key(schema: str) -> int:
+    """The advisory lock (a signed 64-bit key) that migrations of ``schema`` hold."""
+    digest = hashlib.blake2b(f"lifecycle migrate {schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class _PostgresBook(VersionBook[_Conn]):
+    """The version of a schema: the largest row of its ``lifecycle_migrations`` (from version 2)."""
+
+    advice = "give lifecycle a schema of its own (?schema=NAME in the URL)"
+
+    def __init__(self, sql: Statements, schema: str) -> None:
+        super().__init__(sql, f"PostgreSQL schema {schema!r}")
+        self.schema = schema
+
+    def tables(self, conn: _Conn) -> set[str]:
+        # pg_class, not information_schema: it lists tables this role may not read as well
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+            (self.schema,),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def stamped(self, conn: _Conn, tables: set[str]) -> int | None:
+        if LOG_TABLE not in tables:
+            return None
+        row = conn.execute(f"SELECT max(version) FROM {self.sql.prefix}{LOG_TABLE}").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def prepare(self, conn: _Conn) -> None:
+        # only when missing: CREATE SCHEMA IF NOT EXISTS asks for CREATE on the database even then
+        if (
+            conn.execute(
+                "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", (self.schema,)
+            ).fetchone()
+            is None
+        ):
+            conn.execute(f'CREATE SCHEMA "{self.schema}"')
 
 
 class _Pool:
@@ -175,9 +232,14 @@ class PostgresStore(SqlStore[_Conn]):
 
     ``dsn`` is a libpq connection string or URL; ``schema`` the schema that
     holds the tables (created if missing); ``pool_size`` how many
-    connections the store's threads share. Raises
-    :class:`~lifecycle.errors.StoreError` at construction when the database
-    cannot be reached or the schema cannot be created.
+    connections the store's threads share. The schema is brought to this
+    build's version when the store opens (:attr:`migration` says what was
+    done); with ``migrate=False`` a schema at an older version (or none) is
+    refused instead. Raises :class:`~lifecycle.errors.StoreError` at
+    construction when the database cannot be reached, the schema cannot be
+    created, holds something else, or (``migrate=False``) is not at this
+    build's version; :class:`~lifecycle.errors.SchemaTooNewError` when a
+    later build migrated it.
     """
 
     def __init__(
@@ -190,11 +252,9 @@ class PostgresStore(SqlStore[_Conn]):
         retries: int = 5,
         lock_timeout: float = 5.0,
         application_name: str = "lifecycle",
+        migrate: bool = True,
     ) -> None:
-        if not _SCHEMA_NAME.fullmatch(schema):
-            raise StoreError(
-                f"schema name {schema!r} must be letters, digits and _ (not starting with a digit), at most 63"
-            )
+        _check_schema_name(schema)
         self.schema = schema
         self._retries = retries
         #: how long a change waits for a row lock, and a request for a free connection
@@ -214,12 +274,42 @@ class PostgresStore(SqlStore[_Conn]):
             ) from err
         self._pool = _Pool(dsn, pool_size, connect_timeout, lock_timeout, options)
         self._sql = Statements(_DIALECT, f'"{schema}".')
+        self._book = _PostgresBook(self._sql, schema)
         try:
-            self._run(self._init_schema)
+            self.migration = _migrate(
+                self._book,
+                lambda: self._run(self._book.read, transaction=False),
+                self._migrating,
+                apply=migrate,
+            )
         except StoreError as err:
             self._pool.close()
+            if isinstance(err.__cause__, psycopg.Error):  # the database's words: say what failed
+                raise StoreError(
+                    f"cannot open PostgreSQL store (schema {schema!r}): {err.message}"
+                ) from err
+            raise
+
+    @classmethod
+    def plan(
+        cls, dsn: str, *, schema: str = "lifecycle", connect_timeout: float = 10.0
+    ) -> MigrationReport:
+        """The migrations that opening the schema would run, run none; nothing is written.
+
+        Raises :class:`~lifecycle.errors.SchemaTooNewError` for a newer
+        schema and :class:`~lifecycle.errors.StoreError` for one of
+        something else or a database that cannot be reached.
+        """
+        _check_schema_name(schema)
+        book = _PostgresBook(Statements(_DIALECT, f'"{schema}".'), schema)
+        try:
+            with psycopg.connect(
+                dsn, autocommit=True, connect_timeout=max(1, int(connect_timeout))
+            ) as conn:
+                return book.plan(book.read(conn))
+        except psycopg.Error as err:
             raise StoreError(
-                f"cannot open PostgreSQL store (schema {schema!r}): {err.message}"
+                f"cannot open PostgreSQL store (schema {schema!r}): {type(err).__name__}: {str(err).strip()}"
             ) from err
 
     # -- plumbing -------------------------------------------------------------------
@@ -285,24 +375,19 @@ class PostgresStore(SqlStore[_Conn]):
     def _savepoint(self, conn: _Conn) -> AbstractContextManager[object]:
         return conn.transaction()
 
-    def _init_schema(self, conn: _Conn) -> None:
-        exists = conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'lifecycle_meta'",
-            (self.schema,),
-        ).fetchone()
-        if exists is None:
+    def _migrating(self, work: Callable[[_Conn], Migration | None]) -> Migration | None:
+        """``work(conn)`` in a transaction that holds the schema's migration lock."""
+
+        def locked(conn: _Conn) -> Migration | None:
+            # each statement sees what committed before it: the version read after the wait is fresh
+            conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (migration_lock_key(self.schema),))
             try:
-                with conn.transaction():  # a savepoint: a concurrent creator may win the race
-                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                    for statement in self._sql.schema():
-                        conn.execute(statement)
-            except _CREATED_CONCURRENTLY:
+                return work(conn)
+            except _CREATED_CONCURRENTLY:  # a build from before the lock made them meanwhile
                 raise pg_errors.SerializationFailure("schema created concurrently; retry") from None
-        row = conn.execute(self._sql.schema_version).fetchone()
-        if row is None or row[0] != SCHEMA_VERSION:
-            raise StoreError(
-                f"schema version {'none' if row is None else row[0]}, this build reads {SCHEMA_VERSION}"
-            )
+
+        return self._run(locked)
 
     def check_writable(self) -> None:
         sql = (
