@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
@@ -98,6 +98,23 @@ class _SqliteBook(VersionBook[sqlite3.Connection]):
 _T = TypeVar("_T")
 
 
+class _Pending:
+    """One write waiting for a group commit: its work, and how it went."""
+
+    __slots__ = ("error", "finished", "result", "work")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+        self.work = work
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.finished = threading.Event()
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class SqliteStore(SqlStore[sqlite3.Connection]):
     """Experiments in one SQLite file (WAL), safe across threads and processes.
 
@@ -156,6 +173,11 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         # commits; only another process's writer is waited for by SQLite's busy handler,
         # which sleeps in steps of up to 100 ms (on the server's event loop, at that)
         self._write_lock = threading.RLock()
+        # writes waiting for the lock; whoever takes it commits them all (group commit)
+        self._queue: builtins.list[_Pending] = []
+        self._queue_lock = threading.Lock()
+        #: write transactions committed through group commit (each one fsync)
+        self.commits = 0
         self._closed = False
         self._book = _SqliteBook(self._sql, f"SQLite file {self.path!r}")
         if os.path.isdir(self.path):
@@ -235,14 +257,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         free = self._free_bytes()
         return free is not None and free < MIN_FREE_BYTES
 
-    @contextmanager
-    def _write(self, *, opening: bool = False) -> Iterator[sqlite3.Connection]:
-        """One write transaction that holds the file's write lock from its start.
-
-        The wait for the lock is bounded by ``timeout`` in all: this process's
-        other writers first, then SQLite's busy handler for another process's.
-        """
-        failed = "cannot open SQLite store" if opening else "SQLite store"
+    def _acquire(self) -> float:
+        """Take this process's write lock within the bound; when the wait began."""
         started = time.monotonic()
         if not self._write_lock.acquire(timeout=self._timeout):
             raise StoreUnavailableError(
@@ -250,37 +266,114 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 "(this process's other writes were ahead); nothing was written",
                 kind="lock_timeout",
             )
+        return started
+
+    @contextmanager
+    def _transaction(self, started: float, failed: str) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK``), the write lock held; the
+        wait for another process's lock is what is left of the bound since ``started``."""
         try:
-            try:
-                conn = self._conn()
-                waited = time.monotonic() - started
-                if waited > 0.001:  # what is left of the bound, for another process's lock
-                    remaining = max(1, int((self._timeout - waited) * 1000))
-                    conn.execute(f"PRAGMA busy_timeout = {remaining}")
-                    try:
-                        conn.execute("BEGIN IMMEDIATE")
-                    finally:
-                        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-                else:
+            conn = self._conn()
+            waited = time.monotonic() - started
+            if waited > 0.001:
+                remaining = max(1, int((self._timeout - waited) * 1000))
+                conn.execute(f"PRAGMA busy_timeout = {remaining}")
+                try:
                     conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                raise self._error(err, failed) from err
-            try:
+                finally:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise self._error(err, failed) from err
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise self._error(exc, failed) from exc
+            raise
+
+    @contextmanager
+    def _write(self, *, opening: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction that holds the file's write lock from its start.
+
+        The wait for the lock is bounded by ``timeout`` in all: this process's
+        other writers first, then SQLite's busy handler for another process's.
+        """
+        started = self._acquire()
+        try:
+            with self._transaction(
+                started, "cannot open SQLite store" if opening else "SQLite store"
+            ) as conn:
                 yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise self._error(exc, failed) from exc
-                raise
         finally:
             self._write_lock.release()
 
     def _transact(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._write() as conn:
-            return work(conn)
+        """``work(conn)`` in a write transaction, committed with whatever other writes of
+        this process are waiting at the same moment: group commit, one fsync for all.
+
+        Each write runs in a savepoint of its own, so its refusal (a stale
+        version, a name in use) rolls back only itself and is raised to its
+        caller alone; each caller returns only once the transaction holding
+        its write has committed. A failure of the transaction itself (the lock
+        held elsewhere past the bound, a full disk) is raised to every caller
+        in it, as it would have been alone.
+        """
+        if getattr(self._local, "writing", False):  # a write inside a write: same transaction
+            return work(self._conn())
+        mine = _Pending(work)
+        with self._queue_lock:
+            self._queue.append(mine)
+        try:
+            started = self._acquire()
+        except StoreUnavailableError:
+            with self._queue_lock:
+                waiting = mine in self._queue
+                if waiting:
+                    self._queue.remove(mine)
+            if waiting:
+                raise
+            # a leader took it and its transaction is under way: the write is answered
+            # when that transaction ends (as long as the leader's own wait, no longer)
+            mine.finished.wait()
+            return cast(_T, mine.outcome())
+        try:
+            if not mine.finished.is_set():
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit_group(batch, started)
+        finally:
+            self._write_lock.release()
+        return cast(_T, mine.outcome())
+
+    def _commit_group(self, batch: builtins.list[_Pending], started: float) -> None:
+        """Run every waiting write in one transaction, then tell each how it went."""
+        self._local.writing = True
+        try:
+            with self._transaction(started, "SQLite store") as conn:
+                for pending in batch:
+                    conn.execute("SAVEPOINT lifecycle_group")
+                    try:
+                        pending.result = pending.work(conn)
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO lifecycle_group")
+                        pending.error = self._error(exc) if isinstance(exc, sqlite3.Error) else exc
+                    conn.execute("RELEASE lifecycle_group")
+            self.commits += 1
+        except Exception as exc:  # the transaction failed: each write fails as it would alone
+            for pending in batch:
+                if pending.error is None:
+                    pending.error = exc
+                    pending.result = None
+        finally:
+            self._local.writing = False
+            for pending in batch:
+                pending.finished.set()
 
     def _fetch(self, sql: str, params: Iterable[Any] = ()) -> builtins.list[Any]:
         try:

@@ -1,0 +1,131 @@
+"""Group commit on SQLite: writes that arrive together commit in one transaction, each alone."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecycle.domain.experiment import HistoryEntry
+from lifecycle.domain.statuses import ExperimentStatus
+from lifecycle.errors import StaleVersionError, StoreUnavailableError
+from lifecycle.service.service import ExperimentService
+from lifecycle.stores import SqliteStore
+from lifecycle.testing import create_payload
+
+
+def _store_with(path: Path, names: list[str]) -> tuple[SqliteStore, ExperimentService]:
+    store = SqliteStore(path)
+    service = ExperimentService(store)
+    for name in names:
+        service.invoke("CreateInferenceExperiment", create_payload(Name=name, EndpointName=name))
+    return store, service
+
+
+def _queued(store: SqliteStore, n: int) -> None:
+    deadline = time.monotonic() + 5
+    while len(store._queue) < n:
+        assert time.monotonic() < deadline, f"{len(store._queue)} of {n} writes queued"
+        time.sleep(0.001)
+
+
+def _save(store: SqliteStore, name: str, version: int, results: dict[str, Any]) -> None:
+    exp = store.get(name)
+    assert exp is not None
+    exp.description = f"saved by {threading.current_thread().name}"
+    entry = HistoryEntry(name, 1.0, "update", exp.status, ExperimentStatus.CREATING)
+    try:
+        store.save(exp, version, [entry])
+        results[threading.current_thread().name] = ("ok", exp.version)
+    except Exception as exc:
+        results[threading.current_thread().name] = ("error", exc)
+
+
+def _run_queued(store: SqliteStore, calls: list[tuple[str, int]]) -> dict[str, Any]:
+    """Start ``calls`` while the test holds the write lock, then let them commit at once."""
+    results: dict[str, Any] = {}
+    threads = [
+        threading.Thread(target=_save, args=(store, name, version, results), name=f"t{i}")
+        for i, (name, version) in enumerate(calls)
+    ]
+    store._write_lock.acquire()
+    try:
+        for t in threads:
+            t.start()
+        _queued(store, len(calls))
+    finally:
+        store._write_lock.release()
+    for t in threads:
+        t.join(10)
+    return results
+
+
+def test_writes_that_wait_together_commit_in_one_transaction_and_a_stale_one_fails_alone(
+    tmp_path: Path,
+) -> None:
+    names = [f"e{i}" for i in range(8)]
+    store, _ = _store_with(tmp_path / "g.db", names)
+    before = store.commits
+    # eight saves of eight experiments, and one more save of e0 at the version it had
+    results = _run_queued(store, [(n, 1) for n in names] + [("e0", 1)])
+    assert store.commits == before + 1, "one transaction for the nine writes"
+    outcomes = sorted(r[0] for r in results.values())
+    assert outcomes == ["error"] + ["ok"] * 8
+    (stale,) = [r[1] for r in results.values() if r[0] == "error"]
+    assert isinstance(stale, StaleVersionError)
+    for name in names:
+        exp = store.get(name)
+        assert exp is not None and exp.version == 2
+        assert len(store.history(name)) == 2  # the create and one save: the stale one left none
+    store.close()
+
+
+def test_a_failed_transaction_fails_each_of_its_writes_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["a", "b", "c"]
+    store, _ = _store_with(tmp_path / "f.db", names)
+
+    @contextlib.contextmanager
+    def full_disk(started: float, failed: str) -> Iterator[Any]:
+        raise StoreUnavailableError("the disk holding the store is full", kind="disk_full")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(store, "_transaction", full_disk)
+    results = _run_queued(store, [(n, 1) for n in names])
+    assert [r[0] for r in results.values()] == ["error"] * 3
+    assert all(isinstance(r[1], StoreUnavailableError) for r in results.values())
+    monkeypatch.undo()
+    assert {store.get(n).version for n in names} == {1}  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_write_that_cannot_get_the_lock_within_the_bound_is_unavailable_and_leaves_the_queue(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "t.db", timeout=0.2)
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another thread of this process holds the lock
+        with store._write_lock:
+            held.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    try:
+        with pytest.raises(StoreUnavailableError, match="did not come free"):
+            store.check_writable()
+        with pytest.raises(StoreUnavailableError):
+            store.release("nobody")  # a grouped write: it must not stay queued for a later leader
+        assert store._queue == []
+    finally:
+        done.set()
+        holder.join(5)
+    store.close()
