@@ -166,6 +166,7 @@ class LifecycleApp:
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._pools_lock = threading.Lock()
         self._probe: asyncio.Future[None] | None = None
+        self._stop_deadline: float | None = None
         self.reconciler_passes = 0
         self.metrics = self._make_metrics(metrics)
         add_listener = getattr(service, "add_listener", None)
@@ -239,7 +240,10 @@ class LifecycleApp:
         _log.info("reconciler started (a pass every %.2fs)", self.tick_seconds)
 
     def request_stop(self) -> None:
-        """Ask the reconciler to end its pass between two steps (safe from a signal handler)."""
+        """Ask the reconciler to end its pass between two steps (safe from a signal handler);
+        the first call starts the shutdown's one bound, ``shutdown_timeout``."""
+        if self._stop_deadline is None:
+            self._stop_deadline = time.monotonic() + self.shutdown_timeout
         stop = getattr(self.reconciler, "stop", None)
         if stop is not None:
             stop()
@@ -251,8 +255,11 @@ class LifecycleApp:
             return
         self.request_stop()
         self._stopping.set()
+        assert self._stop_deadline is not None
+        # what is left of the bound that began with the signal (requests drained meanwhile)
+        left = max(0.1, self._stop_deadline - time.monotonic())
         try:
-            await asyncio.wait_for(asyncio.shield(self._loop_task), self.shutdown_timeout)
+            await asyncio.wait_for(asyncio.shield(self._loop_task), left)
         except TimeoutError:
             _log.warning(
                 "reconciler: a step was still running after %.0fs; stopping without it (its "
@@ -262,8 +269,9 @@ class LifecycleApp:
         else:
             release = getattr(self.reconciler, "release", None)
             if release is not None:
+                left = max(0.5, self._stop_deadline - time.monotonic())
                 try:
-                    await asyncio.wait_for(asyncio.to_thread(release), self.lock_timeout)
+                    await asyncio.wait_for(asyncio.to_thread(release), min(left, self.lock_timeout))
                 except Exception as exc:
                     _log.warning("reconciler: could not give back its claims: %s", exc)
         self._loop_task = None

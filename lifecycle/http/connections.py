@@ -33,8 +33,13 @@ _CAP = 1024
 #: how long a refused connection's request is read (and dropped) before it is closed, so
 #: the client reads the 503 instead of a reset
 _REFUSED_LINGER = 0.5
+#: refused connections left to linger at once: each holds a descriptor, and a burst of them
+#: must not eat the reserve (out of descriptors, uvloop accepts and drops connections unanswered);
+#: past this many, a refused connection is closed as soon as its 503 is written
+_MAX_LINGERING = _RESERVED_FDS // 2
 
 _open = 0
+_lingering = 0
 
 
 def _refusal() -> bytes:
@@ -71,6 +76,24 @@ def open_connections() -> int:
     return _open
 
 
+def _refuse(loop: asyncio.AbstractEventLoop, transport: Any) -> None:
+    """Answer a connection past the cap 503 and close it: after ``_REFUSED_LINGER`` while
+    fewer than ``_MAX_LINGERING`` linger, else at once."""
+    global _lingering
+    transport.write(_REFUSAL)
+    if _lingering >= _MAX_LINGERING:
+        transport.close()
+        return
+    _lingering += 1
+    loop.call_later(_REFUSED_LINGER, _close_refused, transport)
+
+
+def _close_refused(transport: Any) -> None:
+    global _lingering
+    _lingering -= 1
+    transport.close()
+
+
 def guarded(base: type[asyncio.Protocol], *, max_connections: int, header_timeout: float) -> type:
     """``base`` (uvicorn's ``H11Protocol`` or ``HttpToolsProtocol``) with a cap and a deadline."""
 
@@ -84,8 +107,7 @@ def guarded(base: type[asyncio.Protocol], *, max_connections: int, header_timeou
             super().connection_made(transport)
             if len(self.connections) > max_connections:
                 self._refused = True
-                transport.write(_REFUSAL)
-                self.loop.call_later(_REFUSED_LINGER, transport.close)
+                _refuse(self.loop, transport)
                 return
             _open += 1
             self._counted = True

@@ -287,7 +287,9 @@ def serve(
         lifespan="on",
         server_header=False,
         timeout_keep_alive=max(1, round(limits.idle_timeout)),
-        timeout_graceful_shutdown=max(1, round(limits.shutdown_timeout)),
+        # requests drain within the bound less a second, kept for the reconciler's last step
+        # and its claims: the whole shutdown ends within shutdown_timeout
+        timeout_graceful_shutdown=max(1, int(limits.shutdown_timeout) - 1),
     )
     server = _make_server(config, app)
     with _quiet_signal_exit():

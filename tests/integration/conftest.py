@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -20,9 +20,11 @@ from lifecycle.stores.memory import MemoryStore
 
 
 class RunningServer:
-    """uvicorn serving a LifecycleApp in a thread, on a socket bound before it starts."""
+    """uvicorn serving a LifecycleApp in a thread, on a socket bound before it starts.
 
-    def __init__(self, app: LifecycleApp) -> None:
+    ``config`` goes to ``uvicorn.Config`` (``http=`` a protocol class, say)."""
+
+    def __init__(self, app: LifecycleApp, **config: Any) -> None:
         self.app = app
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto
         # says TCP, and without it every response waits out a 40 ms delayed ACK.
@@ -31,8 +33,9 @@ class RunningServer:
         sock.bind(("127.0.0.1", 0))
         self.port: int = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", **config)
+        )
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
         )
@@ -164,8 +167,8 @@ def start_server() -> Iterator[Any]:
     """Start a server over any LifecycleApp; every one started is stopped at teardown."""
     started: list[RunningServer] = []
 
-    def start(app: LifecycleApp) -> RunningServer:
-        running = RunningServer(app).start()
+    def start(app: LifecycleApp, **config: Any) -> RunningServer:
+        running = RunningServer(app, **config).start()
         started.append(running)
         return running
 
@@ -175,9 +178,16 @@ def start_server() -> Iterator[Any]:
 
 
 class ServeProcess:
-    """``python -m lifecycle.http.serve ARGS --port 0`` in a subprocess; its stderr collected."""
+    """``python -m lifecycle.http.serve ARGS --port 0`` in a subprocess; its stderr collected.
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+    ``preexec_fn`` runs in the child before it starts (to lower a resource limit, say)."""
+
+    def __init__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> None:
         import os
         import subprocess
         import sys
@@ -196,6 +206,7 @@ class ServeProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            preexec_fn=preexec_fn,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -256,8 +267,12 @@ def serve_process() -> Iterator[Any]:
     """Start ``lifecycle serve`` subprocesses; any still running at teardown are killed."""
     started: list[ServeProcess] = []
 
-    def start(*args: str, env: dict[str, str] | None = None) -> ServeProcess:
-        process = ServeProcess(*args, env=env)
+    def start(
+        *args: str,
+        env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> ServeProcess:
+        process = ServeProcess(*args, env=env, preexec_fn=preexec_fn)
         started.append(process)
         return process
 
