@@ -19,6 +19,7 @@ import logging
 import os
 import random
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -99,20 +100,25 @@ class Reconciler:
         self._random = random.Random()
         self.batch = batch
 
-    def run_once(self, max_rounds: int = 16) -> int:
+    def run_once(self, max_rounds: int = 16, *, stop: threading.Event | None = None) -> int:
         """Carry out every step due now; return how many experiments were moved on.
 
         With settle time 0 one call runs a new experiment through to Running:
         a step that makes the next one due at once is taken in the next round.
+        Once ``stop`` is set the pass ends after the step in progress (the steps
+        already carried out are saved; the claims not yet worked on lapse with
+        their lease), so a host that shuts down waits for one step, not a round.
         """
         moved = 0
         for _ in range(max_rounds):
+            if stop is not None and stop.is_set():
+                break
             now = whole_ms(self.clock())
             # claimed, not just listed: two replicas never take the same step at once
             names = self.service.store.claim(now, self.batch, self.owner, self.lease_seconds)
             if not names:
                 break
-            round_moved = self._advance_all(names, now)
+            round_moved = self._advance_all(names, now, stop)
             moved += round_moved
             if round_moved == 0:
                 break
@@ -130,7 +136,9 @@ class Reconciler:
             return 0  # someone else moved it on first
         return 1
 
-    def _advance_all(self, names: list[str], now: float) -> int:
+    def _advance_all(
+        self, names: list[str], now: float, stop: threading.Event | None = None
+    ) -> int:
         """Carry out the due steps of ``names``; how many were saved.
 
         Steps out of a status no request can change (Creating, Starting,
@@ -143,6 +151,8 @@ class Reconciler:
         moved = 0
         batch: list[Save] = []
         for name in names:
+            if stop is not None and stop.is_set():
+                break
             prepared = self._prepare(name, now)
             if prepared is None:
                 continue

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,6 +17,7 @@ from botocore.config import Config
 from lifecycle.http.app import LifecycleApp
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
+from lifecycle.stores import Store, open_store
 from lifecycle.stores.memory import MemoryStore
 
 
@@ -139,6 +141,19 @@ def wait_for_status(client: Any, name: str, status: str, timeout: float = 5.0) -
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} is {described['Status']}, not {status}, after {timeout}s")
         time.sleep(0.05)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each store in turn: memory, an SQLite file, a PostgreSQL schema of the test's own."""
+    if request.param == "memory":
+        store = open_store("memory://")
+    elif request.param == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path / 'lifecycle.db'}")
+    else:
+        store = open_store(request.getfixturevalue("postgres_url"))
+    yield store
+    store.close()
 
 
 # Helpers as fixtures, so test modules never import this conftest by name.
