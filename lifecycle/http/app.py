@@ -9,8 +9,19 @@
   background task calls ``reconciler.run_once()`` in a dedicated worker
   thread every ``tick_seconds`` (0.1 s), so requests are never blocked by it;
   on shutdown the loop finishes the pass in progress and stops.
-- One log line per request on the ``lifecycle.http.app`` logger (INFO):
-  operation, experiment name, outcome code, HTTP status, milliseconds.
+- One log line per request on the ``lifecycle.server`` logger (INFO):
+  operation, experiment name, outcome code, HTTP status, milliseconds. The
+  app adds no handler of its own: the lines go wherever the host's logging
+  sends ``lifecycle.*`` (``lifecycle serve`` configures that itself).
+
+Mounted in a host app (:meth:`LifecycleApp.mount_on`, or ``app.mount`` in
+FastAPI or Starlette) it answers under the mount's prefix, ASGI's
+``root_path``: ``POST /sagemaker`` and ``/sagemaker/``, ``GET
+/sagemaker/health``, whether the host leaves the prefix in ``scope["path"]``
+(Starlette 0.33 and later) or strips it (earlier); SigV4 checks the path the
+client signed, prefix and all. A host does not pass lifespan events to a
+mounted app, so its own lifespan enters :meth:`LifecycleApp.lifespan` to run
+the reconciler (``docs/embedding.md``).
 
 :func:`serve` runs the app under uvicorn and returns an exit code; SIGINT
 and SIGTERM stop it gracefully (requests in flight finish, then the
@@ -25,7 +36,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Protocol
@@ -74,6 +85,31 @@ class Reconciling(Protocol):
     """What the server needs of ``Reconciler``."""
 
     def run_once(self) -> int: ...
+
+
+def _split_path(scope: Scope) -> tuple[str, str]:
+    """``(root_path, path under it)``: the prefix a host mounted the app under, and the
+    path the app routes on (empty for the prefix itself). ASGI puts the prefix in
+    ``path`` too, but older Starlette strips it; a path that does not start with the
+    prefix is taken as already under it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        path = path[len(root) :]
+    return root, path
+
+
+class _AtPrefix:
+    """The app answering at exactly its prefix, as a host's route: the route sets no
+    ``root_path`` of its own, so this adds the prefix to it."""
+
+    def __init__(self, app: LifecycleApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root = scope.get("root_path", "").rstrip("/") + self.prefix
+        await self.app({**scope, "root_path": root}, receive, send)
 
 
 def _log_value(value: str | None) -> str:
@@ -130,6 +166,42 @@ class LifecycleApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def mount_on(self, host: Any, prefix: str) -> None:
+        """Mount this app on a Starlette or FastAPI app ``host`` under ``prefix``.
+
+        ``host.mount(prefix, self)`` answers ``prefix/`` and everything below it;
+        Starlette answers the bare ``prefix`` (where boto3 posts when its
+        ``endpoint_url`` is ``.../prefix``) with a redirect that boto3 does not
+        follow, so this adds a route for it too. Then enter :meth:`lifespan` in
+        the host's lifespan.
+        """
+        prefix = "/" + prefix.strip("/")
+        host.mount(prefix, self)
+        host.add_route(prefix, _AtPrefix(self, prefix), include_in_schema=False)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, host: object = None) -> AsyncIterator[None]:
+        """The reconciler loop for as long as the ``async with`` lasts: what a host's own
+        lifespan enters when it mounts this app (a host does not forward lifespan events
+        to mounted apps)::
+
+            @contextlib.asynccontextmanager
+            async def lifespan(app: FastAPI):
+                async with lifecycle_app.lifespan():
+                    yield
+
+        ``host`` is ignored, so ``FastAPI(lifespan=lifecycle_app.lifespan)`` works too.
+        A loop already running (started by ASGI lifespan events) is left to whoever
+        started it.
+        """
+        started = self._loop_task is None
+        self.start_reconciler()
+        try:
+            yield
+        finally:
+            if started:
+                await self.stop_reconciler()
+
     def start_reconciler(self) -> None:
         """Start the background reconciler loop (on the running event loop)."""
         if self.reconciler is None or self._loop_task is not None:
@@ -179,7 +251,7 @@ class LifecycleApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method: str = scope["method"]
-        path: str = scope["path"]
+        root_path, path = _split_path(scope)
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.decode("latin-1").lower()
@@ -212,6 +284,7 @@ class LifecycleApp:
                     body=body,
                     query=scope.get("query_string", b"").decode("latin-1"),
                     auth=self.auth,
+                    root_path=root_path,
                 )
                 if self.offload:
                     response = await asyncio.get_running_loop().run_in_executor(None, call)

@@ -24,7 +24,8 @@ from lifecycle.stores.memory import MemoryStore
 class RunningServer:
     """uvicorn serving a LifecycleApp in a thread, on a socket bound before it starts."""
 
-    def __init__(self, app: LifecycleApp) -> None:
+    def __init__(self, app: LifecycleApp, host: Any = None) -> None:
+        """Serve ``app``, or ``host``, an ASGI app that has ``app`` mounted in it."""
         self.app = app
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto
         # says TCP, and without it every response waits out a 40 ms delayed ACK.
@@ -33,7 +34,9 @@ class RunningServer:
         sock.bind(("127.0.0.1", 0))
         self.port: int = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            app if host is None else host, log_config=None, access_log=False, lifespan="on"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
@@ -176,11 +179,12 @@ def _client_for() -> Any:
 
 @pytest.fixture
 def start_server() -> Iterator[Any]:
-    """Start a server over any LifecycleApp; every one started is stopped at teardown."""
+    """Start a server over any LifecycleApp (or a host app it is mounted in); every one
+    started is stopped at teardown."""
     started: list[RunningServer] = []
 
-    def start(app: LifecycleApp) -> RunningServer:
-        running = RunningServer(app).start()
+    def start(app: LifecycleApp, host: Any = None) -> RunningServer:
+        running = RunningServer(app, host).start()
         started.append(running)
         return running
 
