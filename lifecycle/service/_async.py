@@ -217,20 +217,20 @@ class AsyncReconciler:
             _retrieve(work)
 
     async def __aenter__(self) -> Self:
+        if self._running or self._task is not None:
+            raise RuntimeError("this AsyncReconciler is already running")
         self._task = asyncio.get_running_loop().create_task(self.run())
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         """Cancel the task (bounded by ``stop_timeout``) and wait for it."""
         task, self._task = self._task, None
-        if task is None:
-            return
+        assert task is not None, "__aexit__ without __aenter__"
         self.stop()
         task.cancel()
         await asyncio.wait({task})
-        error = None if task.cancelled() else task.exception()
-        if error is not None:
-            raise error
+        if not task.cancelled():
+            task.result()  # what run() raised, if it raised
 
 
 def _retrieve(work: asyncio.Future[Any]) -> None:

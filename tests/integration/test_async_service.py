@@ -330,10 +330,12 @@ async def test_one_reconciler_task_runs_at_a_time_and_a_stop_is_for_good() -> No
     await asyncio.sleep(0.05)
     with pytest.raises(RuntimeError, match="this AsyncReconciler is already running"):
         await reconciler.run()
+    with pytest.raises(RuntimeError, match="this AsyncReconciler is already running"):
+        async with reconciler:
+            pass
     reconciler.stop()
     await asyncio.wait_for(task, 5)  # a stop ends the loop without cancelling it
-    passes = reconciler.passes
-    assert passes > 0
+    assert reconciler.passes > 0
 
 
 class Holding(SimulatedActuator):
@@ -416,3 +418,27 @@ async def test_a_failing_pass_is_logged_once_and_the_passes_go_on(
 
 async def _passes_past(reconciler: AsyncReconciler, n: int) -> bool:
     return reconciler.passes > n
+
+
+async def test_a_pass_that_fails_after_a_cancel_is_logged_not_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = threading.Event()
+    began = threading.Event()
+
+    class FailsLate(Reconciler):
+        def run_once(self, max_rounds: int = 16, *, stop: threading.Event | None = None) -> int:
+            began.set()
+            assert release.wait(10), "the test never released the pass"
+            raise OSError("the store went away mid-pass")
+
+    task = asyncio.create_task(AsyncReconciler(FailsLate(sync_on(MemoryStore()))).run())
+    assert await asyncio.to_thread(began.wait, 10)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    [record] = [r for r in caplog.records if r.getMessage() == "reconciler pass failed"]
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == "the store went away mid-pass"
