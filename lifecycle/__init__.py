@@ -65,7 +65,12 @@ if TYPE_CHECKING:
         UnrecognizedClientError,
         ValidationError,
     )
-    from lifecycle.service import ExperimentService, Reconciler
+    from lifecycle.service import (
+        AsyncExperimentService,
+        AsyncReconciler,
+        ExperimentService,
+        Reconciler,
+    )
     from lifecycle.stores import ListQuery, MemoryStore, Store, open_store
 
 # Names resolve on first use, so importing `lifecycle` (as the pytest plugin does)
@@ -108,6 +113,8 @@ __all__ = [
     "VARIANT_TABLE",
     "Actuator",
     "ActuatorError",
+    "AsyncExperimentService",
+    "AsyncReconciler",
     "BulkCreateError",
     "ConflictError",
     "DesiredState",

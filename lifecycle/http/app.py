@@ -24,6 +24,17 @@
   request (request id, client, operation, experiment, outcome, rule, HTTP
   status, milliseconds, access key when signed) and one per committed
   transition; the reconciler logs one per failed step attempt.
+
+Mounted in a host app (:meth:`LifecycleApp.mount_on`, or ``app.mount`` in
+FastAPI or Starlette) it answers under the mount's prefix, ASGI's
+``root_path``: ``POST /sagemaker`` and ``/sagemaker/``, ``GET
+/sagemaker/health``, whether the host leaves the prefix in ``scope["path"]``
+(Starlette 0.33 and later) or strips it (earlier); SigV4 checks the path the
+client signed, prefix and all. A host does not pass lifespan events to a
+mounted app, so its own lifespan enters :meth:`LifecycleApp.lifespan` to run
+the reconciler (``docs/embedding.md``). The app adds no log handler of its
+own: the lines go wherever the host's logging sends ``lifecycle.*``
+(``lifecycle serve`` configures that itself).
 """
 
 from __future__ import annotations
@@ -35,7 +46,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Protocol, TypeVar
@@ -53,6 +64,7 @@ from lifecycle.http.protocol import (
     handle,
     unavailable_response,
 )
+from lifecycle.service._logfields import log
 
 __all__ = ["LifecycleApp", "Reconciling", "ServedService"]
 
@@ -120,6 +132,31 @@ def _in_daemon_thread(fn: Callable[[], _T]) -> asyncio.Future[_T]:
 
     threading.Thread(target=run, name="lifecycle-reconciler", daemon=True).start()
     return future
+
+
+def _split_path(scope: Scope) -> tuple[str, str]:
+    """``(root_path, path under it)``: the prefix a host mounted the app under, and the
+    path the app routes on (empty for the prefix itself). ASGI puts the prefix in
+    ``path`` too, but older Starlette strips it; a path that does not start with the
+    prefix is taken as already under it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        path = path[len(root) :]
+    return root, path
+
+
+class _AtPrefix:
+    """The app answering at exactly its prefix, as a host's route: the route sets no
+    ``root_path`` of its own, so this adds the prefix to it."""
+
+    def __init__(self, app: LifecycleApp, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root = scope.get("root_path", "").rstrip("/") + self.prefix
+        await self.app({**scope, "root_path": root}, receive, send)
 
 
 def _log_value(value: str | None) -> str:
@@ -191,18 +228,18 @@ class LifecycleApp:
         if self.metrics is not None:
             self.metrics.transition(entry)
         if _log.isEnabledFor(logging.INFO):
-            _log.info(
+            log(
+                _log,
+                logging.INFO,
                 "transition",
-                extra={
-                    "fields": {
-                        "experiment": entry.name,
-                        "machine": "experiment",
-                        "event": entry.event,
-                        "from": None if entry.from_status is None else str(entry.from_status),
-                        "to": str(entry.to_status),
-                        "reason": entry.reason,
-                        "request_id": entry.request_id,
-                    }
+                {
+                    "experiment": entry.name,
+                    "machine": "experiment",
+                    "event": entry.event,
+                    "from": None if entry.from_status is None else str(entry.from_status),
+                    "to": str(entry.to_status),
+                    "reason": entry.reason,
+                    "request_id": entry.request_id,
                 },
             )
 
@@ -229,10 +266,50 @@ class LifecycleApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    def mount_on(self, host: Any, prefix: str) -> None:
+        """Mount this app on a Starlette or FastAPI app ``host`` under ``prefix``.
+
+        ``host.mount(prefix, self)`` answers ``prefix/`` and everything below it;
+        Starlette answers the bare ``prefix`` (where boto3 posts when its
+        ``endpoint_url`` is ``.../prefix``) with a redirect that boto3 does not
+        follow, so this adds a route for it too. Then enter :meth:`lifespan` in
+        the host's lifespan.
+        """
+        prefix = "/" + prefix.strip("/")
+        host.mount(prefix, self)
+        host.add_route(prefix, _AtPrefix(self, prefix), include_in_schema=False)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, host: object = None) -> AsyncIterator[None]:
+        """The reconciler loop for as long as the ``async with`` lasts: what a host's own
+        lifespan enters when it mounts this app (a host does not forward lifespan events
+        to mounted apps)::
+
+            @contextlib.asynccontextmanager
+            async def lifespan(app: FastAPI):
+                async with lifecycle_app.lifespan():
+                    yield
+
+        ``host`` is ignored, so ``FastAPI(lifespan=lifecycle_app.lifespan)`` works too.
+        A loop already running (started by ASGI lifespan events) is left to whoever
+        started it.
+        """
+        started = self._loop_task is None
+        self.start_reconciler()
+        try:
+            yield
+        finally:
+            if started:
+                await self.stop_reconciler()
+
     def start_reconciler(self) -> None:
         """Start the background reconciler loop (on the running event loop)."""
         if self.reconciler is None or self._loop_task is not None:
             return
+        resume = getattr(self.reconciler, "resume", None)
+        if resume is not None:  # a loop started again after a stop
+            resume()
+        self._stop_deadline = None
         self._stopping = asyncio.Event()
         self._loop_task = asyncio.get_running_loop().create_task(
             self._reconcile_forever(self.reconciler, self._stopping)
@@ -342,7 +419,7 @@ class LifecycleApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method: str = scope["method"]
-        path: str = scope["path"]
+        root_path, path = _split_path(scope)
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
             name = raw_name.decode("latin-1").lower()
@@ -380,6 +457,7 @@ class LifecycleApp:
                     body=body,
                     query=scope.get("query_string", b"").decode("latin-1"),
                     auth=self.auth,
+                    root_path=root_path,
                 )
                 if self.offload:
                     response = await self._offloaded("read" if target in _READS else "write", call)
@@ -414,20 +492,20 @@ class LifecycleApp:
         if not _log.isEnabledFor(logging.INFO):
             return
         client = scope.get("client")
-        _log.info(
+        log(
+            _log,
+            logging.INFO,
             "request",
-            extra={
-                "fields": {
-                    "op": response.operation or f"{method} {path[:100]}",
-                    "name": _log_value(response.name) if response.name is not None else None,
-                    "outcome": response.outcome,
-                    "rule": response.rule,
-                    "status": response.status,
-                    "ms": round(elapsed * 1000.0, 2),
-                    "id": response.request_id,
-                    "client": f"{client[0]}:{client[1]}" if client else None,
-                    "key": response.access_key,
-                }
+            {
+                "op": response.operation or f"{method} {path[:100]}",
+                "name": _log_value(response.name) if response.name is not None else None,
+                "outcome": response.outcome,
+                "rule": response.rule,
+                "status": response.status,
+                "ms": round(elapsed * 1000.0, 2),
+                "id": response.request_id,
+                "client": f"{client[0]}:{client[1]}" if client else None,
+                "key": response.access_key,
             },
         )
 

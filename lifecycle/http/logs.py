@@ -1,7 +1,8 @@
 """The server's log: one line per request, per committed transition and per failed step.
 
-Records carry their facts in ``record.fields`` (``logger.info(msg,
-extra={"fields": {...}})``); the formatters put them on the line:
+Records carry their facts (``lifecycle.service._logfields.log``): the
+message renders them as ``key=value`` pairs, and ``record.fields`` holds
+them apart; the formatters put them on the line:
 
 - :class:`TextFormatter`: ``2026-12-02T01:02:03.456Z INFO lifecycle.server
   request op=StopInferenceExperiment name=exp ... ms=0.42``; values with
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
 from typing import Any
@@ -53,28 +53,11 @@ def iso_utc(created: float) -> str:
     return f"{cached[1]}.{int((created - seconds) * 1000):03d}Z"
 
 
-#: a value written bare: no space, quote, equals sign or control character
-_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f]+')
-
-
-def _text_value(value: object) -> str:
-    if type(value) is int or type(value) is float:
-        return str(value)
-    text = str(value) if isinstance(value, str) else json.dumps(value, default=str)
-    if _BARE.fullmatch(text):
-        return text
-    return json.dumps(text)
-
-
 class TextFormatter(logging.Formatter):
     """``TIME LEVEL LOGGER MESSAGE key=value ...``, one line per record."""
 
     def format(self, record: logging.LogRecord) -> str:
-        parts = [iso_utc(record.created), record.levelname, record.name, record.getMessage()]
-        fields: dict[str, Any] | None = getattr(record, "fields", None)
-        if fields:
-            parts.extend(f"{k}={_text_value(v)}" for k, v in fields.items() if v is not None)
-        line = " ".join(parts)
+        line = f"{iso_utc(record.created)} {record.levelname} {record.name} {record.getMessage()}"
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"
         return line
@@ -88,7 +71,7 @@ class JsonFormatter(logging.Formatter):
             "time": iso_utc(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": getattr(record, "event", None) or record.getMessage(),
         }
         fields: dict[str, Any] | None = getattr(record, "fields", None)
         if fields:

@@ -254,11 +254,16 @@ def handle(
     request_id: str | None = None,
     query: str = "",
     auth: Authenticator | None = None,
+    root_path: str = "",
 ) -> WireResponse:
     """Answer one AWS JSON 1.1 request. Never raises.
 
     ``headers`` has lower-case names. ``query`` is the raw query string
-    (only SigV4 reads it).
+    (only SigV4 reads it). ``path`` is the path under ``root_path``, the
+    prefix a host mounted the app under (ASGI's ``root_path``): the client
+    asked for, and signed, ``root_path + path``. Under a prefix, the prefix
+    itself (``path`` empty) is the root as ``/`` is: where boto3 posts when
+    its ``endpoint_url`` does not end in ``/``.
     """
     rid = request_id or _new_request_id()
     operation: str | None = None
@@ -266,15 +271,19 @@ def handle(
     key: str | None = None
     try:
         if method != "POST":
-            raise MethodNotAllowedError(f"method {method} is not allowed; use POST /")
-        if path != "/":
-            raise UnknownPathError(f"no such path {path!r}; requests go to POST /")
+            raise MethodNotAllowedError(f"method {method} is not allowed; use POST {root_path}/")
+        if path != "/" and not (root_path and not path):  # under a prefix, the bare prefix is "/"
+            raise UnknownPathError(
+                f"no such path {root_path + path!r}; requests go to POST {root_path}/"
+            )
         if len(body) > MAX_BODY_BYTES:
             raise RequestTooLargeError(
                 f"the request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}"
             )
         if auth is not None:
-            key = auth.verify(method=method, path=path, query=query, headers=headers, body=body)
+            key = auth.verify(
+                method=method, path=root_path + path, query=query, headers=headers, body=body
+            )
         operation = _operation(service, headers.get("x-amz-target"))
         _check_content_type(headers.get("content-type"))
         payload = _decode(body)

@@ -40,6 +40,7 @@ from lifecycle.domain.statuses import StepAction, VariantAction
 from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
 from lifecycle.errors import StaleVersionError
 from lifecycle.service._attempt import PENDING_ORDER, Attempt, StepObserver, cut
+from lifecycle.service._logfields import log
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import Save
 
@@ -129,6 +130,10 @@ class Reconciler:
         """
         self._stopping.set()
 
+    def resume(self) -> None:
+        """Undo :meth:`stop`: later passes run again (a host that starts the loop anew)."""
+        self._stopping.clear()
+
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
@@ -137,24 +142,27 @@ class Reconciler:
         """Give back every claim this reconciler holds, so another takes the work at once."""
         return self.service.store.release(self.owner)
 
-    def run_once(self, max_rounds: int = 16) -> int:
+    def run_once(self, max_rounds: int = 16, *, stop: threading.Event | None = None) -> int:
         """Carry out every step due now; return how many experiments were moved on.
 
         With settle time 0 one call runs a new experiment through to Running:
         a step that makes the next one due at once is taken in the next round.
+        Once ``stop`` is set the pass ends after the step in progress (the steps
+        already carried out are saved; the claims not yet worked on lapse with
+        their lease), so a host that shuts down waits for one step, not a round.
         """
         started = time.perf_counter()
         self._oldest_due = 0.0
         moved = 0
         for _ in range(max_rounds):
-            if self._stopping.is_set():
+            if self._stopping.is_set() or (stop is not None and stop.is_set()):
                 break
             now = whole_ms(self.clock())
             # claimed, not just listed: two replicas never take the same step at once
             names = self.service.store.claim(now, self.batch, self.owner, self.lease_seconds)
             if not names:
                 break
-            round_moved = self._advance_all(names, now)
+            round_moved = self._advance_all(names, now, stop)
             moved += round_moved
             if round_moved == 0:
                 break
@@ -174,7 +182,9 @@ class Reconciler:
             return 0  # someone else moved it on first
         return 1
 
-    def _advance_all(self, names: list[str], now: float) -> int:
+    def _advance_all(
+        self, names: list[str], now: float, stop: threading.Event | None = None
+    ) -> int:
         """Carry out the due steps of ``names``; how many were saved.
 
         Steps out of a status no request can change (Creating, Starting,
@@ -187,7 +197,7 @@ class Reconciler:
         moved = 0
         batch: list[Save] = []
         for name in names:
-            if self._stopping.is_set():  # stop between steps: save what was carried out
+            if self._stopping.is_set() or (stop is not None and stop.is_set()):
                 break
             prepared = self._prepare(name, now)
             if prepared is None:
@@ -260,9 +270,9 @@ class Reconciler:
             "retry_in_s": None if retry_in is None else round(retry_in, 3),
         }
         if retry_in is None:
-            _log.warning("step failed for good; the experiment fails", extra={"fields": fields})
+            log(_log, logging.WARNING, "step failed for good; the experiment fails", fields)
         else:
-            _log.info("step failed; it will be retried", extra={"fields": fields})
+            log(_log, logging.INFO, "step failed; it will be retried", fields)
 
     def retry_delay(self, attempts: int) -> float:
         """How long after its ``attempts``-th failure a step is tried again: exponential

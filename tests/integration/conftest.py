@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,15 +17,17 @@ from botocore.config import Config
 from lifecycle.http.app import LifecycleApp
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
+from lifecycle.stores import Store, open_store
 from lifecycle.stores.memory import MemoryStore
 
 
 class RunningServer:
     """uvicorn serving a LifecycleApp in a thread, on a socket bound before it starts.
 
-    ``config`` goes to ``uvicorn.Config`` (``http=`` a protocol class, say)."""
+    ``config`` goes to ``uvicorn.Config`` (``http=`` a protocol class, say); ``host`` is
+    served instead of ``app`` when given: an ASGI app that has ``app`` mounted in it."""
 
-    def __init__(self, app: LifecycleApp, **config: Any) -> None:
+    def __init__(self, app: LifecycleApp, host: Any = None, **config: Any) -> None:
         self.app = app
         # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto
         # says TCP, and without it every response waits out a 40 ms delayed ACK.
@@ -34,7 +37,13 @@ class RunningServer:
         self.port: int = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", **config)
+            uvicorn.Config(
+                app if host is None else host,
+                log_config=None,
+                access_log=False,
+                lifespan="on",
+                **config,
+            )
         )
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [sock]}, name="uvicorn", daemon=True
@@ -144,6 +153,19 @@ def wait_for_status(client: Any, name: str, status: str, timeout: float = 5.0) -
         time.sleep(0.05)
 
 
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each store in turn: memory, an SQLite file, a PostgreSQL schema of the test's own."""
+    if request.param == "memory":
+        store = open_store("memory://")
+    elif request.param == "sqlite":
+        store = open_store(f"sqlite:///{tmp_path / 'lifecycle.db'}")
+    else:
+        store = open_store(request.getfixturevalue("postgres_url"))
+    yield store
+    store.close()
+
+
 # Helpers as fixtures, so test modules never import this conftest by name.
 
 
@@ -164,11 +186,12 @@ def _client_for() -> Any:
 
 @pytest.fixture
 def start_server() -> Iterator[Any]:
-    """Start a server over any LifecycleApp; every one started is stopped at teardown."""
+    """Start a server over any LifecycleApp (or a host app it is mounted in); every one
+    started is stopped at teardown."""
     started: list[RunningServer] = []
 
-    def start(app: LifecycleApp, **config: Any) -> RunningServer:
-        running = RunningServer(app, **config).start()
+    def start(app: LifecycleApp, host: Any = None, **config: Any) -> RunningServer:
+        running = RunningServer(app, host, **config).start()
         started.append(running)
         return running
 

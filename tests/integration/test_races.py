@@ -88,18 +88,6 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return cast(str, request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        store = open_store("memory://")
-    elif request.param == "sqlite":
-        store = open_store(f"sqlite:///{tmp_path / 'lifecycle.db'}")
-    else:
-        store = open_store(request.getfixturevalue("postgres_url"))
-    yield store
-    store.close()
-
-
 @pytest.fixture
 def shared_store(shared_url: str) -> Iterator[Store]:
     store = open_store(shared_url)

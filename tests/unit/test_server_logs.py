@@ -11,14 +11,41 @@ import sys
 import pytest
 
 from lifecycle.http.logs import JsonFormatter, OncePerInterval, TextFormatter, iso_utc, log_config
+from lifecycle.service._logfields import log
 
 
 def _record(message: str = "request", **fields: object) -> logging.LogRecord:
-    record = logging.LogRecord("lifecycle.server", logging.INFO, __file__, 1, message, (), None)
+    """The record ``log(logger, INFO, message, fields)`` makes."""
+    records: list[logging.LogRecord] = []
+    logger = logging.getLogger("lifecycle.server")
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    logger.addHandler(keep)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        if fields:
+            log(logger, logging.INFO, message, dict(fields))
+        else:
+            logger.info(message)
+    finally:
+        logger.removeHandler(keep)
+        logger.setLevel(level)
+    (record,) = records
     record.created = 1_796_000_000.25
-    if fields:
-        record.fields = fields
     return record
+
+
+def test_the_message_itself_carries_the_fields_for_a_hosts_own_formatter() -> None:
+    record = _record(op="DescribeInferenceExperiment", status=400, rule=None)
+    assert record.getMessage() == "request op=DescribeInferenceExperiment status=400"
+    assert logging.Formatter("%(levelname)s %(name)s: %(message)s").format(record) == (
+        "INFO lifecycle.server: request op=DescribeInferenceExperiment status=400"
+    )
 
 
 def test_times_are_iso_8601_utc_with_milliseconds() -> None:
@@ -82,7 +109,7 @@ def test_log_config_sends_ours_and_uvicorns_through_one_formatter(
 ) -> None:
     logging.config.dictConfig(log_config("info", "json"))
     try:
-        logging.getLogger("lifecycle.server").info("request", extra={"fields": {"status": 200}})
+        log(logging.getLogger("lifecycle.server"), logging.INFO, "request", {"status": 200})
         logging.getLogger("uvicorn.error").info("Started server process [1]")
         lines = capsys.readouterr().err.splitlines()
         assert [json.loads(line)["logger"] for line in lines] == [
