@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from lifecycle.errors import install_hint
+
 POSTGRES_DSN_ENV = "LIFECYCLE_TEST_POSTGRES_DSN"
 REQUIRE_POSTGRES_ENV = "LIFECYCLE_REQUIRE_POSTGRES"
 
@@ -42,7 +44,7 @@ def postgres_dsn() -> str:
     try:
         import psycopg
     except ImportError:
-        _unavailable("psycopg is not installed: pip install 'lifecycle[postgres]'")
+        _unavailable(f"psycopg is not installed: {install_hint('postgres')}")
         raise
     try:
         with psycopg.connect(dsn, connect_timeout=5) as conn:

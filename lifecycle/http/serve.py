@@ -30,6 +30,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lifecycle.errors import install_hint
 from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
 from lifecycle.http.options import (
     add_serve_arguments,
@@ -219,9 +220,9 @@ def serve(
     """
     try:
         import uvicorn
-    except ImportError:  # pragma: no cover - depends on the install
+    except ImportError:  # the server extra is not installed
         print(
-            "error: serving needs uvicorn; install it with: pip install 'lifecycle[server]'",
+            f"error: serving needs uvicorn; install it with: {install_hint('server')}",
             file=sys.stderr,
         )
         return 1

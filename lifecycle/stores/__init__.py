@@ -12,7 +12,7 @@ URL                                store
 =================================  =================================================
 
 :class:`PostgresStore` needs the ``postgres`` extra (``pip install
-'lifecycle[postgres]'``); it is imported only when used.
+'inference-lifecycle[postgres]'``); it is imported only when used.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """PostgresStore: many replicas on one PostgreSQL database, on psycopg 3.
 
-Needs the ``postgres`` extra: ``pip install 'lifecycle[postgres]'``.
+Needs the ``postgres`` extra: ``pip install 'inference-lifecycle[postgres]'``.
 
 The tables live in one schema (``lifecycle`` by default; tests use one of
 their own), created the first time a store opens the database (``CREATE ...
@@ -34,6 +34,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
+from lifecycle.errors import BulkCreateError, NameInUseError, StoreError, install_hint
+
 try:
     import psycopg
     from psycopg import errors as pg_errors
@@ -41,11 +43,10 @@ try:
 except ImportError as _err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "PostgresStore needs psycopg 3, which the 'postgres' extra installs: "
-        "pip install 'lifecycle[postgres]'"
+        + install_hint("postgres")
     ) from _err
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
-from lifecycle.errors import BulkCreateError, NameInUseError, StoreError
 from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS, entry_params, history_seq, row_params
 from lifecycle.stores._sql_statements import SCHEMA_VERSION, Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore

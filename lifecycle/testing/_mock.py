@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lifecycle.domain.rules.schedule import whole_ms
-from lifecycle.errors import NotEmulatedError
+from lifecycle.errors import NotEmulatedError, install_hint
 from lifecycle.service.service import OPERATIONS, ExperimentService
 from lifecycle.testing._world import VirtualClock, World
 
@@ -183,9 +183,7 @@ class MockSageMaker:
         try:
             import botocore.session  # noqa: F401  (fail early, with the install hint)
         except ImportError as exc:
-            raise ImportError(
-                "mock_sagemaker() needs boto3: pip install 'lifecycle[testing]'"
-            ) from exc
+            raise ImportError("mock_sagemaker() needs boto3: " + install_hint("testing")) from exc
 
         region = self._region or next(
             (os.environ[v] for v in _REGION_VARIABLES if os.environ.get(v)), "us-east-1"
