@@ -9,20 +9,52 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
+def _version() -> str:
+    """The installed distribution's name and version (the package's own when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from lifecycle.errors import DISTRIBUTION
+
+    try:
+        return f"{DISTRIBUTION} {version(DISTRIBUTION)}"
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        from lifecycle import __version__
+
+        return f"{DISTRIBUTION} {__version__}"
+
+
 def _parser() -> argparse.ArgumentParser:
+    from lifecycle.http.options import SERVE_DESCRIPTION, add_serve_arguments
+
     parser = argparse.ArgumentParser(
-        prog="lifecycle", description="Lifecycle engine for inference experiments (shadow tests)."
+        prog="lifecycle",
+        description="Lifecycle engine for SageMaker-style inference experiments (shadow tests): "
+        "an HTTP server that speaks SageMaker's API, the diagrams of its state machines, and "
+        "a demonstration. `lifecycle COMMAND --help` describes each command.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=_version(),
+        help="print the installed distribution and its version, and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(
-        "serve", help="serve the SageMaker inference-experiment API (AWS JSON 1.1) over HTTP"
+        "serve",
+        help="serve the SageMaker inference-experiment API (AWS JSON 1.1) over HTTP",
+        description=SERVE_DESCRIPTION,
     )
-    from lifecycle.http.options import add_serve_arguments
 
     add_serve_arguments(serve)
 
-    diagram = sub.add_parser("diagram", help="draw a machine from the transition tables")
+    diagram = sub.add_parser(
+        "diagram",
+        help="draw a machine from the transition tables",
+        description="Draw the experiment or the variant machine from the transition tables the "
+        "engine runs on (Mermaid, Graphviz DOT, SVG through Graphviz's dot, or a Markdown "
+        "matrix), or check a directory of committed diagrams against the tables.",
+    )
     diagram.add_argument(
         "--machine", default="experiment", help="experiment or variant (default: experiment)"
     )
@@ -41,7 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser(
-        "demo", help="run one experiment from create to a promoting stop, printing each status"
+        "demo",
+        help="run one experiment from create to a promoting stop, printing each status",
+        description="Run one shadow test in memory, from CreateInferenceExperiment to a stop "
+        "that promotes the shadow variant, printing each status the experiment and its "
+        "variants pass through.",
     )
     return parser
 

@@ -19,7 +19,20 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
 
-__all__ = ["add_serve_arguments", "build_actuator", "default_store_url", "read_secret"]
+__all__ = [
+    "SERVE_DESCRIPTION",
+    "add_serve_arguments",
+    "build_actuator",
+    "default_store_url",
+    "read_secret",
+]
+
+#: what ``lifecycle serve --help`` says first
+SERVE_DESCRIPTION = (
+    "Serve the seven inference-experiment operations of SageMaker's API (AWS JSON 1.1, so "
+    "boto3 and the AWS CLI work unchanged) on POST /, and GET /health; the reconciler runs in "
+    "the same process. SIGINT or SIGTERM stops it cleanly."
+)
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _WEBHOOK_TIMEOUT = 10.0

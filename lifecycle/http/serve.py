@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from lifecycle.errors import install_hint
 from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
 from lifecycle.http.options import (
+    SERVE_DESCRIPTION,
     add_serve_arguments,
     build_actuator,
     default_store_url,
@@ -256,10 +257,7 @@ def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lifecycle serve",
-        description="Serve the inference-experiment API (AWS JSON 1.1) over HTTP.",
-    )
+    parser = argparse.ArgumentParser(prog="lifecycle serve", description=SERVE_DESCRIPTION)
     add_serve_arguments(parser)
     return run_serve(parser.parse_args(argv))
 
