@@ -24,9 +24,14 @@ def _version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from lifecycle.http.options import SERVE_DESCRIPTION, add_serve_arguments
+    from lifecycle.http.options import (
+        SERVE_DESCRIPTION,
+        EnvironmentParser,
+        add_serve_arguments,
+        from_environment,
+    )
 
-    parser = argparse.ArgumentParser(
+    parser = EnvironmentParser(
         prog="lifecycle",
         description="Lifecycle engine for SageMaker-style inference experiments (shadow tests): "
         "an HTTP server that speaks SageMaker's API, the diagrams of its state machines, and "
@@ -47,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     add_serve_arguments(serve)
+    from_environment(serve)
 
     diagram = sub.add_parser(
         "diagram",

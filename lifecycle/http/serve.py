@@ -34,9 +34,11 @@ from lifecycle.errors import install_hint
 from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
 from lifecycle.http.options import (
     SERVE_DESCRIPTION,
+    EnvironmentParser,
     add_serve_arguments,
     build_actuator,
     default_store_url,
+    from_environment,
     read_secret,
 )
 from lifecycle.http.protocol import Authenticator
@@ -257,8 +259,9 @@ def serve(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lifecycle serve", description=SERVE_DESCRIPTION)
+    parser = EnvironmentParser(prog="lifecycle serve", description=SERVE_DESCRIPTION)
     add_serve_arguments(parser)
+    from_environment(parser)
     return run_serve(parser.parse_args(argv))
 
 
