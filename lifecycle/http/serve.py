@@ -2,7 +2,9 @@
 
 ``lifecycle.cli`` hooks these into its ``serve`` subcommand::
 
-    add_serve_arguments(subparsers.add_parser("serve", help=...))
+    serve = subparsers.add_parser("serve", help=...)   # of an EnvironmentParser
+    add_serve_arguments(serve)
+    from_environment(serve)                             # LIFECYCLE_PORT for --port, ...
     ...
     return run_serve(args)
 
@@ -12,7 +14,8 @@ and returns an exit code; SIGINT and SIGTERM stop it gracefully (requests in
 flight finish, then the reconciler stops) and it returns 0. The ``--actuator``
 flags pick what carries out the reconciler's steps (``options.build_actuator``:
 simulated, a webhook, or a factory of the user's); it is closed on the way out.
-The flags themselves are in ``options.py``.
+The address is bound first, before the store opens: a taken port stops the
+server before anything else happens. The flags themselves are in ``options.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import importlib.util
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_serve_arguments",
+    "bind",
     "build_actuator",
     "default_store_url",
     "is_loopback",
@@ -107,7 +112,14 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        return _serve_with(args, actuator, auth, token_secret)
+        _warn_if_open(args.host, auth)
+        try:  # before the store opens and the reconciler starts: a taken port stops nothing
+            sock = bind(args.host, args.port)
+        except OSError as exc:
+            print(f"error: {_cannot_listen(args.host, args.port, exc)}", file=sys.stderr)
+            return 1
+        with sock:
+            return _serve_with(args, actuator, auth, token_secret, sock)
     finally:
         _close(actuator)
 
@@ -117,8 +129,10 @@ def _serve_with(
     actuator: Actuator,
     auth: Authenticator | None,
     token_secret: bytes | None,
+    sock: socket.socket,
 ) -> int:
-    """Open the store, build the service and the reconciler over ``actuator``, and serve."""
+    """Open the store, build the service and the reconciler over ``actuator``, and serve
+    on ``sock``."""
     from lifecycle.errors import LifecycleError
 
     try:
@@ -149,6 +163,7 @@ def _serve_with(
             auth=auth,
             log_level=args.log_level,
             offload=args.store.startswith(("postgres://", "postgresql://")),
+            sock=sock,
         )
     finally:
         _close(store)
@@ -161,7 +176,6 @@ def _close(thing: object) -> None:
         close()
 
 
-#: a dotted Python name: ``package.module`` or ``attribute.path``
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":
@@ -204,6 +218,54 @@ def _quiet_signal_exit() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (``port=0`` picks a free one), not yet
+    listening; OSError when the address cannot be bound (the port is taken, the address
+    is not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}"
+
+
+def _warn_if_open(host: str, auth: Authenticator | None) -> None:
+    if auth is None and not is_loopback(host):
+        print(
+            f"warning: serving on {host}, which is not a loopback address, without "
+            "authentication: anyone who can reach it can change experiments; "
+            "use --auth sigv4 --credentials FILE",
+            file=sys.stderr,
+        )
+
+
+def _server(config: Any) -> Any:
+    """uvicorn's server, saying where it listens once it does (uvicorn says so itself only
+    for an address it binds, and here the address is bound before the app starts)."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and sockets:
+                host, port = sockets[0].getsockname()[:2]
+                shown = f"[{host}]" if ":" in host else host
+                logging.getLogger("uvicorn.error").info(
+                    "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+                )
+
+    return Server(config)
+
+
 def serve(
     service: ServedService,
     reconciler: Reconciling | None,
@@ -214,12 +276,17 @@ def serve(
     *,
     offload: bool = False,
     tick_seconds: float = 0.1,
+    sock: socket.socket | None = None,
 ) -> int:
     """Serve ``service`` over HTTP until SIGINT/SIGTERM; return the exit code.
 
     0 after a signal-driven shutdown; 1 when the server cannot start (the
     port is taken, the address cannot be bound, the app fails to start).
-    ``port=0`` picks a free port; uvicorn logs the one it bound.
+    ``port=0`` picks a free port; uvicorn logs the one it bound. The address
+    is bound before the app starts, so a taken port stops the server before
+    its reconciler makes a pass. ``sock`` is a socket already bound to
+    ``host``:``port`` (:func:`bind`; ``run_serve`` binds it before it opens
+    the store), which the server then listens on and closes.
     """
     try:
         import uvicorn
@@ -229,13 +296,13 @@ def serve(
             file=sys.stderr,
         )
         return 1
-    if auth is None and not is_loopback(host):
-        print(
-            f"warning: serving on {host}, which is not a loopback address, without "
-            "authentication: anyone who can reach it can change experiments; "
-            "use --auth sigv4 --credentials FILE",
-            file=sys.stderr,
-        )
+    if sock is None:
+        _warn_if_open(host, auth)
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            print(f"error: {_cannot_listen(host, port, exc)}", file=sys.stderr)
+            return 1
     app = LifecycleApp(service, reconciler, auth=auth, offload=offload, tick_seconds=tick_seconds)
     config = uvicorn.Config(
         app,
@@ -248,11 +315,11 @@ def serve(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    server = uvicorn.Server(config)
-    with _quiet_signal_exit():
+    server = _server(config)
+    with sock, _quiet_signal_exit():
         try:
-            server.run()
-        except SystemExit as exc:  # uvicorn exits on a failed bind or startup
+            server.run(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits when the app fails to start
             _log.debug("uvicorn exited with %r", exc.code)
             return 1
     return 0 if server.started else 1

@@ -172,13 +172,20 @@ def test_binding_a_non_loopback_address_without_auth_warns(serve_process: Any) -
     assert "--auth sigv4" in server.output
 
 
-def test_a_port_in_use_exits_1(serve_process: Any) -> None:
+def test_a_port_in_use_exits_1_before_the_store_opens_or_the_reconciler_starts(
+    serve_process: Any, tmp_path: Path
+) -> None:
+    database = tmp_path / "never.db"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = serve_process("--store", "memory://", "--port", str(port))
+        server = serve_process("--store", f"sqlite:///{database}", "--port", str(port))
         assert server.wait() == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}: address already in use" in server.output
+    for started in ("startup complete", "reconciler started", "Uvicorn running", "Traceback"):
+        assert started not in server.output
+    assert not database.exists()
 
 
 @pytest.mark.parametrize(
@@ -288,6 +295,28 @@ def test_serve_in_process_warns_off_loopback_and_returns_1_when_it_cannot_bind(
         code = serve(service, None, "192.0.2.1", 0, log_level="critical")
     assert code == 1
     assert "warning:" in capsys.readouterr().err
+
+
+class CountingReconciler:
+    def __init__(self) -> None:
+        self.passes = 0
+
+    def run_once(self) -> int:
+        self.passes += 1
+        return 0
+
+
+def test_serve_in_process_on_a_taken_port_returns_1_before_a_reconciler_pass(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reconciler = CountingReconciler()
+    with socket.socket() as taken, restored_logging():
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = serve(ExperimentService(MemoryStore()), reconciler, "127.0.0.1", port)
+    assert (code, reconciler.passes) == (1, 0)
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
