@@ -33,6 +33,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from lifecycle.errors import install_hint
 from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
@@ -137,8 +138,10 @@ def _serve_with(
 
     try:
         store = _open_store(args.store)
-    except (LifecycleError, ValueError, OSError) as exc:
-        print(f"error: cannot open store {args.store}: {exc}", file=sys.stderr)
+    except (LifecycleError, ValueError, OSError, ImportError) as exc:
+        # ImportError: the store's driver is an extra that is not installed (its message
+        # names the install command), one line rather than a traceback
+        print(f"error: cannot open store {_shown(args.store)}: {exc}", file=sys.stderr)
         return 1
 
     from lifecycle.service.reconciler import Reconciler
@@ -167,6 +170,15 @@ def _serve_with(
         )
     finally:
         _close(store)
+
+
+def _shown(url: str) -> str:
+    """``url`` as an error may print it: a password in it replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _close(thing: object) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from lifecycle.errors import install_hint
 from lifecycle.http.serve import default_store_url, serve
 from lifecycle.http.serve import main as serve_main
 from lifecycle.service.service import ExperimentService
@@ -334,6 +335,18 @@ def test_main_in_process_refuses_what_does_not_fit(
 ) -> None:
     assert serve_main(args) == code
     assert words in capsys.readouterr().err
+
+
+def test_a_postgresql_store_without_psycopg_is_one_line_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "lifecycle.stores.postgres", raising=False)
+    url = "postgresql://app:s3cret@127.0.0.1:1/experiments"
+    assert serve_main(["--port", "0", "--store", url]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: cannot open store postgresql://app:***@127.0.0.1:1/experiments:")
+    assert line.endswith(install_hint("postgres"))
 
 
 def test_the_default_store_is_sqlite_once_it_exists() -> None:
