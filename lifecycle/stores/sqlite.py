@@ -96,6 +96,13 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         self._closed = False
         if os.path.isdir(self.path):
             raise StoreError(f"cannot open SQLite store {self.path!r}: it is a directory")
+        directory = os.path.dirname(self.path)
+        if directory and not os.path.isdir(directory):
+            found = "is not a directory" if os.path.exists(directory) else "does not exist"
+            raise StoreError(
+                f"cannot open SQLite store {self.path!r}: {directory!r} {found} (the store "
+                "makes its file, not the directories above it)"
+            )
         try:
             conn = self._conn()
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
