@@ -62,20 +62,22 @@ def _parser() -> argparse.ArgumentParser:
         "matrix), or check a directory of committed diagrams against the tables.",
     )
     diagram.add_argument(
-        "--machine", default="experiment", help="experiment or variant (default: experiment)"
+        "--machine",
+        help="experiment or variant (default: experiment; with --check, every machine)",
     )
     diagram.add_argument(
         "--format",
         dest="fmt",
-        default="mermaid",
-        help="mermaid, dot, svg or matrix (default: mermaid)",
+        help="mermaid, dot, svg or matrix (default: mermaid; with --check, every format)",
     )
     diagram.add_argument("--output", help="write to this file instead of standard output")
     diagram.add_argument("--highlight", metavar="STATUS", help="mark one status")
     diagram.add_argument(
         "--check",
         metavar="DIR",
-        help="compare DIR's diagrams with the tables; exit 1 naming each file that differs",
+        help="compare DIR's diagrams with the tables (only --machine's or --format's files "
+        "when given; README.md and rules.md belong to neither); exit 1 naming each file that "
+        "differs and the command that rewrites them",
     )
 
     sub.add_parser(

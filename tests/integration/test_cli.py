@@ -40,6 +40,24 @@ def test_diagram_check_passes_on_the_committed_diagrams() -> None:
     assert main(["diagram", "--check", str(Path(__file__).parents[2] / "diagrams")]) == 0
 
 
+def test_diagram_check_of_a_missing_directory_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nonexistent"
+    assert main(["diagram", "--check", str(missing)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"lifecycle diagram: --check {missing}: {missing} does not exist\n"
+    )
+
+
+def test_diagram_check_honours_the_format(tmp_path: Path) -> None:
+    committed = Path(__file__).parents[2] / "diagrams"
+    assert main(["diagram", "--check", str(committed), "--format", "matrix"]) == 0
+    (tmp_path / "experiment-matrix.md").write_text("stale\n")
+    assert main(["diagram", "--check", str(tmp_path), "--format", "matrix"]) == 1
+
+
 def test_an_unknown_machine_is_exit_code_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diagram", "--machine", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
