@@ -15,6 +15,7 @@ boto3 and botocore are imported only when the mock is entered.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import threading
@@ -110,6 +111,7 @@ class MockSageMaker:
         virtual_sleep: bool = False,
         **world_options: Any,
     ) -> None:
+        _check_options(world_options)
         self._region = region
         self.tick = tick
         self.reconcile_on_request = reconcile_on_request
@@ -297,6 +299,31 @@ class MockSageMaker:
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
         return f"<MockSageMaker {state} now={self._world.clock.now if self._world else None}>"
+
+
+#: the World options the mock sets itself
+_MOCK_SETS = frozenset({"settle", "clock", "region", "account_id"})
+
+
+def _keywords(function: Callable[..., Any]) -> set[str]:
+    return {
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
+def _check_options(world_options: dict[str, Any]) -> None:
+    """A TypeError naming each option that is neither the mock's nor the World's, and
+    listing those there are."""
+    passed_on = _keywords(World.__init__) - _MOCK_SETS
+    unknown = sorted(set(world_options) - passed_on)
+    if unknown:
+        known = sorted(_keywords(MockSageMaker.__init__) | passed_on)
+        raise TypeError(
+            f"mock_sagemaker() has no option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; its options are {', '.join(known)}"
+        )
 
 
 def mock_sagemaker(

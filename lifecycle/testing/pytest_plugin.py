@@ -42,5 +42,14 @@ def sagemaker_mock(request: pytest.FixtureRequest) -> Iterator[MockSageMaker]:
 
     marker = request.node.get_closest_marker("sagemaker_mock")
     options = dict(marker.kwargs) if marker is not None else {}
-    with mock_sagemaker(**options) as mock:
+    if marker is not None and marker.args:
+        pytest.fail(
+            f"@pytest.mark.sagemaker_mock takes options by name (settle=30), not {marker.args!r}",
+            pytrace=False,
+        )
+    try:
+        mock = mock_sagemaker(**options)
+    except TypeError as exc:  # an option it does not have: the message names it and the others
+        pytest.fail(f"@pytest.mark.sagemaker_mock: {exc}", pytrace=False)
+    with mock:
         yield mock

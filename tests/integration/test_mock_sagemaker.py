@@ -293,33 +293,65 @@ def test_the_plugin_loads_without_boto3_or_hypothesis_and_its_fixture_works(tmp_
             """
         )
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_"))}
+    result = run_pytest(tmp_path, "-p", "lifecycle.testing.pytest_plugin")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def run_pytest(where: Path, *args: str, autoload: bool = False) -> subprocess.CompletedProcess[str]:
+    """pytest on ``where``'s test files in a subprocess; without ``autoload``, the only
+    plugin is the one ``args`` names (not it twice with its entry point)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_", "COV_"))}
     env["PYTHONPATH"] = str(REPO)
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = (
-        "1"  # only the plugin named here (not twice with its entry point)
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "lifecycle.testing.pytest_plugin",
-            "-p",
-            "no:cacheprovider",
-            "--strict-markers",
-            "-q",
-            "test_user.py",
-        ],
-        cwd=tmp_path,
+    if not autoload:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers", "-q", *args],
+        cwd=where,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+
+
+def test_a_marker_option_the_mock_does_not_have_fails_the_test_naming_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.sagemaker_mock(bogus=1)
+            def test_misspelt(sagemaker_mock):
+                pass
+
+            @pytest.mark.sagemaker_mock(30)
+            def test_positional(sagemaker_mock):
+                pass
+            """
+        )
+    )
+    result = run_pytest(tmp_path, "-p", "lifecycle.testing.pytest_plugin")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 errors" in result.stdout
+    assert (
+        "@pytest.mark.sagemaker_mock: mock_sagemaker() has no option 'bogus'; its options are "
+        "account_id, actuator," in result.stdout
+    )
+    assert "takes options by name (settle=30), not (30,)" in result.stdout
+    assert "Traceback" not in result.stdout and "TypeError" not in result.stdout
+
+
+def test_an_option_the_mock_does_not_have_is_a_type_error_listing_those_it_has() -> None:
+    with pytest.raises(TypeError) as refused:
+        mock_sagemaker(settle=1, clock=None, bogus=1)
+    message = str(refused.value)
+    assert message.startswith("mock_sagemaker() has no options 'bogus', 'clock'; its options are")
+    for option in ("settle", "tick", "virtual_sleep", "region", "start", "max_attempts"):
+        assert option in message
 
 
 @pytest.mark.usefixtures("no_network")
