@@ -13,6 +13,7 @@ The tour::
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -79,6 +80,13 @@ _HOMES = (
     "lifecycle.stores",
     "lifecycle.service",
 )
+
+
+# A library leaves its log records to the application: with no logging configured, the
+# engine's warnings (an experiment failed, a step is retried) would otherwise reach
+# logging's last-resort handler and print on stderr; a host that configures logging
+# (lifecycle serve, pytest, basicConfig) still gets every record.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:
