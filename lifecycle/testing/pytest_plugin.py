@@ -1,6 +1,9 @@
 """The pytest plugin of ``lifecycle.testing``: the ``sagemaker_mock`` fixture.
 
-Registered through the ``pytest11`` entry point ``lifecycle``. Loading it
+Registered by the ``pytest11`` entry point ``lifecycle``, the top-level module
+``_lifecycle_pytest``, once pytest configures (after pytest-cov has started
+coverage, so the report sees this package's module-level lines run);
+``pytest -p lifecycle.testing.pytest_plugin`` loads it directly. Loading it
 imports only pytest: boto3, botocore, hypothesis and the engine are
 imported when a test first uses the fixture.
 

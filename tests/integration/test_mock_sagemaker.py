@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import socket
 import subprocess
@@ -314,6 +316,33 @@ def run_pytest(where: Path, *args: str, autoload: bool = False) -> subprocess.Co
         timeout=120,
         check=False,
     )
+
+
+def test_coverage_sees_the_package_run_though_pytest_loads_the_plugin_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    """pytest imports its entry points' modules before pytest-cov starts coverage: the
+    entry point must import nothing of ``lifecycle``, or its module-level lines show as
+    never run."""
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
+            def test_the_fixture_comes_from_the_entry_point(request, sagemaker_mock):
+                assert request.config.pluginmanager.has_plugin("lifecycle")
+                assert sagemaker_mock.active
+            """
+        )
+    )
+    report = tmp_path / "coverage.json"
+    result = run_pytest(tmp_path, "--cov=lifecycle", f"--cov-report=json:{report}", autoload=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    files = json.loads(report.read_text())["files"]
+    for module in ("lifecycle/__init__.py", "lifecycle/testing/__init__.py"):
+        source = (REPO / module).read_text()
+        top_level = {node.lineno for node in ast.parse(source).body}
+        measured = files[str(REPO / module)]
+        assert measured["executed_lines"], module
+        assert sorted(top_level & set(measured["missing_lines"])) == [], module
 
 
 def test_a_marker_option_the_mock_does_not_have_fails_the_test_naming_it(
