@@ -4,7 +4,7 @@ The tour::
 
     from lifecycle import ExperimentService, Reconciler, open_store
 
-    service = ExperimentService(open_store("sqlite:///lifecycle.db"))
+    service = ExperimentService(open_store("sqlite:///experiments.db"))
     service.create_inference_experiment(Name="exp", ...)   # boto3's names and shapes
     Reconciler(service).run_once()                          # moves transitional statuses on
     service.stop_inference_experiment(Name="exp", ModelVariantActions={"shadow": "Promote"})
