@@ -1,4 +1,4 @@
-"""The command line: `lifecycle serve | diagram | demo`. The only place that wires objects."""
+"""The command line: `lifecycle serve | migrate | diagram | demo`. The only place that wires objects."""
 
 from __future__ import annotations
 
@@ -54,6 +54,27 @@ def _parser() -> argparse.ArgumentParser:
     add_serve_arguments(serve)
     from_environment(serve)
 
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring a store's schema to this build's version (serve does it too as it starts)",
+        description=(
+            "Apply the store's pending schema migrations, forward only, each step in a "
+            "transaction under a lock that other replicas wait for, and print the version "
+            "before and after. Run it before a deploy whose servers open the store with "
+            "?migrate=false. Exits 1, changing nothing, on a schema newer than this build "
+            "knows or a database that holds something else."
+        ),
+    )
+    migrate.add_argument(
+        "--store",
+        required=True,
+        metavar="URL",
+        help="sqlite:///path or postgresql://...[?schema=NAME], as serve takes it",
+    )
+    migrate.add_argument(
+        "--dry-run", action="store_true", help="print the steps that would run; run none"
+    )
+
     diagram = sub.add_parser(
         "diagram",
         help="draw a machine from the transition tables",
@@ -96,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from lifecycle.http.serve import run_serve
 
         return run_serve(args)
+    if args.command == "migrate":
+        return _migrate(args.store, dry_run=args.dry_run)
     if args.command == "diagram":
         from lifecycle.diagrams import run
 
@@ -103,6 +126,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lifecycle._demo import run_demo
 
     return run_demo()
+
+
+def _migrate(url: str, *, dry_run: bool) -> int:
+    from lifecycle.errors import LifecycleError
+    from lifecycle.stores import migrate_store
+
+    try:
+        report = migrate_store(url, dry_run=dry_run)
+    except (LifecycleError, ImportError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n".join(report.lines()))
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,8 @@ The tree (class, its wire code, its HTTP status, what it means)::
     ├── ResourceLimitExceededError    ResourceLimitExceeded  400  too many live experiments
     │   └── LiveLimitError            ResourceLimitExceeded  400    the live limit is reached
     ├── StoreError                    InternalFailure        500  the store cannot be opened or used
+    │   └── StoreUnavailableError     ServiceUnavailable     503  an outage: retry after ``retry_after`` s
+    │   └── SchemaTooNewError         InternalFailure        500    its schema is newer than this build knows
     ├── ProtocolError                 (per subclass)              the wire itself is wrong
     │   ├── UnknownOperationError     UnknownOperationException  400  no such target
     │   │   ├── UnknownPathError      UnknownOperationException  404  no such path
@@ -65,9 +67,11 @@ __all__ = [
     "ResourceInUseError",
     "ResourceLimitExceededError",
     "RuleId",
+    "SchemaTooNewError",
     "SerializationError",
     "StaleVersionError",
     "StoreError",
+    "StoreUnavailableError",
     "UnknownOperationError",
     "UnknownPathError",
     "UnrecognizedClientError",
@@ -289,6 +293,54 @@ class StoreError(LifecycleError):
 
     code = "InternalFailure"
     http_status = 500
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot serve the request now, and nothing was written: a lost
+    connection, a write lock held past the bound, a full disk, a database that
+    does not answer in time. A client retries after ``retry_after`` seconds
+    (the server sends it as ``Retry-After``; boto3 retries a 503 on its own).
+
+    ``kind`` names the outage for metrics and logs: one of :attr:`KINDS`.
+    """
+
+    code = "ServiceUnavailable"
+    http_status = 503
+    #: every ``kind``: a bounded label set
+    KINDS: ClassVar[tuple[str, ...]] = (
+        "lock_timeout",
+        "disk_full",
+        "connection",
+        "timeout",
+        "read_only",
+        "io",
+        "busy",
+    )
+
+    def __init__(self, message: str, *, kind: str, retry_after: int = 1) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(self.KINDS)}, not {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+        self.retry_after = retry_after
+
+
+class SchemaTooNewError(StoreError):
+    """The database's schema is at a version this build does not know yet; it is not opened.
+
+    A later build migrated it. ``where`` names the database (a SQLite file, a
+    PostgreSQL schema), ``found`` is its version and ``known`` the newest this
+    build knows. Nothing was written.
+    """
+
+    def __init__(self, where: str, found: int, known: int) -> None:
+        super().__init__(
+            f"{where} is at schema version {found}, newer than this build of lifecycle knows "
+            f"(version {known}): run a build that knows version {found}, or give another store"
+        )
+        self.where = where
+        self.found = found
+        self.known = known
 
 
 class ProtocolError(LifecycleError):

@@ -3,18 +3,27 @@
 - ``POST /``: AWS JSON 1.1 (``lifecycle.http.protocol.handle``). The body is
   read in chunks; past 1 MiB the rest is discarded unread into memory and
   the answer is 413 ``RequestEntityTooLarge``.
-- ``GET /health``: 200 ``{"status": "ok"}`` when ``service.store.ping()``
-  works, else 503 ``{"status": "unavailable", "message": ...}``.
+- Nothing blocks the event loop: a store that waits on a disk or a network
+  (``store.blocking``: SQLite, PostgreSQL) is called in bounded worker
+  pools, one for reads (Describe, List) and one for writes, so a read never
+  queues behind a writer waiting for a lock. A request that waited in the
+  pool's queue longer than ``lock_timeout`` is answered 503 without
+  touching the store; a store outage is 503 ``ServiceUnavailable`` with
+  ``Retry-After``, and nothing is written.
+- ``GET /health``: liveness, 200 ``{"status": "ok"}`` while the process
+  serves, without touching the store.
+- ``GET /ready``: readiness, 200 ``{"status": "ready"}`` when the store can
+  take a write (``store.check_writable()``, bounded), else 503 with
+  ``Retry-After`` and the reason, so an orchestrator stops sending traffic.
+- ``GET /metrics``: Prometheus text format (:mod:`lifecycle.http.metrics`).
 - The reconciler runs in the same process: on ASGI lifespan startup a
-  background task calls ``reconciler.run_once()`` in a dedicated worker
-  thread every ``tick_seconds`` (0.1 s), so requests are never blocked by it;
-  on shutdown the loop finishes the pass in progress and stops.
-- One log line per request on the ``lifecycle.http.app`` logger (INFO):
-  operation, experiment name, outcome code, HTTP status, milliseconds.
-
-:func:`serve` runs the app under uvicorn and returns an exit code; SIGINT
-and SIGTERM stop it gracefully (requests in flight finish, then the
-reconciler stops) and it returns 0.
+  background task calls ``reconciler.run_once()`` in a daemon thread every
+  ``tick_seconds`` (0.1 s); on shutdown it stops between two steps, within
+  ``shutdown_timeout``, and gives back its claims.
+- Logs (:mod:`lifecycle.http.logs`), on ``lifecycle.server``: one line per
+  request (request id, client, operation, experiment, outcome, rule, HTTP
+  status, milliseconds, access key when signed) and one per committed
+  transition; the reconciler logs one per failed step attempt.
 """
 
 from __future__ import annotations
@@ -23,13 +32,17 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from lifecycle.domain.experiment import HistoryEntry
+from lifecycle.domain.statuses import Operation
+from lifecycle.errors import StoreUnavailableError
 from lifecycle.http.protocol import (
     MAX_BODY_BYTES,
     TARGET_PREFIX,
@@ -38,6 +51,7 @@ from lifecycle.http.protocol import (
     WireResponse,
     error_response,
     handle,
+    unavailable_response,
 )
 
 __all__ = ["LifecycleApp", "Reconciling", "ServedService"]
@@ -52,28 +66,60 @@ _log = logging.getLogger("lifecycle.server")
 #: a body declared (Content-Length) up to this size is drained after a 413 so
 #: the client reads the answer; a bigger one is refused without reading it
 _DRAIN_LIMIT = 16 * MAX_BODY_BYTES
-_HEALTH_TIMEOUT_SECONDS = 5.0
+#: operations that only read: they run in a pool of their own
+_READS = frozenset({Operation.DESCRIBE.value, Operation.LIST.value})
+_T = TypeVar("_T")
 
 
 class _ClientGone(Exception):
     """The client disconnected before its request body was complete."""
 
 
-class _Pingable(Protocol):
-    def ping(self) -> None: ...
+class _Probed(Protocol):
+    def check_writable(self) -> None: ...
 
 
 class ServedService(Service, Protocol):
-    """What the server needs of ``ExperimentService``: ``invoke`` and ``store.ping``."""
+    """What the server needs of ``ExperimentService``: ``invoke`` and ``store.check_writable``."""
 
     @property
-    def store(self) -> _Pingable: ...
+    def store(self) -> _Probed: ...
 
 
 class Reconciling(Protocol):
-    """What the server needs of ``Reconciler``."""
+    """What the server needs of ``Reconciler``: ``run_once()``. When it also has ``stop()``
+    (end a pass between two steps) and ``release()`` (give back its claims), shutdown
+    uses them."""
 
     def run_once(self) -> int: ...
+
+
+def _in_daemon_thread(fn: Callable[[], _T]) -> asyncio.Future[_T]:
+    """``fn()`` in a daemon thread of its own: a step stuck in an actuator call cannot keep
+    the process from exiting (a pool's threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def settle(result: _T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=run, name="lifecycle-reconciler", daemon=True).start()
+    return future
 
 
 def _log_value(value: str | None) -> str:
@@ -85,7 +131,7 @@ def _log_value(value: str | None) -> str:
 
 
 class LifecycleApp:
-    """ASGI 3 application: the wire protocol, health, and the reconciler loop."""
+    """ASGI 3 application: the wire protocol, health, readiness, metrics, the reconciler loop."""
 
     def __init__(
         self,
@@ -94,19 +140,70 @@ class LifecycleApp:
         *,
         auth: Authenticator | None = None,
         tick_seconds: float = 0.1,
-        offload: bool = False,
+        offload: bool | None = None,
+        workers: int = 8,
+        lock_timeout: float = 5.0,
+        shutdown_timeout: float = 10.0,
+        metrics: Any = True,
     ) -> None:
-        """``offload=True`` runs each request in a worker thread instead of the
-        event loop (for stores that wait on a network, such as PostgreSQL)."""
+        """``offload`` runs each request in the worker pools instead of on the event loop;
+        None (the default) decides by ``service.store.blocking`` (True unless the store says
+        it never waits). ``workers`` threads serve reads and as many serve writes.
+        ``lock_timeout`` bounds a request's wait for a worker, and the readiness probe.
+        ``metrics``: True for a :class:`~lifecycle.http.metrics.Metrics` of the app's own,
+        a ``Metrics`` to share, or None for no ``/metrics``."""
         self.service = service
         self.reconciler = reconciler
         self.auth = auth
         self.tick_seconds = tick_seconds
-        self.offload = offload
+        store = service.store
+        self.offload = getattr(store, "blocking", True) if offload is None else offload
+        self.workers = workers
+        self.lock_timeout = lock_timeout
+        self.shutdown_timeout = shutdown_timeout
         self._stopping: asyncio.Event | None = None
         self._loop_task: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools_lock = threading.Lock()
+        self._probe: asyncio.Future[None] | None = None
         self.reconciler_passes = 0
+        self.metrics = self._make_metrics(metrics)
+        add_listener = getattr(service, "add_listener", None)
+        if add_listener is not None:
+            add_listener(self._committed)
+        if self.metrics is not None and getattr(reconciler, "observer", False) is None:
+            reconciler.observer = self.metrics  # type: ignore[union-attr]
+
+    def _make_metrics(self, metrics: Any) -> Any:
+        if metrics is not True:
+            return metrics
+        try:
+            from lifecycle.http.connections import open_connections
+            from lifecycle.http.metrics import Metrics
+        except ImportError:  # pragma: no cover - prometheus_client comes with the server extra
+            return None
+        count = getattr(self.service.store, "count_by_status", None)
+        return Metrics(count_by_status=count, open_connections=open_connections)
+
+    def _committed(self, entry: HistoryEntry) -> None:
+        """The service's listener: a log line and a count per committed transition."""
+        if self.metrics is not None:
+            self.metrics.transition(entry)
+        if _log.isEnabledFor(logging.INFO):
+            _log.info(
+                "transition",
+                extra={
+                    "fields": {
+                        "experiment": entry.name,
+                        "machine": "experiment",
+                        "event": entry.event,
+                        "from": None if entry.from_status is None else str(entry.from_status),
+                        "to": str(entry.to_status),
+                        "reason": entry.reason,
+                        "request_id": entry.request_id,
+                    }
+                },
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -127,6 +224,7 @@ class LifecycleApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.stop_reconciler()
+                self.close_pools()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -135,36 +233,54 @@ class LifecycleApp:
         if self.reconciler is None or self._loop_task is not None:
             return
         self._stopping = asyncio.Event()
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="lifecycle-reconciler")
         self._loop_task = asyncio.get_running_loop().create_task(
-            self._reconcile_forever(self.reconciler, self._stopping, self._executor)
+            self._reconcile_forever(self.reconciler, self._stopping)
         )
         _log.info("reconciler started (a pass every %.2fs)", self.tick_seconds)
 
+    def request_stop(self) -> None:
+        """Ask the reconciler to end its pass between two steps (safe from a signal handler)."""
+        stop = getattr(self.reconciler, "stop", None)
+        if stop is not None:
+            stop()
+
     async def stop_reconciler(self) -> None:
-        """Stop the loop after the pass in progress, and wait for it."""
+        """Stop the loop between two steps, waiting at most ``shutdown_timeout``; give back
+        the reconciler's claims so another replica (or the next start) takes them at once."""
         if self._loop_task is None or self._stopping is None:
             return
+        self.request_stop()
         self._stopping.set()
-        await self._loop_task
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._loop_task), self.shutdown_timeout)
+        except TimeoutError:
+            _log.warning(
+                "reconciler: a step was still running after %.0fs; stopping without it (its "
+                "experiment stays claimed until the lease ends, then it is retried)",
+                self.shutdown_timeout,
+            )
+        else:
+            release = getattr(self.reconciler, "release", None)
+            if release is not None:
+                try:
+                    await asyncio.wait_for(asyncio.to_thread(release), self.lock_timeout)
+                except Exception as exc:
+                    _log.warning("reconciler: could not give back its claims: %s", exc)
         self._loop_task = None
-        self._executor = None
         _log.info("reconciler stopped after %d passes", self.reconciler_passes)
 
-    async def _reconcile_forever(
-        self, reconciler: Reconciling, stopping: asyncio.Event, executor: ThreadPoolExecutor
-    ) -> None:
-        loop = asyncio.get_running_loop()
+    async def _reconcile_forever(self, reconciler: Reconciling, stopping: asyncio.Event) -> None:
         last_error: str | None = None
         while not stopping.is_set():
             try:
-                await loop.run_in_executor(executor, reconciler.run_once)
+                await _in_daemon_thread(reconciler.run_once)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if error != last_error:  # once per distinct error, not ten times a second
-                    _log.exception("reconciler pass failed")
+                    if isinstance(exc, StoreUnavailableError):
+                        _log.warning("reconciler pass failed: %s", exc.message)
+                    else:
+                        _log.exception("reconciler pass failed")
                 last_error = error
             else:
                 if last_error is not None:
@@ -173,6 +289,45 @@ class LifecycleApp:
             self.reconciler_passes += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self.tick_seconds)
+
+    # -- worker pools -------------------------------------------------------------------
+
+    def _pool(self, kind: str) -> ThreadPoolExecutor:
+        pool = self._pools.get(kind)
+        if pool is None:
+            with self._pools_lock:
+                pool = self._pools.get(kind)
+                if pool is None:
+                    size = 1 if kind == "probe" else self.workers
+                    pool = ThreadPoolExecutor(size, thread_name_prefix=f"lifecycle-{kind}")
+                    self._pools[kind] = pool
+        return pool
+
+    def close_pools(self) -> None:
+        """Let the worker threads end once their calls return (each is bounded)."""
+        with self._pools_lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _offloaded(self, kind: str, call: Callable[[], WireResponse]) -> WireResponse:
+        """``call()`` in the ``kind`` pool; 503 when it waited for a worker past the bound."""
+        queued = time.monotonic()
+        bound = self.lock_timeout
+
+        def run() -> WireResponse:
+            waited = time.monotonic() - queued
+            if waited > bound:
+                return unavailable_response(
+                    StoreUnavailableError(
+                        f"the server is busy: the request waited {waited:.1f}s for a worker "
+                        f"(the bound is {bound:g}s); nothing was written",
+                        kind="busy",
+                    )
+                )
+            return call()
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool(kind), run)
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -186,21 +341,26 @@ class LifecycleApp:
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
 
-        if path == "/health" and method in ("GET", "HEAD"):
-            response = await self._health()
+        if method in ("GET", "HEAD") and path in ("/health", "/ready", "/metrics"):
+            if path == "/health":
+                response = _json_response(200, {"status": "ok"}, "Health", "OK")
+            elif path == "/ready":
+                response = await self._ready()
+            else:
+                response = await self._metrics()
         else:
             try:
                 body = await self._read_body(headers, receive)
             except _ClientGone:
                 _log.info("%s %s: the client went away before sending its body", method, path[:100])
                 return
+            target = headers.get("x-amz-target", "").removeprefix(TARGET_PREFIX)
             if body is None:
-                target = headers.get("x-amz-target", "")
                 response = error_response(
                     "RequestEntityTooLarge",
                     f"the request body is over {MAX_BODY_BYTES} bytes",
                     413,
-                    operation=target.removeprefix(TARGET_PREFIX)[:100] or None,
+                    operation=target[:100] or None,
                 )
             else:
                 call = partial(
@@ -214,20 +374,12 @@ class LifecycleApp:
                     auth=self.auth,
                 )
                 if self.offload:
-                    response = await asyncio.get_running_loop().run_in_executor(None, call)
+                    response = await self._offloaded("read" if target in _READS else "write", call)
                 else:
                     response = call()
 
-        # Logged before the answer goes out, so a client that has its answer can
-        # rely on the line being written (tests, anyone tailing the log).
-        _log.info(
-            "%s name=%s outcome=%s status=%d ms=%.2f",
-            response.operation or f"{method} {path[:100]}",
-            _log_value(response.name),
-            response.outcome,
-            response.status,
-            (time.perf_counter() - started) * 1000.0,
-        )
+        elapsed = time.perf_counter() - started
+        self._account(scope, method, path, response, elapsed)
         await send(
             {
                 "type": "http.response.start",
@@ -239,6 +391,36 @@ class LifecycleApp:
         )
         await send(
             {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
+        )
+
+    def _account(
+        self, scope: Scope, method: str, path: str, response: WireResponse, elapsed: float
+    ) -> None:
+        """The request's metrics and its log line, written before the answer goes out (so a
+        client that has its answer can rely on the line being there)."""
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.request(response.operation, response.outcome, elapsed)
+            if response.store_error is not None:
+                metrics.store_error(response.store_error)
+        if not _log.isEnabledFor(logging.INFO):
+            return
+        client = scope.get("client")
+        _log.info(
+            "request",
+            extra={
+                "fields": {
+                    "op": response.operation or f"{method} {path[:100]}",
+                    "name": _log_value(response.name) if response.name is not None else None,
+                    "outcome": response.outcome,
+                    "rule": response.rule,
+                    "status": response.status,
+                    "ms": round(elapsed * 1000.0, 2),
+                    "id": response.request_id,
+                    "client": f"{client[0]}:{client[1]}" if client else None,
+                    "key": response.access_key,
+                }
+            },
         )
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
@@ -269,26 +451,72 @@ class LifecycleApp:
             return None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def _health(self) -> WireResponse:
-        ping = self.service.store.ping
+    async def _ready(self) -> WireResponse:
+        """200 when the store can take a write within the bound, else 503 with the reason.
+
+        One probe at a time: a probe still waiting on the store answers the next
+        check 503 at once instead of stacking threads up behind it.
+        """
+        if self._probe is not None and not self._probe.done():
+            return _unready("the previous readiness probe is still waiting on the store")
+        check = self.service.store.check_writable
+        loop = asyncio.get_running_loop()
+        self._probe = probe = loop.run_in_executor(self._pool("probe"), check)
         try:
-            await asyncio.wait_for(asyncio.to_thread(ping), _HEALTH_TIMEOUT_SECONDS)
+            await asyncio.wait_for(asyncio.shield(probe), self.lock_timeout + 1.0)
+        except TimeoutError:
+            return _unready(f"the store did not take a write within {self.lock_timeout + 1:g}s")
+        except StoreUnavailableError as exc:
+            if self.metrics is not None:
+                self.metrics.store_error(exc.kind)
+            return _unready(exc.message, exc.retry_after)
         except Exception as exc:
-            reason = "store did not answer in time" if isinstance(exc, TimeoutError) else str(exc)
-            status, body = 503, {"status": "unavailable", "message": reason}
-            outcome = "Unavailable"
-        else:
-            status, body, outcome = 200, {"status": "ok"}, "OK"
-        raw = json.dumps(body).encode()
-        return WireResponse(
-            status,
-            [
-                ("Content-Type", "application/json"),
-                ("Content-Length", str(len(raw))),
-                ("x-amzn-RequestId", str(uuid.uuid4())),
-            ],
-            raw,
-            "Health",
-            None,
-            outcome,
-        )
+            return _unready(str(exc))
+        return _json_response(200, {"status": "ready"}, "Ready", "OK")
+
+    async def _metrics(self) -> WireResponse:
+        if self.metrics is None:
+            return _json_response(
+                404, {"status": "absent", "message": "metrics are off"}, "Metrics", "NotFound"
+            )
+        from lifecycle.http.metrics import CONTENT_TYPE
+
+        raw = await self._offloaded("read", lambda: _raw_response(self.metrics.render()))
+        raw.headers[0] = ("Content-Type", CONTENT_TYPE)
+        return raw
+
+
+def _raw_response(body: bytes) -> WireResponse:
+    return WireResponse(
+        200,
+        [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))],
+        body,
+        "Metrics",
+        None,
+        "OK",
+    )
+
+
+def _json_response(
+    status: int,
+    body: dict[str, Any],
+    operation: str,
+    outcome: str,
+    retry_after: int | None = None,
+) -> WireResponse:
+    raw = json.dumps(body).encode()
+    rid = str(uuid.uuid4())
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(raw))),
+        ("x-amzn-RequestId", rid),
+    ]
+    if retry_after is not None:
+        headers.append(("Retry-After", str(retry_after)))
+    return WireResponse(status, headers, raw, operation, None, outcome, request_id=rid)
+
+
+def _unready(message: str, retry_after: int = 1) -> WireResponse:
+    return _json_response(
+        503, {"status": "unavailable", "message": message}, "Ready", "Unavailable", retry_after
+    )

@@ -201,7 +201,63 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         f"{_WEBHOOK_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--lock-timeout",
+        type=_timeout,
+        default=5.0,
+        metavar="SECONDS",
+        help="how long a write waits for the store's lock (SQLite's file lock, PostgreSQL's "
+        "row locks and a pooled connection) before it is answered 503 ServiceUnavailable "
+        "with Retry-After, writing nothing; also bounds a request's wait for a worker thread "
+        "and the /ready probe (default 5)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="worker threads for store calls: N for reads (Describe, List) and N for writes, "
+        "so reads never queue behind writers waiting for a lock (default 8)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        metavar="N",
+        help="HTTP connections open at once; one more is answered 503 and closed (default: "
+        "1024, or 64 fewer than the process's open-file limit when that is lower)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_timeout,
+        default=10.0,
+        metavar="SECONDS",
+        help="a connection must send a whole request head within this long of opening, "
+        "and of its previous answer, or it is closed (default 10)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=_timeout,
+        default=5.0,
+        metavar="SECONDS",
+        help="close a keep-alive connection that sends nothing this long after an answer "
+        "(default 5)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=_timeout,
+        default=10.0,
+        metavar="SECONDS",
+        help="on SIGTERM or SIGINT, the longest the server waits for requests in flight and "
+        "for the reconciler to end its step before it exits (default 10)",
+    )
+    parser.add_argument(
         "--log-level", choices=_LOG_LEVELS, default="info", help="log level (default info)"
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one line per record, TIME LEVEL LOGGER MESSAGE key=value...; json: one "
+        "JSON object per line (default text)",
     )
 
 

@@ -32,11 +32,12 @@ bug: it is logged with its traceback and answered with HTTP 500
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,6 +46,7 @@ from lifecycle.errors import (
     MethodNotAllowedError,
     RequestTooLargeError,
     SerializationError,
+    StoreUnavailableError,
     UnknownOperationError,
     UnknownPathError,
     not_an_object,
@@ -61,6 +63,7 @@ __all__ = [
     "WireResponse",
     "error_response",
     "handle",
+    "unavailable_response",
 ]
 
 #: the largest request body accepted (1 MiB); one byte more is a 413
@@ -114,7 +117,9 @@ class WireResponse:
     ``operation``, ``name`` and ``outcome`` say what the request was (the
     operation when the target named a known one, the experiment name when
     the body had a string ``Name``) and how it ended (``OK`` or the error
-    code), for the server's log line.
+    code), for the server's log line and metrics; so do ``rule`` (the id of
+    the rule that refused it), ``request_id``, ``access_key`` (who signed
+    it) and ``store_error`` (the kind of store outage it met).
     """
 
     status: int
@@ -123,10 +128,20 @@ class WireResponse:
     operation: str | None = None
     name: str | None = None
     outcome: str = "OK"
+    rule: str | None = None
+    request_id: str | None = None
+    access_key: str | None = None
+    store_error: str | None = None
+
+
+#: request ids: a random per-process prefix and a counter, in the shape of a UUID (unique,
+#: and a counter's increment per request instead of reading the system's random source)
+_ID_PREFIX = (lambda h: f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-")(uuid.uuid4().hex)
+_ID_COUNTER = itertools.count()
 
 
 def _new_request_id() -> str:
-    return str(uuid.uuid4())
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 def _reject_constant(value: str) -> Any:
@@ -159,6 +174,23 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_in
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 
 
+def _encode_json(value: Any) -> bytes:
+    return _ENCODER.encode(value).encode()
+
+
+_encode: Callable[[Any], bytes] = _encode_json
+try:  # a response is encoded ~15 times faster by orjson (the server extra installs it)
+    from orjson import dumps as _orjson_dumps
+
+    def _encode(value: Any) -> bytes:
+        out: bytes = _orjson_dumps(value)
+        # orjson writes NaN and infinities as null; the strict encoder refuses them (a bug
+        # of ours, answered 500), so any null takes the strict path: responses have none
+        return _encode_json(value) if b"null" in out else out
+except ImportError:  # pragma: no cover - without the server extra
+    pass
+
+
 def error_response(
     code: str,
     message: str,
@@ -168,25 +200,47 @@ def error_response(
     operation: str | None = None,
     name: str | None = None,
     rule: str | None = None,
+    retry_after: int | None = None,
+    store_error: str | None = None,
 ) -> WireResponse:
     """The AWS JSON 1.1 error envelope for ``code``; ``rule``, the id of the rule that
-    refused the request, goes in the ``X-Lifecycle-Rule`` header (the body stays AWS's)."""
+    refused the request, goes in the ``X-Lifecycle-Rule`` header (the body stays AWS's);
+    ``retry_after`` (seconds) in ``Retry-After``."""
     body = _ENCODER.encode({"__type": code, "Message": message}).encode()
+    rid = request_id or _new_request_id()
     headers = [
         ("Content-Type", JSON_CONTENT_TYPE),
         ("Content-Length", str(len(body))),
-        ("x-amzn-RequestId", request_id or _new_request_id()),
+        ("x-amzn-RequestId", rid),
         ("X-Amzn-ErrorType", code),
     ]
     if rule:
         headers.append((RULE_HEADER, rule))
+    if retry_after is not None:
+        headers.append(("Retry-After", str(retry_after)))
     return WireResponse(
-        status,
-        headers,
-        body,
-        operation,
-        name,
-        code,
+        status, headers, body, operation, name, code, rule, rid, store_error=store_error
+    )
+
+
+def unavailable_response(
+    err: StoreUnavailableError,
+    *,
+    request_id: str | None = None,
+    operation: str | None = None,
+    name: str | None = None,
+) -> WireResponse:
+    """503 ``ServiceUnavailable`` with ``Retry-After``: the store cannot serve the request now,
+    nothing was written, and the message says why (a full disk, a lock held too long, ...)."""
+    return error_response(
+        err.code,
+        err.message,
+        err.http_status,
+        request_id=request_id,
+        operation=operation,
+        name=name,
+        retry_after=err.retry_after,
+        store_error=err.kind,
     )
 
 
@@ -209,6 +263,7 @@ def handle(
     rid = request_id or _new_request_id()
     operation: str | None = None
     name: str | None = None
+    key: str | None = None
     try:
         if method != "POST":
             raise MethodNotAllowedError(f"method {method} is not allowed; use POST /")
@@ -219,7 +274,7 @@ def handle(
                 f"the request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}"
             )
         if auth is not None:
-            auth.verify(method=method, path=path, query=query, headers=headers, body=body)
+            key = auth.verify(method=method, path=path, query=query, headers=headers, body=body)
         operation = _operation(service, headers.get("x-amz-target"))
         _check_content_type(headers.get("content-type"))
         payload = _decode(body)
@@ -227,13 +282,17 @@ def handle(
         if type(raw_name) is str:
             name = raw_name[:128]
         result = service.invoke(operation, payload, request_id=rid)
-        out = _ENCODER.encode(result).encode()
+        out = _encode(result)
+    except StoreUnavailableError as exc:  # an outage: retry later; nothing was written
+        answer = unavailable_response(exc, request_id=rid, operation=operation, name=name)
+        answer.access_key = key
+        return answer
     except LifecycleError as exc:
         message = exc.message
         if exc.http_status >= 500:  # the store failed: details go to the log, not the client
             _log.error("%s failed (request %s): %s", operation, rid, message, exc_info=exc)
             message = f"an internal error occurred (request {rid})"
-        return error_response(
+        answer = error_response(
             exc.code,
             message,
             exc.http_status,
@@ -242,6 +301,8 @@ def handle(
             name=name,
             rule=exc.rule,
         )
+        answer.access_key = key
+        return answer
     except Exception:
         _log.exception("bug: %s raised while answering request %s", operation, rid)
         return error_response(
@@ -262,6 +323,8 @@ def handle(
         out,
         operation,
         name,
+        request_id=rid,
+        access_key=key,
     )
 
 

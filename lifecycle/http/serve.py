@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import copy
 import importlib
 import importlib.util
 import ipaddress
@@ -32,6 +31,7 @@ import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
 
 __all__ = [
+    "Limits",
     "add_serve_arguments",
     "bind",
     "build_actuator",
@@ -68,7 +69,7 @@ _log = logging.getLogger("lifecycle.server")
 SERVE_RETRY_JITTER = 0.2
 
 
-def _open_store(url: str) -> Any:
+def _open_store(url: str, lock_timeout: float = 5.0) -> Any:
     open_store = getattr(importlib.import_module("lifecycle.stores"), "open_store", None)
     if open_store is None:
         if url not in ("memory://", "memory:"):
@@ -78,7 +79,7 @@ def _open_store(url: str) -> Any:
         from lifecycle.stores.memory import MemoryStore
 
         return MemoryStore()
-    return open_store(url)
+    return open_store(url, lock_timeout=lock_timeout)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -137,7 +138,7 @@ def _serve_with(
     from lifecycle.errors import LifecycleError
 
     try:
-        store = _open_store(args.store)
+        store = _open_store(args.store, args.lock_timeout)
     except (LifecycleError, ValueError, OSError, ImportError) as exc:
         # ImportError: the store's driver is an extra that is not installed (its message
         # names the install command), one line rather than a traceback
@@ -165,7 +166,7 @@ def _serve_with(
             args.port,
             auth=auth,
             log_level=args.log_level,
-            offload=args.store.startswith(("postgres://", "postgresql://")),
+            limits=Limits.from_args(args),
             sock=sock,
         )
     finally:
@@ -198,16 +199,43 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _log_config(log_level: str) -> dict[str, Any]:
-    import uvicorn.config
+@dataclass(frozen=True)
+class Limits:
+    """The bounds ``lifecycle serve`` runs with (each has its flag; see ``options.py``)."""
 
-    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["lifecycle"] = {
-        "handlers": ["default"],
-        "level": log_level.upper(),
-        "propagate": False,
-    }
-    return config
+    lock_timeout: float = 5.0
+    threads: int = 8
+    max_connections: int | None = None  # None: default_max_connections()
+    header_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    shutdown_timeout: float = 10.0
+    log_format: str = "text"
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Limits:
+        return cls(
+            lock_timeout=args.lock_timeout,
+            threads=args.threads,
+            max_connections=args.max_connections,
+            header_timeout=args.header_timeout,
+            idle_timeout=args.idle_timeout,
+            shutdown_timeout=args.shutdown_timeout,
+            log_format=args.log_format,
+        )
+
+
+def _http_protocol(limits: Limits) -> type:
+    """uvicorn's fastest HTTP/1.1 protocol here (httptools when installed, else h11),
+    with the connection cap and the header deadline (``connections.guarded``)."""
+    from lifecycle.http.connections import default_max_connections, guarded
+
+    base: type
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as base
+    except ImportError:  # pragma: no cover - uvicorn without the [standard] extra
+        from uvicorn.protocols.http.h11_impl import H11Protocol as base
+    cap = limits.max_connections or default_max_connections()
+    return guarded(base, max_connections=cap, header_timeout=limits.header_timeout)
 
 
 @contextlib.contextmanager
@@ -260,24 +288,6 @@ def _warn_if_open(host: str, auth: Authenticator | None) -> None:
         )
 
 
-def _server(config: Any) -> Any:
-    """uvicorn's server, saying where it listens once it does (uvicorn says so itself only
-    for an address it binds, and here the address is bound before the app starts)."""
-    import uvicorn
-
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)
-            if self.started and sockets:
-                host, port = sockets[0].getsockname()[:2]
-                shown = f"[{host}]" if ":" in host else host
-                logging.getLogger("uvicorn.error").info(
-                    "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
-                )
-
-    return Server(config)
-
-
 def serve(
     service: ServedService,
     reconciler: Reconciling | None,
@@ -286,8 +296,9 @@ def serve(
     auth: Authenticator | None = None,
     log_level: str = "info",
     *,
-    offload: bool = False,
+    offload: bool | None = None,
     tick_seconds: float = 0.1,
+    limits: Limits | None = None,
     sock: socket.socket | None = None,
 ) -> int:
     """Serve ``service`` over HTTP until SIGINT/SIGTERM; return the exit code.
@@ -298,7 +309,9 @@ def serve(
     is bound before the app starts, so a taken port stops the server before
     its reconciler makes a pass. ``sock`` is a socket already bound to
     ``host``:``port`` (:func:`bind`; ``run_serve`` binds it before it opens
-    the store), which the server then listens on and closes.
+    the store), which the server then listens on and closes. A signal first
+    asks the reconciler to stop between steps, then lets requests in flight
+    finish, all within ``limits.shutdown_timeout``.
     """
     try:
         import uvicorn
@@ -308,6 +321,9 @@ def serve(
             file=sys.stderr,
         )
         return 1
+    from lifecycle.http.logs import log_config
+
+    limits = limits or Limits()
     if sock is None:
         _warn_if_open(host, auth)
         try:
@@ -315,19 +331,30 @@ def serve(
         except OSError as exc:
             print(f"error: {_cannot_listen(host, port, exc)}", file=sys.stderr)
             return 1
-    app = LifecycleApp(service, reconciler, auth=auth, offload=offload, tick_seconds=tick_seconds)
+    app = LifecycleApp(
+        service,
+        reconciler,
+        auth=auth,
+        offload=offload,
+        tick_seconds=tick_seconds,
+        workers=limits.threads,
+        lock_timeout=limits.lock_timeout,
+        shutdown_timeout=limits.shutdown_timeout,
+    )
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=_http_protocol(limits),
         log_level=log_level.lower(),
-        log_config=_log_config(log_level),
+        log_config=log_config(log_level, limits.log_format),
         access_log=False,
         lifespan="on",
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_keep_alive=max(1, round(limits.idle_timeout)),
+        timeout_graceful_shutdown=max(1, round(limits.shutdown_timeout)),
     )
-    server = _server(config)
+    server = _make_server(config, app)
     with sock, _quiet_signal_exit():
         try:
             server.run(sockets=[sock])
@@ -335,6 +362,40 @@ def serve(
             _log.debug("uvicorn exited with %r", exc.code)
             return 1
     return 0 if server.started else 1
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, which also asks the reconciler to stop the moment a signal comes,
+        so its pass ends while requests in flight finish, not after them, and says where it
+        listens once it does."""
+
+        def __init__(self, config: uvicorn.Config, app: LifecycleApp) -> None:
+            super().__init__(config)
+            self.lifecycle_app = app
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.lifecycle_app.request_stop()
+            super().handle_exit(sig, frame)
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn says where it listens only for an address it binds itself, and here
+            # the address is bound before the app starts
+            await super().startup(sockets)
+            if self.started and sockets:
+                host, port = sockets[0].getsockname()[:2]
+                shown = f"[{host}]" if ":" in host else host
+                logging.getLogger("uvicorn.error").info(
+                    "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+                )
+
+    return Server
+
+
+def _make_server(config: Any, app: LifecycleApp) -> Any:
+    return _server_class()(config, app)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

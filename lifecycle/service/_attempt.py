@@ -22,12 +22,14 @@ The step contract (``docs/actuators.md``):
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from lifecycle.actuators import Actuator, Step
 from lifecycle.domain.experiment import JSON, Experiment
 from lifecycle.domain.statuses import StepAction
 from lifecycle.errors import ActuatorError
 
-__all__ = ["PENDING_ORDER", "Attempt", "cut"]
+__all__ = ["PENDING_ORDER", "Attempt", "StepObserver", "cut"]
 
 #: the order the pending variant steps of one status are carried out in: a promotion
 #: before anything else, a removal last, so production is replaced before it goes
@@ -41,11 +43,20 @@ def cut(text: str, limit: int = REASON_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class StepObserver(Protocol):
+    def step(self, action: str, ok: bool) -> None:
+        """One actuator call of ``action`` was made; ``ok`` when it was carried out."""
+
+
 class Attempt:
     """One try of the due step of one experiment."""
 
-    def __init__(self, actuator: Actuator, loaded: Experiment) -> None:
+    def __init__(
+        self, actuator: Actuator, loaded: Experiment, observer: StepObserver | None = None
+    ) -> None:
         self.actuator = actuator
+        #: told of each step call (``observer.step(action, ok)``): the server's metrics
+        self.observer = observer
         #: the version the committed transition that planned these steps wrote
         self.planned = loaded.version - loaded.attempts
         self.number = loaded.attempts + 1
@@ -83,10 +94,17 @@ class Attempt:
             self.actuator.apply(step)
         except ActuatorError:
             self.failed = step
+            self._observe(step, ok=False)
             raise
         except Exception as exc:  # an actuator's own bug is a failed step, not a failed pass
             self.failed = step
+            self._observe(step, ok=False)
             raise ActuatorError(f"{type(exc).__name__}: {exc}") from exc
+        self._observe(step, ok=True)
+
+    def _observe(self, step: Step, *, ok: bool) -> None:
+        if self.observer is not None:
+            self.observer.step(str(step.action), ok)
 
     def describe_failure(self, err: ActuatorError) -> str:
         """What StatusReason says of a failure for good: the step, the tries, the error."""

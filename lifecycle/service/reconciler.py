@@ -11,6 +11,12 @@ replica got there first: the step is left to it. A step whose actuator call fail
 retried with exponential backoff; past ``max_attempts``, or at once for an error
 that is not ``retryable``, the experiment fails (Cancelled, StatusReason = the step
 and the error). ``_attempt.py`` states the step contract this keeps.
+
+:meth:`Reconciler.stop` asks a pass in progress to end between two steps: what
+was carried out is saved, the rest is left due (and its claims given back), so
+a server shuts down in the time of one step, not of a whole pass. An
+:class:`Observer` hears of each step attempt and each pass (the server's
+metrics); the log has one line per failed attempt.
 """
 
 from __future__ import annotations
@@ -19,8 +25,11 @@ import logging
 import os
 import random
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator
 from lifecycle.domain.experiment import Experiment, HistoryEntry
@@ -30,11 +39,11 @@ from lifecycle.domain.statuses import ExperimentStatus as S
 from lifecycle.domain.statuses import StepAction, VariantAction
 from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
 from lifecycle.errors import StaleVersionError
-from lifecycle.service._attempt import PENDING_ORDER, Attempt, cut
+from lifecycle.service._attempt import PENDING_ORDER, Attempt, StepObserver, cut
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import Save
 
-__all__ = ["STATUS_ACTIONS", "VARIANT_ACTIONS", "Reconciler"]
+__all__ = ["STATUS_ACTIONS", "VARIANT_ACTIONS", "Observer", "Reconciler"]
 
 _log = logging.getLogger("lifecycle.reconciler")
 
@@ -65,6 +74,14 @@ _CAUGHT_UP = (
 )
 
 
+class Observer(StepObserver, Protocol):
+    """What hears of the reconciler's work (the server's metrics implement it): each
+    actuator call (``step``) and each pass."""
+
+    def finished_pass(self, seconds: float, oldest_due_age: float) -> None:
+        """A pass took ``seconds``; the oldest step it found due had waited ``oldest_due_age``."""
+
+
 class Reconciler:
     def __init__(
         self,
@@ -80,6 +97,7 @@ class Reconciler:
         batch: int = 100,
         owner: str | None = None,
         lease_seconds: float = 30.0,
+        observer: Observer | None = None,
     ) -> None:
         self.service = service
         #: who this reconciler is when it claims due work (unique per process and instance)
@@ -98,6 +116,26 @@ class Reconciler:
         self.jitter = jitter
         self._random = random.Random()
         self.batch = batch
+        #: told of each step attempt and each pass
+        self.observer = observer
+        self._stopping = threading.Event()
+        self._oldest_due = 0.0
+
+    def stop(self) -> None:
+        """Ask the pass in progress to end after the step it is carrying out (thread-safe).
+
+        Every later :meth:`run_once` returns at once; :meth:`release` gives
+        back this reconciler's claims.
+        """
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def release(self) -> int:
+        """Give back every claim this reconciler holds, so another takes the work at once."""
+        return self.service.store.release(self.owner)
 
     def run_once(self, max_rounds: int = 16) -> int:
         """Carry out every step due now; return how many experiments were moved on.
@@ -105,8 +143,12 @@ class Reconciler:
         With settle time 0 one call runs a new experiment through to Running:
         a step that makes the next one due at once is taken in the next round.
         """
+        started = time.perf_counter()
+        self._oldest_due = 0.0
         moved = 0
         for _ in range(max_rounds):
+            if self._stopping.is_set():
+                break
             now = whole_ms(self.clock())
             # claimed, not just listed: two replicas never take the same step at once
             names = self.service.store.claim(now, self.batch, self.owner, self.lease_seconds)
@@ -116,6 +158,8 @@ class Reconciler:
             moved += round_moved
             if round_moved == 0:
                 break
+        if self.observer is not None:
+            self.observer.finished_pass(time.perf_counter() - started, self._oldest_due)
         return moved
 
     def advance(self, name: str, now: float) -> int:
@@ -143,6 +187,8 @@ class Reconciler:
         moved = 0
         batch: list[Save] = []
         for name in names:
+            if self._stopping.is_set():  # stop between steps: save what was carried out
+                break
             prepared = self._prepare(name, now)
             if prepared is None:
                 continue
@@ -167,7 +213,8 @@ class Reconciler:
         loaded = self.service.store.get(name)
         if loaded is None or loaded.due_at is None or loaded.due_at > now:
             return None
-        attempt = Attempt(self.actuator, loaded)
+        self._oldest_due = max(self._oldest_due, now - loaded.due_at)
+        attempt = Attempt(self.actuator, loaded, self.observer)
         work = loaded.copy()
         entries: list[HistoryEntry] = []
         try:
@@ -184,24 +231,38 @@ class Reconciler:
         exp.last_error = cut(err.message)
         if exp.attempts < self.max_attempts and err.retryable:
             exp.due_at = now + self.retry_delay(exp.attempts)
-            _log.info(
-                "inference experiment %s: attempt %d failed, retried in %.1fs: %s",
-                exp.name,
-                exp.attempts,
-                exp.due_at - now,
-                err.message,
-            )
+            self._log_failure(exp, attempt, err, retry_in=exp.due_at - now)
             return exp, loaded.version, []
         reason = attempt.describe_failure(err)
         problems = attempt.undo(loaded, self.max_attempts)
         if problems:
             reason = cut(f"{reason}; {'; '.join(problems)}")
-        _log.warning("inference experiment %s failed: %s", exp.name, reason)
+        self._log_failure(exp, attempt, err, retry_in=None)
         entries: list[HistoryEntry] = []
         if exp.status is S.CREATED:  # the catch-up start: the start happened, its step failed
             entries.append(self._fire(exp, "start", now))
         entries.append(self._fire(exp, "fail", now, reason=reason))
         return exp, loaded.version, entries
+
+    @staticmethod
+    def _log_failure(
+        exp: Experiment, attempt: Attempt, err: ActuatorError, retry_in: float | None
+    ) -> None:
+        """One line per failed step attempt: which step, which try, the error, what next."""
+        step = attempt.failed
+        fields = {
+            "experiment": exp.name,
+            "action": str(step.action) if step else None,
+            "variant": step.variant if step else None,
+            "attempt": attempt.number,
+            "error": err.message,
+            "retryable": err.retryable,
+            "retry_in_s": None if retry_in is None else round(retry_in, 3),
+        }
+        if retry_in is None:
+            _log.warning("step failed for good; the experiment fails", extra={"fields": fields})
+        else:
+            _log.info("step failed; it will be retried", extra={"fields": fields})
 
     def retry_delay(self, attempts: int) -> float:
         """How long after its ``attempts``-th failure a step is tried again: exponential

@@ -1,9 +1,10 @@
-"""The SQL text of the SQLite and PostgreSQL stores: the schema, each statement, the List query.
+"""The SQL text of the SQLite and PostgreSQL stores: each statement and the List query.
 
 Both stores run the same statements; a :class:`Dialect` holds the few words
 the two databases spell differently (placeholders, column types, how an
 insert skips a row that exists, a row lock), and :class:`Statements` writes
-every statement once from it, on the tables of one schema.
+every statement once from it, on the tables of one schema. The tables
+themselves are made by the migrations (``_migrations.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from lifecycle.domain.statuses import ExperimentStatus
 from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS
 from lifecycle.stores.base import ListQuery
 
-__all__ = ["SCHEMA_VERSION", "TERMINAL_SQL", "Dialect", "Statements"]
-
-SCHEMA_VERSION = "1"
+__all__ = ["TERMINAL_SQL", "Dialect", "Statements"]
 
 #: ``status IN TERMINAL_SQL``: the statuses no event leaves
 TERMINAL_SQL = "(" + ", ".join(f"'{s.value}'" for s in ExperimentStatus if s.terminal) + ")"
@@ -56,6 +55,8 @@ class Statements:
     def __init__(self, d: Dialect, prefix: str = "") -> None:
         self.dialect = d
         ph = d.ph
+        #: what goes before each table's name (``"schema".`` on PostgreSQL)
+        self.prefix = prefix
         self.meta = meta = f"{prefix}lifecycle_meta"
         self.experiments = exp = f"{prefix}experiments"
         self.history = hist = f"{prefix}history"
@@ -109,66 +110,6 @@ class Statements:
             f"UPDATE {count} SET value = (SELECT count(*) FROM {exp} WHERE status NOT IN {TERMINAL_SQL})"
             " WHERE key = 'live'"
         )
-
-    def schema(self) -> list[str]:
-        """The statements that make the tables, each ``IF NOT EXISTS``."""
-        d, exp = self.dialect, self.experiments
-        return [
-            f"CREATE TABLE IF NOT EXISTS {self.meta} (key {d.text} PRIMARY KEY, value {d.text} NOT NULL)",
-            f"""CREATE TABLE IF NOT EXISTS {exp} (
-                name {d.key} PRIMARY KEY,
-                arn {d.text} NOT NULL,
-                endpoint_name {d.text} NOT NULL,
-                role_arn {d.text} NOT NULL,
-                type {d.text} NOT NULL,
-                status {d.key} NOT NULL,
-                description {d.text},
-                kms_key {d.text},
-                status_reason {d.text},
-                start_time {d.real} NOT NULL,
-                end_time {d.real} NOT NULL,
-                creation_time {d.real} NOT NULL,
-                last_modified_time {d.real} NOT NULL,
-                completion_time {d.real},
-                version {d.bigint} NOT NULL,
-                entered_at {d.real} NOT NULL,
-                due_at {d.real},
-                update_origin {d.text},
-                desired_state {d.text},
-                attempts {d.integer} NOT NULL,
-                last_error {d.text},
-                variants {d.text} NOT NULL,
-                shadow_mode_config {d.text} NOT NULL,
-                data_storage_config {d.text},
-                tags {d.text} NOT NULL,
-                stop_actions {d.text},
-                claim_owner {d.text},
-                claim_until {d.real}
-            )""",
-            f"CREATE INDEX IF NOT EXISTS experiments_created ON {exp} (creation_time, name)",
-            f"CREATE INDEX IF NOT EXISTS experiments_status_created ON {exp} (status, creation_time, name)",
-            f"CREATE INDEX IF NOT EXISTS experiments_status_name ON {exp} (status, name)",
-            f"CREATE INDEX IF NOT EXISTS experiments_due ON {exp} (due_at, name) WHERE due_at IS NOT NULL",
-            f"CREATE UNIQUE INDEX IF NOT EXISTS experiments_live_endpoint ON {exp} (endpoint_name)"
-            f" WHERE status NOT IN {TERMINAL_SQL}",
-            f"""CREATE TABLE IF NOT EXISTS {self.history} (
-                name {d.key} NOT NULL,
-                seq {d.bigint} NOT NULL,
-                time {d.real} NOT NULL,
-                event {d.text} NOT NULL,
-                from_status {d.text},
-                to_status {d.text} NOT NULL,
-                reason {d.text},
-                request_id {d.text},
-                version {d.bigint} NOT NULL,
-                PRIMARY KEY (name, seq)
-            ){d.history_options}""",
-            f"CREATE TABLE IF NOT EXISTS {self.counters} (key {d.text} PRIMARY KEY, value {d.bigint} NOT NULL)",
-            f"""{d.insert_new} {self.counters} (key, value)
-                SELECT 'live', count(*) FROM {exp} WHERE status NOT IN {TERMINAL_SQL}{d.if_new}""",
-            f"""{d.insert_new} {self.meta} (key, value)
-                VALUES ('schema_version', '{SCHEMA_VERSION}'){d.if_new}""",
-        ]
 
     def select_page(self, query: ListQuery) -> tuple[str, list[Any]]:
         """The SELECT of one List page (``limit + 1`` rows) and its parameters.

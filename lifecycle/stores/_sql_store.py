@@ -19,7 +19,7 @@ import secrets
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus
@@ -39,6 +39,9 @@ from lifecycle.stores._sql import (
 )
 from lifecycle.stores._sql_statements import Statements
 from lifecycle.stores.base import TOKEN_SECRET_BYTES, ListPage, ListQuery, Save
+
+if TYPE_CHECKING:
+    from lifecycle.stores._migrations import MigrationReport
 
 __all__ = ["Connection", "SqlStore"]
 
@@ -70,6 +73,8 @@ class SqlStore(ABC, Generic[C]):
     """The Store methods both SQL stores share, on connections of type ``C``."""
 
     _sql: Statements
+    #: what opening did to the schema: the version found, the version now, the steps run
+    migration: MigrationReport
 
     # -- what each dialect supplies -------------------------------------------------
 
@@ -217,6 +222,20 @@ class SqlStore(ABC, Generic[C]):
 
     def ping(self) -> None:
         self._fetch("SELECT 1")
+
+    #: its calls wait on a disk or a network: a server runs them in worker threads
+    blocking = True
+
+    def release(self, owner: str) -> int:
+        sql = (
+            f"UPDATE {self._sql.experiments} SET claim_owner = NULL, claim_until = NULL"
+            f" WHERE claim_owner = {self._sql.dialect.ph}"
+        )
+        return self._transact(lambda conn: conn.execute(sql, (owner,)).rowcount)
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self._fetch(f"SELECT status, COUNT(*) FROM {self._sql.experiments} GROUP BY status")
+        return {str(status): int(n) for status, n in rows}
 
     def token_secret(self) -> bytes:
         """The deployment's secret: the first store of a database makes it, in the database."""

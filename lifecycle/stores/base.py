@@ -160,8 +160,22 @@ class Store(Protocol):
         same for every replica of one database (the memory store: per store)."""
         ...
 
+    def release(self, owner: str) -> int:
+        """Give up every claim ``owner`` holds (a reconciler shutting down cleanly), so
+        another reconciler takes its work at once instead of after the lease; how many."""
+        ...
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many experiments there are in each status that has any (for metrics)."""
+        ...
+
     def ping(self) -> None:
         """Raise ``StoreError`` when the store cannot be reached."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise ``StoreUnavailableError`` when the store cannot take a write now: a bounded
+        write that changes nothing an experiment holds (the readiness probe)."""
         ...
 
     def close(self) -> None: ...

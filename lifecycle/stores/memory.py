@@ -26,6 +26,7 @@ import heapq
 import secrets
 import struct
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
@@ -59,6 +60,10 @@ def _created_key(creation_time: float, name: str) -> bytes:
 
 class MemoryStore:
     """Experiments in a dict, with sorted indexes, a due-time heap and a live-endpoint index."""
+
+    #: its calls never wait on a disk, a lock held elsewhere or a network, so a server
+    #: may call it on its event loop
+    blocking = False
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -301,7 +306,21 @@ class MemoryStore:
     def token_secret(self) -> bytes:
         return self._token_secret
 
+    def release(self, owner: str) -> int:
+        with self._lock:
+            held = [name for name, claim in self._claims.items() if claim[0] == owner]
+            for name in held:
+                del self._claims[name]
+            return len(held)
+
+    def count_by_status(self) -> dict[str, int]:
+        with self._lock:
+            return dict(Counter(str(exp.status) for exp in self._rows.values()))
+
     def ping(self) -> None:
+        return None
+
+    def check_writable(self) -> None:
         return None
 
     def close(self) -> None:

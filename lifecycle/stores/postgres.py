@@ -3,10 +3,14 @@
 Needs the ``postgres`` extra: ``pip install 'inference-lifecycle[postgres]'``.
 
 The tables live in one schema (``lifecycle`` by default; tests use one of
-their own), created the first time a store opens the database (``CREATE ...
-IF NOT EXISTS``). The SQL is plain: no advisory locks, no stored
-procedures, nothing a PostgreSQL-compatible distributed database lacks.
-The database enforces every rule:
+their own), made and upgraded by the migrations of ``_migrations.py`` when
+a store opens it: each step in a transaction holding an advisory lock keyed
+on the schema's name, so replicas starting at once take turns and every
+step runs once (a store whose schema is at this build's version takes no
+lock). A schema that holds tables but no ``lifecycle_meta`` is refused,
+never joined. Apart from that lock the SQL is plain: no stored procedures,
+nothing a PostgreSQL-compatible distributed database lacks. The database
+enforces every rule:
 
 - a save is ``UPDATE ... WHERE name = %s AND version = %s`` with its history
   rows in the same transaction;
@@ -26,20 +30,28 @@ Connections come from a small pool shared by the store's threads.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from lifecycle.errors import BulkCreateError, NameInUseError, StoreError, install_hint
+from lifecycle.errors import (
+    BulkCreateError,
+    NameInUseError,
+    StoreError,
+    StoreUnavailableError,
+    install_hint,
+)
 
 try:
     import psycopg
+    import psycopg_pool
     from psycopg import errors as pg_errors
-    from psycopg.pq import TransactionStatus
+    from psycopg.conninfo import conninfo_to_dict
 except ImportError as _err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "PostgresStore needs psycopg 3, which the 'postgres' extra installs: "
@@ -47,11 +59,13 @@ except ImportError as _err:  # pragma: no cover - exercised only without the ext
     ) from _err
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
+from lifecycle.stores._migrations import LOG_TABLE, Migration, MigrationReport, VersionBook
+from lifecycle.stores._migrations import migrate as _migrate
 from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS, entry_params, history_seq, row_params
-from lifecycle.stores._sql_statements import SCHEMA_VERSION, Dialect, Statements
+from lifecycle.stores._sql_statements import Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "migration_lock_key"]
 
 _DIALECT = Dialect(
     ph="%s",
@@ -68,7 +82,25 @@ _DIALECT = Dialect(
     for_update=" FOR UPDATE",  # a concurrent save or delete of the row waits for this one
 )
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+
 _RETRY = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+#: errors that are outages (retry later), by kind; a lost connection is any other OperationalError
+_OUTAGES: tuple[tuple[type[psycopg.Error], str], ...] = (
+    (pg_errors.DiskFull, "disk_full"),
+    (pg_errors.LockNotAvailable, "lock_timeout"),
+    (pg_errors.QueryCanceled, "timeout"),
+    (pg_errors.ReadOnlySqlTransaction, "read_only"),
+    (pg_errors.TooManyConnections, "busy"),
+    (pg_errors.CannotConnectNow, "connection"),
+)
+_MESSAGES = {
+    "disk_full": "the disk of the PostgreSQL server is full",
+    "lock_timeout": "a lock the change needs was held past the lock timeout",
+    "timeout": "the statement took longer than the database allows",
+    "read_only": "the database is read-only (a standby, or after a failover)",
+    "busy": "the PostgreSQL server has no free connection slots",
+    "connection": "the PostgreSQL server is starting up or shutting down",
+}
 #: what making the tables raises when another store makes them at the same time
 _CREATED_CONCURRENTLY = (
     pg_errors.UniqueViolation,
@@ -81,76 +113,125 @@ T = TypeVar("T")
 _Conn = psycopg.Connection[Any]
 
 
+def _check_schema_name(schema: str) -> None:
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise StoreError(
+            f"schema name {schema!r} must be letters, digits and _ (not starting with a digit), at most 63"
+        )
+
+
+def migration_lock_key(schema: str) -> int:
+    """The advisory lock (a signed 64-bit key) that migrations of ``schema`` hold."""
+    digest = hashlib.blake2b(f"lifecycle migrate {schema}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class _PostgresBook(VersionBook[_Conn]):
+    """The version of a schema: the largest row of its ``lifecycle_migrations`` (from version 2)."""
+
+    advice = "give lifecycle a schema of its own (?schema=NAME in the URL)"
+
+    def __init__(self, sql: Statements, schema: str) -> None:
+        super().__init__(sql, f"PostgreSQL schema {schema!r}")
+        self.schema = schema
+
+    def tables(self, conn: _Conn) -> set[str]:
+        # pg_class, not information_schema: it lists tables this role may not read as well
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind IN ('r', 'p', 'v', 'm', 'f')",
+            (self.schema,),
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def stamped(self, conn: _Conn, tables: set[str]) -> int | None:
+        if LOG_TABLE not in tables:
+            return None
+        row = conn.execute(f"SELECT max(version) FROM {self.sql.prefix}{LOG_TABLE}").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def prepare(self, conn: _Conn) -> None:
+        # only when missing: CREATE SCHEMA IF NOT EXISTS asks for CREATE on the database even then
+        if (
+            conn.execute(
+                "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = %s", (self.schema,)
+            ).fetchone()
+            is None
+        ):
+            conn.execute(f'CREATE SCHEMA "{self.schema}"')
+
+
 class _Pool:
-    """At most ``size`` autocommit connections, shared by threads, one user at a time each."""
+    """psycopg_pool's pool of autocommit connections, checked healthy as each is taken.
 
-    def __init__(self, dsn: str, size: int, connect_timeout: float) -> None:
-        self._dsn = dsn
-        self._size = size
-        self._connect_timeout = connect_timeout
-        self._idle: list[psycopg.Connection[Any]] = []
-        self._open = 0
-        self._cond = threading.Condition()
+    A connection the server closed while it sat idle (a failover, a proxy
+    restart, ``pg_terminate_backend``) is found by the check and replaced
+    before a request uses it. A forked child makes a pool of its own.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        size: int,
+        connect_timeout: float,
+        wait_timeout: float,
+        options: dict[str, Any],
+    ) -> None:
+        self._args = (dsn, size, connect_timeout, wait_timeout, options)
         self._pid = os.getpid()
+        self._lock = threading.Lock()
         self.closed = False
+        self._pool = self._make()
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self._dsn, autocommit=True, connect_timeout=max(1, int(self._connect_timeout))
+    def _make(self) -> psycopg_pool.ConnectionPool[Any]:
+        dsn, size, connect_timeout, wait_timeout, options = self._args
+        pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=size,
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(connect_timeout)), **options},
+            check=psycopg_pool.ConnectionPool.check_connection,
+            timeout=wait_timeout,
+            reconnect_timeout=0,  # never give up on the database: keep trying in the background
+            open=False,
+            name="lifecycle",
         )
+        pool.open(wait=False)
+        return pool
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._cond:
-            if self._pid != os.getpid():  # forked: the parent's connections are not ours
-                self._idle, self._open, self._pid = [], 0, os.getpid()
-            while True:
-                if self.closed:
-                    raise StoreError("PostgreSQL store is closed")
-                if self._idle:
-                    conn: psycopg.Connection[Any] | None = self._idle.pop()
-                    break
-                if self._open < self._size:
-                    self._open += 1
-                    conn = None
-                    break
-                self._cond.wait()
-        if conn is None:
-            try:
-                conn = self._connect()
-            except BaseException:
-                self._release(None)
-                raise
-        try:
-            yield conn
-        finally:
-            self._release(conn)
-
-    def _release(self, conn: psycopg.Connection[Any] | None) -> None:
-        healthy = (
-            conn is not None
-            and not conn.closed
-            and conn.info.transaction_status == TransactionStatus.IDLE
-            and not self.closed
-        )
-        with self._cond:
-            if healthy:
-                assert conn is not None
-                self._idle.append(conn)
-            else:
-                self._open -= 1
-            self._cond.notify()
-        if not healthy and conn is not None:
-            conn.close()
+    def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        if self.closed:
+            raise StoreError("PostgreSQL store is closed")
+        if self._pid != os.getpid():  # forked: the parent's connections are not ours
+            with self._lock:
+                if self._pid != os.getpid():
+                    self._pool, self._pid = self._make(), os.getpid()
+        return self._pool.connection()
 
     def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            self._cond.notify_all()
-        for conn in idle:
-            conn.close()
+        self.closed = True
+        if self._pid == os.getpid():
+            self._pool.close(timeout=5)
+
+
+def _outage(err: psycopg.Error, committing: bool) -> StoreUnavailableError | None:
+    """The outage ``err`` is, or None when it is not one (a bug, a broken statement)."""
+    for cls, kind in _OUTAGES:
+        if isinstance(err, cls):
+            return StoreUnavailableError(f"{_MESSAGES[kind]}; nothing was written", kind=kind)
+    if isinstance(err, psycopg.OperationalError):  # the connection was lost or refused
+        if committing:
+            return StoreUnavailableError(
+                "the connection to PostgreSQL was lost during COMMIT: the change may or may "
+                "not have been written; read the experiment before repeating it",
+                kind="connection",
+            )
+        return StoreUnavailableError(
+            f"the connection to PostgreSQL was lost ({str(err).strip()[:200]}); nothing was written",
+            kind="connection",
+        )
+    return None
 
 
 class PostgresStore(SqlStore[_Conn]):
@@ -158,9 +239,14 @@ class PostgresStore(SqlStore[_Conn]):
 
     ``dsn`` is a libpq connection string or URL; ``schema`` the schema that
     holds the tables (created if missing); ``pool_size`` how many
-    connections the store's threads share. Raises
-    :class:`~lifecycle.errors.StoreError` at construction when the database
-    cannot be reached or the schema cannot be created.
+    connections the store's threads share. The schema is brought to this
+    build's version when the store opens (:attr:`migration` says what was
+    done); with ``migrate=False`` a schema at an older version (or none) is
+    refused instead. Raises :class:`~lifecycle.errors.StoreError` at
+    construction when the database cannot be reached, the schema cannot be
+    created, holds something else, or (``migrate=False``) is not at this
+    build's version; :class:`~lifecycle.errors.SchemaTooNewError` when a
+    later build migrated it.
     """
 
     def __init__(
@@ -171,47 +257,119 @@ class PostgresStore(SqlStore[_Conn]):
         pool_size: int = 8,
         connect_timeout: float = 10.0,
         retries: int = 5,
+        lock_timeout: float = 5.0,
+        application_name: str = "lifecycle",
+        migrate: bool = True,
     ) -> None:
-        if not _SCHEMA_NAME.fullmatch(schema):
-            raise StoreError(
-                f"schema name {schema!r} must be letters, digits and _ (not starting with a digit), at most 63"
-            )
+        _check_schema_name(schema)
         self.schema = schema
         self._retries = retries
-        self._pool = _Pool(dsn, pool_size, connect_timeout)
+        #: how long a change waits for a row lock, and a request for a free connection
+        self.lock_timeout = lock_timeout
+        given = conninfo_to_dict(dsn)
+        lock_option = f"-c lock_timeout={max(1, int(lock_timeout * 1000))}"
+        options: dict[str, Any] = {
+            # the DSN's own application_name wins; so operators find our connections
+            "application_name": given.get("application_name") or application_name,
+            "options": f"{given['options']} {lock_option}" if given.get("options") else lock_option,
+        }
+        try:  # one plain connection first, so a wrong address or database says why at start
+            psycopg.connect(dsn, connect_timeout=max(1, int(connect_timeout)), **options).close()
+        except psycopg.Error as err:
+            raise StoreError(
+                f"cannot open PostgreSQL store (schema {schema!r}): {str(err).strip()}"
+            ) from err
+        self._pool = _Pool(dsn, pool_size, connect_timeout, lock_timeout, options)
         self._sql = Statements(_DIALECT, f'"{schema}".')
+        self._book = _PostgresBook(self._sql, schema)
         try:
-            self._run(self._init_schema)
+            self.migration = _migrate(
+                self._book,
+                lambda: self._run(self._book.read, transaction=False),
+                self._migrating,
+                apply=migrate,
+            )
         except StoreError as err:
             self._pool.close()
+            if isinstance(err.__cause__, psycopg.Error):  # the database's words: say what failed
+                raise StoreError(
+                    f"cannot open PostgreSQL store (schema {schema!r}): {err.message}"
+                ) from err
+            raise
+
+    @classmethod
+    def plan(
+        cls, dsn: str, *, schema: str = "lifecycle", connect_timeout: float = 10.0
+    ) -> MigrationReport:
+        """The migrations that opening the schema would run, run none; nothing is written.
+
+        Raises :class:`~lifecycle.errors.SchemaTooNewError` for a newer
+        schema and :class:`~lifecycle.errors.StoreError` for one of
+        something else or a database that cannot be reached.
+        """
+        _check_schema_name(schema)
+        book = _PostgresBook(Statements(_DIALECT, f'"{schema}".'), schema)
+        try:
+            with psycopg.connect(
+                dsn, autocommit=True, connect_timeout=max(1, int(connect_timeout))
+            ) as conn:
+                return book.plan(book.read(conn))
+        except psycopg.Error as err:
             raise StoreError(
-                f"cannot open PostgreSQL store (schema {schema!r}): {err.message}"
+                f"cannot open PostgreSQL store (schema {schema!r}): {type(err).__name__}: {str(err).strip()}"
             ) from err
 
     # -- plumbing -------------------------------------------------------------------
 
     def _run(self, work: Callable[[_Conn], T], *, transaction: bool = True) -> T:
-        """Run ``work`` on a pooled connection, in one transaction, retrying what the database asks to retry."""
+        """Run ``work`` on a pooled connection, in one transaction, retrying what is safe to retry.
+
+        A serialization failure or deadlock is retried (up to ``retries``). A
+        lost connection is retried once on a fresh one when nothing can have
+        been written: a read, or a transaction that had not reached its
+        COMMIT (the server rolls back what a dead connection began). A
+        connection lost during the COMMIT itself, and every other outage,
+        raise :class:`~lifecycle.errors.StoreUnavailableError`.
+        """
         delay = 0.01
-        for attempt in range(self._retries + 1):
+        reconnected = False
+        attempt = 0
+        while True:
+            committing = False
             try:
                 with self._pool.connection() as conn:
                     if not transaction:
                         return work(conn)
                     with conn.transaction():
-                        return work(conn)
+                        result = work(conn)
+                        committing = True
+                    return result
             except _RETRY:
                 if attempt == self._retries:
-                    raise StoreError(
-                        "PostgreSQL store: the database kept aborting the transaction (serialization failures)"
+                    raise StoreUnavailableError(
+                        "the PostgreSQL database kept aborting the transaction "
+                        "(serialization failures or deadlocks); nothing was written",
+                        kind="busy",
                     ) from None
+                attempt += 1
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
-            except psycopg.Error as err:
-                raise StoreError(
-                    f"PostgreSQL store: {type(err).__name__}: {str(err).strip()}"
+            except psycopg_pool.PoolTimeout as err:
+                raise StoreUnavailableError(
+                    f"no connection to PostgreSQL came free or could be made within "
+                    f"{self.lock_timeout:g}s; nothing was written",
+                    kind="timeout",
                 ) from err
-        raise AssertionError("unreachable")  # pragma: no cover
+            except psycopg.Error as err:
+                outage = _outage(err, committing)
+                if outage is None:
+                    raise StoreError(
+                        f"PostgreSQL store: {type(err).__name__}: {str(err).strip()}"
+                    ) from err
+                if outage.kind == "connection" and not committing and not reconnected:
+                    reconnected = True  # nothing was written: once more, on a fresh connection
+                    continue
+                raise outage from err
 
     def _transact(self, work: Callable[[_Conn], T]) -> T:
         return self._run(work)
@@ -224,24 +382,26 @@ class PostgresStore(SqlStore[_Conn]):
     def _savepoint(self, conn: _Conn) -> AbstractContextManager[object]:
         return conn.transaction()
 
-    def _init_schema(self, conn: _Conn) -> None:
-        exists = conn.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s AND table_name = 'lifecycle_meta'",
-            (self.schema,),
-        ).fetchone()
-        if exists is None:
+    def _migrating(self, work: Callable[[_Conn], Migration | None]) -> Migration | None:
+        """``work(conn)`` in a transaction that holds the schema's migration lock."""
+
+        def locked(conn: _Conn) -> Migration | None:
+            # each statement sees what committed before it: the version read after the wait is fresh
+            conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (migration_lock_key(self.schema),))
             try:
-                with conn.transaction():  # a savepoint: a concurrent creator may win the race
-                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                    for statement in self._sql.schema():
-                        conn.execute(statement)
-            except _CREATED_CONCURRENTLY:
+                return work(conn)
+            except _CREATED_CONCURRENTLY:  # a build from before the lock made them meanwhile
                 raise pg_errors.SerializationFailure("schema created concurrently; retry") from None
-        row = conn.execute(self._sql.schema_version).fetchone()
-        if row is None or row[0] != SCHEMA_VERSION:
-            raise StoreError(
-                f"schema version {'none' if row is None else row[0]}, this build reads {SCHEMA_VERSION}"
-            )
+
+        return self._run(locked)
+
+    def check_writable(self) -> None:
+        sql = (
+            f"INSERT INTO {self._sql.meta} (key, value) VALUES ('write_probe', %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        )
+        self._run(lambda conn: conn.execute(sql, (str(time.time()),)))
 
     # -- writes ---------------------------------------------------------------
 

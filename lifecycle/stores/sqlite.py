@@ -24,14 +24,24 @@ import builtins
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
-from lifecycle.errors import BulkCreateError, NameInUseError, StaleVersionError, StoreError
+from lifecycle.errors import (
+    BulkCreateError,
+    NameInUseError,
+    StaleVersionError,
+    StoreError,
+    StoreUnavailableError,
+)
+from lifecycle.stores._migrations import Migration, MigrationReport, VersionBook
+from lifecycle.stores._migrations import migrate as _migrate
 from lifecycle.stores._sql import entry_params, history_seq, row_params
-from lifecycle.stores._sql_statements import SCHEMA_VERSION, Dialect, Statements
+from lifecycle.stores._sql_statements import Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore
 
 __all__ = ["SqliteStore"]
@@ -51,6 +61,39 @@ _DIALECT = Dialect(
     for_update="",  # a write transaction holds the file's write lock from its start
 )
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+#: SQLite's primary result codes that are outages (retry later), not bugs: the kind of each
+_OUTAGES = {
+    5: "lock_timeout",  # SQLITE_BUSY: another connection holds the lock past the busy timeout
+    6: "lock_timeout",  # SQLITE_LOCKED
+    7: "busy",  # SQLITE_NOMEM
+    8: "read_only",  # SQLITE_READONLY
+    10: "io",  # SQLITE_IOERR (a full disk shows as this too, told apart below)
+    13: "disk_full",  # SQLITE_FULL
+    14: "io",  # SQLITE_CANTOPEN
+}
+#: below this much free space on the store's disk, the store says it cannot take a write
+MIN_FREE_BYTES = 1 << 20
+
+
+class _SqliteBook(VersionBook[sqlite3.Connection]):
+    """The version of a SQLite file: ``PRAGMA user_version`` (0 before version 2)."""
+
+    advice = "give a new file or a lifecycle store"
+
+    def tables(self, conn: sqlite3.Connection) -> set[str]:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"
+            " AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+        )
+        return {r[0] for r in rows}
+
+    def stamped(self, conn: sqlite3.Connection, tables: set[str]) -> int | None:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        return version or None
+
+    def stamp(self, conn: sqlite3.Connection, version: int) -> None:
+        conn.execute(f"PRAGMA user_version = {int(version)}")  # in the step's transaction
+
 
 _T = TypeVar("_T")
 
@@ -61,18 +104,38 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     ``path`` is a file path (created if missing). ``synchronous`` is
     ``"FULL"`` (the default: an acknowledged transition survives a power
     cut) or ``"NORMAL"`` (faster; after a power cut the last transactions
-    may be lost, the file stays sound). ``timeout`` is how long a write
-    waits for another process's write lock before it fails.
+    may be lost, the file stays sound). ``timeout`` bounds how long a write
+    waits for the file's write lock (this process's other writers and any
+    other process's), after which it raises
+    :class:`~lifecycle.errors.StoreUnavailableError` and writes nothing.
+
+    Outages met mid-request (the lock held past ``timeout``, a full disk, an
+    I/O error, a file gone read-only) raise ``StoreUnavailableError`` (503,
+    retry); anything else is a ``StoreError``.
+
+    The file's schema is brought to this build's version when it opens
+    (``_migrations.py``; a new file is made at it), each step under the
+    file's write lock, so processes opening one file at once take turns and
+    every step runs once; :attr:`migration` says what was done. With
+    ``migrate=False`` a file at an older version (or a new file) is refused
+    instead.
 
     Raises :class:`~lifecycle.errors.StoreError` at construction when the
-    file is not a database, belongs to something else, or cannot be
-    written, so the error comes at start and not mid-request.
+    file is not a database, belongs to something else, cannot be written,
+    or (``migrate=False``) is not at this build's version;
+    :class:`~lifecycle.errors.SchemaTooNewError` when a later build
+    migrated it. The error comes at start and not mid-request.
     """
 
     _sql = Statements(_DIALECT)
 
     def __init__(
-        self, path: str | os.PathLike[str], *, synchronous: str = "FULL", timeout: float = 30.0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: str = "FULL",
+        timeout: float = 5.0,
+        migrate: bool = True,
     ) -> None:
         sync = synchronous.upper()
         if sync not in _SYNCHRONOUS:
@@ -94,6 +157,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         # which sleeps in steps of up to 100 ms (on the server's event loop, at that)
         self._write_lock = threading.RLock()
         self._closed = False
+        self._book = _SqliteBook(self._sql, f"SQLite file {self.path!r}")
         if os.path.isdir(self.path):
             raise StoreError(f"cannot open SQLite store {self.path!r}: it is a directory")
         directory = os.path.dirname(self.path)
@@ -103,6 +167,11 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 f"cannot open SQLite store {self.path!r}: {directory!r} {found} (the store "
                 "makes its file, not the directories above it)"
             )
+        if not migrate and not os.path.exists(self.path):
+            raise StoreError(
+                f"cannot open SQLite store {self.path!r}: there is no such file, and with "
+                "migrate=false none is made (`lifecycle migrate --store URL` makes it)"
+            )
         try:
             conn = self._conn()
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -110,7 +179,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 raise StoreError(
                     f"cannot open SQLite store {self.path!r}: it cannot use WAL mode (journal mode is {mode})"
                 )
-            self._init_schema(conn)
+            self.migration = self._open_schema(conn, migrate)
         except sqlite3.Error as err:
             self.close()
             raise StoreError(f"cannot open SQLite store {self.path!r}: {err}") from err
@@ -137,15 +206,72 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             self._conns.append(conn)
         return conn
 
+    def _error(self, err: sqlite3.Error, failed: str = "SQLite store") -> StoreError:
+        """What ``err`` is to a caller: an outage (503, retry) or a store error.
+
+        ``failed`` starts a store error's message (``cannot open SQLite store`` while
+        the store opens)."""
+        code = getattr(err, "sqlite_errorcode", None)
+        kind = None if code is None else _OUTAGES.get(code & 0xFF)
+        if kind is None:
+            return StoreError(f"{failed} {self.path!r}: {err}")
+        if kind == "lock_timeout":
+            message = (
+                f"the SQLite store's write lock was held by another connection for more than "
+                f"{self._timeout:g}s; nothing was written"
+            )
+        elif kind == "disk_full" or (kind == "io" and self._disk_full()):
+            kind = "disk_full"
+            message = (
+                f"the disk holding the SQLite store {self.path!r} is full; nothing was written"
+            )
+        else:
+            message = f"SQLite store {self.path!r}: {err}"
+        if failed != "SQLite store":
+            message = f"{failed} {self.path!r}: {message}"
+        return StoreUnavailableError(message, kind=kind)
+
+    def _free_bytes(self) -> int | None:
+        try:
+            st = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        except OSError:
+            return None
+        return st.f_bavail * st.f_frsize
+
+    def _disk_full(self) -> bool:
+        free = self._free_bytes()
+        return free is not None and free < MIN_FREE_BYTES
+
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that holds the file's write lock from its start."""
-        with self._write_lock:
+    def _write(self, *, opening: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction that holds the file's write lock from its start.
+
+        The wait for the lock is bounded by ``timeout`` in all: this process's
+        other writers first, then SQLite's busy handler for another process's.
+        """
+        failed = "cannot open SQLite store" if opening else "SQLite store"
+        started = time.monotonic()
+        if not self._write_lock.acquire(timeout=self._timeout):
+            raise StoreUnavailableError(
+                f"the SQLite store's write lock did not come free within {self._timeout:g}s "
+                "(this process's other writes were ahead); nothing was written",
+                kind="lock_timeout",
+            )
+        try:
             try:
                 conn = self._conn()
-                conn.execute("BEGIN IMMEDIATE")
+                waited = time.monotonic() - started
+                if waited > 0.001:  # what is left of the bound, for another process's lock
+                    remaining = max(1, int((self._timeout - waited) * 1000))
+                    conn.execute(f"PRAGMA busy_timeout = {remaining}")
+                    try:
+                        conn.execute("BEGIN IMMEDIATE")
+                    finally:
+                        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+                else:
+                    conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as err:
-                raise StoreError(f"SQLite store {self.path!r}: {err}") from err
+                raise self._error(err, failed) from err
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -154,8 +280,10 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                     with suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"SQLite store {self.path!r}: {exc}") from exc
+                    raise self._error(exc, failed) from exc
                 raise
+        finally:
+            self._write_lock.release()
 
     def _transact(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         with self._write() as conn:
@@ -165,7 +293,20 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         try:
             return self._conn().execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as err:
-            raise StoreError(f"SQLite store {self.path!r}: {err}") from err
+            raise self._error(err) from err
+
+    def check_writable(self) -> None:
+        free = self._free_bytes()
+        if free is not None and free < MIN_FREE_BYTES:
+            raise StoreUnavailableError(
+                f"the disk holding the SQLite store {self.path!r} is full ({free} bytes free)",
+                kind="disk_full",
+            )
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES ('write_probe', ?)",
+                (str(time.time()),),
+            )
 
     @contextmanager
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
@@ -178,37 +319,44 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             raise
         conn.execute("RELEASE lifecycle_save")
 
-    def _init_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            tables = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            }
-            if tables and "lifecycle_meta" not in tables:
-                raise StoreError(
-                    f"cannot open SQLite store {self.path!r}: it is a database of something else "
-                    f"(tables {', '.join(sorted(tables))}); give a new file or a lifecycle store"
-                )
-            if "lifecycle_meta" in tables:
-                row = conn.execute(self._sql.schema_version).fetchone()
-                if row is None or row[0] != SCHEMA_VERSION:
-                    found = "none" if row is None else row[0]
-                    raise StoreError(
-                        f"cannot open SQLite store {self.path!r}: schema version {found}, this build reads {SCHEMA_VERSION}"
-                    )
-            else:  # a new file: make the tables (an existing store is opened without a scan)
-                for statement in self._sql.schema():
-                    conn.execute(statement)
-            # a real write at start, so a read-only file fails here, not mid-request
+    def _open_schema(self, conn: sqlite3.Connection, migrate: bool) -> MigrationReport:
+        """Bring the file to this build's schema version (or refuse it), then write once."""
+
+        def locked(work: Callable[[sqlite3.Connection], Migration | None]) -> Migration | None:
+            with self._write(opening=True) as conn:  # BEGIN IMMEDIATE: one migrating process
+                return work(conn)
+
+        report = _migrate(self._book, lambda: self._book.read(conn), locked, apply=migrate)
+        # a real write at start, so a read-only file fails here, not mid-request
+        with self._write(opening=True) as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO lifecycle_meta (key, value) VALUES ('opened_by', ?)",
                 (str(os.getpid()),),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        return report
+
+    @classmethod
+    def plan(cls, path: str | os.PathLike[str]) -> MigrationReport:
+        """The migrations that opening ``path`` would run, run none; the file is only read.
+
+        Raises :class:`~lifecycle.errors.SchemaTooNewError` for a newer
+        schema and :class:`~lifecycle.errors.StoreError` for a file that is
+        not a lifecycle store.
+        """
+        path = os.fspath(path)
+        book = _SqliteBook(cls._sql, f"SQLite file {path!r}")
+        if not os.path.exists(path):
+            return book.plan(0)
+        try:
+            conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open SQLite store {path!r}: {err}") from err
+        try:
+            return book.plan(book.read(conn))
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot open SQLite store {path!r}: {err}") from err
+        finally:
+            conn.close()
 
     # -- writes ---------------------------------------------------------------
 

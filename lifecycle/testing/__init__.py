@@ -15,7 +15,8 @@
   requests and for invalid ones that each break one named rule (needs the
   ``testing`` extra).
 - :func:`mock_sagemaker` -- ``boto3.client("sagemaker")`` answered in
-  process by the engine, on a virtual clock (needs the ``testing`` extra);
+  process by the engine, on a virtual clock (needs the ``testing`` extra),
+  and beside moto's ``mock_aws()`` the other operations answered by moto;
   the pytest fixture ``sagemaker_mock`` comes with the package's pytest
   plugin.
 

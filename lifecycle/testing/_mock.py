@@ -8,26 +8,33 @@ when a handler returns a response: the handler passes the request to
 :func:`lifecycle.http.protocol.handle` (the same wire layer the server
 uses) and hands botocore its answer as an ``AWSResponse``. No socket, no
 server, no thread. Any other SageMaker operation raises
-:class:`NotEmulatedError` before anything is sent.
+:class:`NotEmulatedError` before anything is sent, unless moto's
+``mock_aws()`` is active: then the handler leaves it to moto, and moto
+leaves the seven operations to the mock (:mod:`lifecycle.testing._moto`),
+each experiment living in the moto account of the request's credentials.
 
-boto3 and botocore are imported only when the mock is entered.
+boto3 and botocore are imported only when the mock is entered, moto never.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlsplit
 
 from lifecycle.domain.rules.schedule import whole_ms
 from lifecycle.errors import NotEmulatedError, install_hint
 from lifecycle.service.service import OPERATIONS, ExperimentService
-from lifecycle.testing._world import VirtualClock, World
+from lifecycle.testing import _moto
+from lifecycle.testing._world import VirtualClock, World, advance_together
 
 __all__ = ["DUMMY_CREDENTIALS", "MockSageMaker", "NotEmulatedError", "mock_sagemaker"]
 
@@ -42,6 +49,9 @@ _CREDENTIAL_SOURCES = (
 )
 _REGION_VARIABLES = ("AWS_DEFAULT_REGION", "AWS_REGION")
 _TARGET_PREFIX = "SageMaker."
+_CREATE = "CreateInferenceExperiment"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class _Body:
@@ -92,11 +102,16 @@ class MockSageMaker:
     """The engine behind boto3's SageMaker client, on a virtual clock. Use :func:`mock_sagemaker`.
 
     ``service``, ``store``, ``reconciler``, ``actuator`` and ``clock`` are
-    those of ``world`` (a :class:`~lifecycle.testing.World`). Before each
-    request the clock moves on ``tick`` seconds and the reconciler runs, so
-    a polling loop sees experiments move on; :meth:`advance` moves the clock
-    further (a test's stand-in for waiting). ``calls`` lists each operation
-    answered, with its payload.
+    those of ``world`` (a :class:`~lifecycle.testing.World`), the engine of
+    the mock's account (``account_id``). Beside moto each moto account has
+    an engine of its own on the same clock: :meth:`account` gives it. Before
+    each request the clock moves on ``tick`` seconds and the reconciler runs,
+    so a polling loop sees experiments move on; :meth:`advance` moves the
+    clock further (a test's stand-in for waiting). ``calls`` lists each
+    operation answered, with its payload.
+
+    A mock is a context manager and a decorator: a function decorated with
+    it runs under a new mock of the same options at each call.
     """
 
     def __init__(
@@ -104,35 +119,86 @@ class MockSageMaker:
         *,
         settle: float = 0.0,
         region: str | None = None,
-        account_id: str = "123456789012",
+        account_id: str = _moto.DEFAULT_ACCOUNT,
         start: float | None = None,
         tick: float = 0.0,
         reconcile_on_request: bool = True,
         virtual_sleep: bool = False,
+        check_endpoints: bool = False,
         **world_options: Any,
     ) -> None:
         _check_options(world_options)
+        self._options: dict[str, Any] = {
+            "settle": settle,
+            "region": region,
+            "account_id": account_id,
+            "start": start,
+            "tick": tick,
+            "reconcile_on_request": reconcile_on_request,
+            "virtual_sleep": virtual_sleep,
+            "check_endpoints": check_endpoints,
+            **world_options,
+        }
         self._region = region
         self.tick = tick
         self.reconcile_on_request = reconcile_on_request
         self.virtual_sleep = virtual_sleep
+        self.check_endpoints = check_endpoints
         self._settle = settle
         self._account_id = account_id
         self._start = start
         self._world_options = world_options
-        self._world: World | None = None
+        self._worlds: dict[str, World] = {}
         self.calls: list[tuple[str, Any]] = []
         self._saved_env: dict[str, str | None] = {}
         self._real_sleep: Callable[[Any], None] | None = None
         self.active = False
 
+    @classmethod
+    def current(cls) -> MockSageMaker:
+        """The innermost active mock (what a function under ``@mock_sagemaker`` uses)."""
+        with _lock:
+            if not _active:
+                raise RuntimeError("no mock_sagemaker() is active")
+            return _active[-1]
+
     # -- the engine ---------------------------------------------------------------------
 
     @property
     def world(self) -> World:
-        if self._world is None:
+        """The engine of the mock's own account (``account_id``)."""
+        return self.account(self._account_id)
+
+    def account(self, account_id: str) -> World:
+        """The engine of ``account_id`` (made on first use, on the mock's clock)."""
+        with _lock:
+            world = self._worlds.get(account_id)
+            if world is None:
+                first = self._entered()[0]
+                world = self._worlds[account_id] = self._new_world(
+                    first.clock, first.service.region, account_id
+                )
+            return world
+
+    def _entered(self) -> tuple[World, ...]:
+        """Every account's engine (the mock's own first), once the mock was entered."""
+        if not self._worlds:
             raise RuntimeError("the mock is not entered yet: use `with mock_sagemaker() as mock:`")
-        return self._world
+        return tuple(self._worlds.values())
+
+    @property
+    def accounts(self) -> Mapping[str, World]:
+        """Each account's engine, by account id: the mock's own, and each one a request was in."""
+        return MappingProxyType(self._worlds)
+
+    def _new_world(self, clock: VirtualClock, region: str, account_id: str) -> World:
+        return World(
+            settle=self._settle,
+            clock=clock,
+            region=region,
+            account_id=account_id,
+            **self._world_options,
+        )
 
     @property
     def service(self) -> ExperimentService:
@@ -163,12 +229,13 @@ class MockSageMaker:
         return self.clock()
 
     def advance(self, seconds: float = 0.0) -> int:
-        """Move the virtual clock ``seconds`` on, the reconciler acting at each due time on the way.
+        """Move the virtual clock ``seconds`` on, the reconciler of every account acting at
+        each due time on the way.
 
         Returns how many reconciler steps were saved. Pass it as the ``sleep``
         of code that polls: ``wait_until_completed(client, sleep=mock.advance)``.
         """
-        return self.world.advance(seconds)
+        return advance_together(self._entered(), seconds)
 
     def client(self, **kwargs: Any) -> Any:
         """``boto3.client("sagemaker", region_name=<the mock's region>, **kwargs)``."""
@@ -190,15 +257,9 @@ class MockSageMaker:
         region = self._region or next(
             (os.environ[v] for v in _REGION_VARIABLES if os.environ.get(v)), "us-east-1"
         )
-        if self._world is None:
+        if not self._worlds:
             clock = VirtualClock(whole_ms(time.time()) if self._start is None else self._start)
-            self._world = World(
-                settle=self._settle,
-                clock=clock,
-                region=region,
-                account_id=self._account_id,
-                **self._world_options,
-            )
+            self._worlds[self._account_id] = self._new_world(clock, region, self._account_id)
         self._set_env(region)
         with _lock:
             if not _active:
@@ -220,7 +281,24 @@ class MockSageMaker:
                 _active.remove(self)
             if not _active:
                 _uninstall()
+                _moto.release()
         self._restore_env()
+
+    def __call__(self, func: Callable[P, T]) -> Callable[P, T]:
+        """Decorate ``func``: each call runs under a new mock of this one's options."""
+        if inspect.isclass(func) or inspect.iscoroutinefunction(func):
+            raise TypeError(
+                "mock_sagemaker() decorates plain functions (a test or a method); "
+                "for a class or a coroutine, enter it with `with mock_sagemaker() as mock:`"
+            )
+        options = dict(self._options)
+
+        @functools.wraps(func)
+        def under_the_mock(*args: P.args, **kwargs: P.kwargs) -> T:
+            with MockSageMaker(**options):
+                return func(*args, **kwargs)
+
+        return under_the_mock
 
     def _set_env(self, region: str) -> None:
         wanted: dict[str, str] = {}
@@ -246,11 +324,17 @@ class MockSageMaker:
     # -- answering ------------------------------------------------------------------------
 
     def _attach(self, client: Any) -> None:
+        # the client is held weakly: the handler lives in the client's own event emitter
+        held = weakref.ref(client)
+
+        def before_send(request: Any, **_: Any) -> Any:
+            return self._before_send(request, held())
+
         client.meta.events.register(
-            "before-send.sagemaker", self._before_send, unique_id=f"lifecycle-mock-{id(self)}"
+            "before-send.sagemaker", before_send, unique_id=f"lifecycle-mock-{id(self)}"
         )
 
-    def _before_send(self, request: Any, **_: Any) -> Any:
+    def _before_send(self, request: Any, client: Any) -> Any:
         from botocore.awsrequest import AWSResponse
 
         headers = {
@@ -259,7 +343,10 @@ class MockSageMaker:
         }
         target = headers.get("x-amz-target", "")
         operation = target[len(_TARGET_PREFIX) :] if target.startswith(_TARGET_PREFIX) else target
+        beside_moto = _moto.active()
         if operation not in OPERATIONS:
+            if beside_moto:
+                return None  # moto's stubber, next in line, answers it
             raise NotEmulatedError(operation or "(no X-Amz-Target)", OPERATIONS)
         if not self.active:
             raise RuntimeError(
@@ -276,17 +363,49 @@ class MockSageMaker:
         self._log(operation, body)
         if self.reconcile_on_request:
             self.advance(self.tick)
-        from lifecycle.http.protocol import handle
+        world = self.account(_moto.account_of(headers) if beside_moto else self._account_id)
+        response = self._refused_by_moto(world, operation, body, client, beside_moto)
+        if response is None:
+            from lifecycle.http.protocol import handle
 
-        response = handle(
-            self.service,
-            method=request.method,
-            path=urlsplit(request.url).path or "/",
-            headers=headers,
-            body=body,
-        )
+            response = handle(
+                world.service,
+                method=request.method,
+                path=urlsplit(request.url).path or "/",
+                headers=headers,
+                body=body,
+            )
+        _moto.mark_answered(request)
         return AWSResponse(
             request.url, response.status, dict(response.headers), _Body(response.body)
+        )
+
+    def _refused_by_moto(
+        self, world: World, operation: str, body: bytes, client: Any, beside_moto: bool
+    ) -> Any:
+        """With ``check_endpoints``, a valid Create whose endpoint or models moto does not
+        have is refused (ResourceNotFound): its error response, else None."""
+        if not self.check_endpoints or operation != _CREATE:
+            return None
+        if not beside_moto:
+            raise RuntimeError(
+                "mock_sagemaker(check_endpoints=True) asks moto about the endpoint, "
+                "but no moto mock_aws() is active; nothing was sent (CreateInferenceExperiment)"
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return None  # the wire layer says what is wrong with it
+        if client is None or world.service.explain(operation, payload):
+            return None  # what the engine refuses it refuses first, in its own words
+        refused = _moto.check_endpoint(client, payload, world.service.account_id)
+        if refused is None:
+            return None
+        from lifecycle.http.protocol import error_response
+
+        rule, message = refused
+        return error_response(
+            "ResourceNotFound", message, operation=operation, name=payload["Name"], rule=rule
         )
 
     def _log(self, operation: str, body: bytes) -> None:
@@ -298,7 +417,8 @@ class MockSageMaker:
 
     def __repr__(self) -> str:
         state = "active" if self.active else "inactive"
-        return f"<MockSageMaker {state} now={self._world.clock.now if self._world else None}>"
+        now = self._entered()[0].clock.now if self._worlds else None
+        return f"<MockSageMaker {state} now={now}>"
 
 
 #: the World options the mock sets itself
@@ -326,17 +446,30 @@ def _check_options(world_options: dict[str, Any]) -> None:
         )
 
 
+@overload
+def mock_sagemaker(func: Callable[P, T], /) -> Callable[P, T]: ...
+
+
+@overload
 def mock_sagemaker(
     *,
     settle: float = 0.0,
     region: str | None = None,
+    account_id: str = ...,
     start: float | None = None,
     tick: float = 0.0,
     reconcile_on_request: bool = True,
     virtual_sleep: bool = False,
+    check_endpoints: bool = False,
     **world_options: Any,
-) -> MockSageMaker:
-    """A context manager under which boto3's SageMaker client is answered by the engine in process.
+) -> MockSageMaker: ...
+
+
+def mock_sagemaker(
+    func: Callable[P, T] | None = None, /, **options: Any
+) -> MockSageMaker | Callable[P, T]:
+    """A context manager (and decorator) under which boto3's SageMaker client is answered
+    by the engine in process.
 
     ``with mock_sagemaker() as mock:`` every ``boto3.client("sagemaker")``
     made inside answers the seven inference-experiment operations through
@@ -347,15 +480,17 @@ def mock_sagemaker(
     ``virtual_sleep=True``, ``time.sleep`` inside the block advances the
     virtual clock instead of sleeping. A region (``region``, else
     ``us-east-1``) and dummy credentials are put in the environment when it
-    has none, and taken out again on exit. Other SageMaker operations raise
-    :class:`NotEmulatedError`.
+    has none, and taken out again on exit. Experiments are in ``account_id``
+    (``123456789012``). Other SageMaker operations raise
+    :class:`NotEmulatedError`, unless moto's ``mock_aws()`` is active: then
+    moto answers them, and each experiment is in the moto account of the
+    request's credentials. Beside moto, ``check_endpoints=True`` makes a
+    Create ask moto whether its endpoint is InService and its models exist
+    (ResourceNotFound when not).
+
+    ``@mock_sagemaker`` and ``@mock_sagemaker(settle=60)`` decorate a
+    function, which runs under a new mock at each call
+    (:meth:`MockSageMaker.current` finds it).
     """
-    return MockSageMaker(
-        settle=settle,
-        region=region,
-        start=start,
-        tick=tick,
-        reconcile_on_request=reconcile_on_request,
-        virtual_sleep=virtual_sleep,
-        **world_options,
-    )
+    mock = MockSageMaker(**options)
+    return mock if func is None else mock(func)

@@ -882,3 +882,33 @@ def test_two_stores_on_one_postgres_schema_share_the_token_secret(postgres_url: 
     finally:
         first.close()
         second.close()
+
+
+def test_release_gives_back_one_owners_claims_at_once_and_no_one_elses(store: Store) -> None:
+    for name in ("a", "b", "c"):
+        add(store, make(name, due=T0 + ord(name)))
+    now = T0 + 1000
+    assert store.claim(now, 2, "leaving", 30.0) == ["a", "b"]
+    assert store.claim(now, 10, "staying", 30.0) == ["c"]
+    assert store.release("leaving") == 2
+    assert store.release("leaving") == 0
+    # another owner takes the released work at once, not after the lease
+    assert store.claim(now + 1, 10, "next", 30.0) == ["a", "b"]
+    assert store.get("a") is not None and store.get("a").version == 1  # type: ignore[union-attr]
+
+
+def test_count_by_status_counts_each_status_that_has_experiments(store: Store) -> None:
+    assert store.count_by_status() == {}
+    add(store, make("r1"))
+    add(store, make("r2"))
+    add(store, make("done", status=S.COMPLETED))
+    assert store.count_by_status() == {"Running": 2, "Completed": 1}
+
+
+def test_check_writable_changes_nothing_an_experiment_holds(store: Store) -> None:
+    exp = add(store, make("kept"))
+    store.check_writable()
+    store.check_writable()
+    again = store.get("kept")
+    assert again is not None and again.version == exp.version
+    assert len(store) == 1  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ import datetime
 import http.client
 import json
 import logging
+import re
 import socket
 import threading
 import time
@@ -16,8 +17,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from lifecycle.errors import StoreError
+from lifecycle.errors import StoreUnavailableError
 from lifecycle.http.app import LifecycleApp
+from lifecycle.http.logs import TextFormatter
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
@@ -342,16 +344,26 @@ def test_health_is_200_when_the_store_answers(server: Any) -> None:
     assert headers["x-amzn-requestid"]
 
 
-def test_health_is_503_when_the_store_does_not_answer(start_server: Any) -> None:
+def test_health_is_liveness_and_ready_is_503_when_the_store_cannot_take_a_write(
+    start_server: Any,
+) -> None:
     class DownStore(MemoryStore):
-        def ping(self) -> None:
-            raise StoreError("cannot reach the database")
+        def check_writable(self) -> None:
+            raise StoreUnavailableError("cannot reach the database", kind="connection")
 
     service = ExperimentService(DownStore())
     running = start_server(LifecycleApp(service, Reconciler(service)))
     status, _, body = raw(running.port, b"", method="GET", path="/health")
+    assert (status, json.loads(body)) == (200, {"status": "ok"})  # the process is up
+    status, headers, body = raw(running.port, b"", method="GET", path="/ready")
     assert status == 503
+    assert headers["retry-after"] == "1"
     assert json.loads(body) == {"status": "unavailable", "message": "cannot reach the database"}
+
+
+def test_ready_is_200_when_the_store_takes_a_write(server: Any) -> None:
+    status, _, body = raw(server.port, b"", method="GET", path="/ready")
+    assert (status, json.loads(body)) == (200, {"status": "ready"})
 
 
 def test_one_log_line_per_request_with_operation_name_outcome_and_milliseconds(
@@ -360,13 +372,24 @@ def test_one_log_line_per_request_with_operation_name_outcome_and_milliseconds(
     caplog.set_level(logging.INFO, logger="lifecycle.server")
     with pytest.raises(client.exceptions.ResourceNotFound):
         client.describe_inference_experiment(Name="logged-1")
-    lines = [r.getMessage() for r in caplog.records if r.name == "lifecycle.server"]
-    request_lines = [line for line in lines if "logged-1" in line]
-    assert len(request_lines) == 1
-    line = request_lines[0]
-    assert line.startswith("DescribeInferenceExperiment name=logged-1 outcome=ResourceNotFound")
-    assert "status=400" in line
-    assert " ms=" in line
+    records = [
+        r
+        for r in caplog.records
+        if r.name == "lifecycle.server" and getattr(r, "fields", {}).get("name") == "logged-1"
+    ]
+    assert len(records) == 1
+    fields = records[0].fields  # type: ignore[attr-defined]
+    assert fields["op"] == "DescribeInferenceExperiment"
+    assert (fields["outcome"], fields["status"]) == ("ResourceNotFound", 400)
+    assert fields["ms"] >= 0
+    assert fields["client"].startswith("127.0.0.1:")
+    assert len(fields["id"]) == 36  # the x-amzn-RequestId the client got
+    line = TextFormatter().format(records[0])
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO lifecycle.server request ", line)
+    assert (
+        "op=DescribeInferenceExperiment name=logged-1 outcome=ResourceNotFound "
+        "rule=experiment-exists status=400 ms="
+    ) in line
 
 
 def test_the_reconciler_loop_runs_in_a_worker_thread_and_stops_on_shutdown(

@@ -120,9 +120,10 @@ def test_serve_logs_each_request_and_exits_0_on_sigterm(
         client.describe_inference_experiment(Name="nobody")
     server.signal(signal.SIGTERM)
     assert server.wait() == 0, server.output
-    assert "DescribeInferenceExperiment name=nobody outcome=ResourceNotFound status=400" in (
-        server.output
-    )
+    assert (
+        "INFO lifecycle.server request op=DescribeInferenceExperiment name=nobody "
+        "outcome=ResourceNotFound rule=experiment-exists status=400 ms="
+    ) in server.output
     assert "reconciler stopped" in server.output
     assert "Traceback" not in server.output
 

@@ -32,7 +32,14 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "actuator_url": ("http://127.0.0.1:9/steps", "http://127.0.0.1:9/steps"),
     "actuator_secret_file": ("/etc/lifecycle/webhook", "/etc/lifecycle/webhook"),
     "actuator_timeout": ("3", 3.0),
+    "lock_timeout": ("1.5", 1.5),
+    "threads": ("3", 3),
+    "max_connections": ("50", 50),
+    "header_timeout": ("4", 4.0),
+    "idle_timeout": ("2", 2.0),
+    "shutdown_timeout": ("7", 7.0),
     "log_level": ("debug", "debug"),
+    "log_format": ("json", "json"),
 }
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+import pytest
 
 from lifecycle.actuators import SimulatedActuator
 from lifecycle.service.reconciler import Reconciler
@@ -180,3 +183,88 @@ def test_retries_wait_exponentially_longer_up_to_a_cap_with_bounded_jitter() -> 
     jittery = Reconciler(world.service, retry_seconds=4, jitter=0.25)
     delays = {jittery.retry_delay(1) for _ in range(200)}
     assert min(delays) >= 3 and max(delays) <= 5 and len(delays) > 100
+
+
+class _Recorder:
+    """An observer that keeps what it heard."""
+
+    def __init__(self) -> None:
+        self.steps: list[tuple[str, bool]] = []
+        self.passes: list[tuple[float, float]] = []
+
+    def step(self, action: str, ok: bool) -> None:
+        self.steps.append((action, ok))
+
+    def finished_pass(self, seconds: float, oldest_due_age: float) -> None:
+        self.passes.append((seconds, oldest_due_age))
+
+
+def test_stop_ends_a_pass_between_steps_saving_what_was_carried_out() -> None:
+    store, service, _ = _counted()
+    for name in ("a", "b", "c", "d"):
+        service.invoke("CreateInferenceExperiment", create_request(name))
+
+    class StopAfterTwo(SimulatedActuator):
+        def apply(self, step: Any) -> None:
+            super().apply(step)
+            if len(self.applied) == 4:  # a's and b's two variants
+                reconciler.stop()
+
+    actuator = StopAfterTwo()
+    reconciler = Reconciler(service, actuator)
+    assert reconciler.run_once() == 2
+    statuses = {n: store.get(n).status for n in "abcd"}  # type: ignore[union-attr]
+    assert statuses == {"a": "Starting", "b": "Starting", "c": "Creating", "d": "Creating"}
+    assert reconciler.stopping
+    assert reconciler.run_once() == 0  # stopped: no more passes
+    assert len(actuator.applied) == 4
+
+
+def test_release_lets_another_reconciler_take_the_work_at_once() -> None:
+    store, service, clock = _counted()
+    service.invoke("CreateInferenceExperiment", create_request("a"))
+    leaving = Reconciler(service, owner="leaving")
+    assert store.claim(clock(), 10, "leaving", 30.0) == ["a"]
+    assert Reconciler(service, owner="next").run_once() == 0  # claimed by another
+    assert leaving.release() == 1
+    assert Reconciler(service, owner="next").run_once() == 2
+
+
+def test_the_observer_hears_each_step_and_each_pass() -> None:
+    _, service, clock = _counted()
+    service.invoke("CreateInferenceExperiment", create_request("a"))
+    clock.advance(2.5)
+    recorder = _Recorder()
+    actuator = SimulatedActuator()
+    actuator.fail("start-shadow-test", times=1)
+    reconciler = Reconciler(service, actuator, observer=recorder)
+    reconciler.run_once()
+    assert recorder.steps == [
+        ("provision-variant", True),
+        ("provision-variant", True),
+        ("start-shadow-test", False),
+    ]
+    assert len(recorder.passes) == 1
+    seconds, oldest = recorder.passes[0]
+    assert seconds >= 0
+    assert oldest == pytest.approx(2.5, abs=0.01)  # created 2.5 s before the pass
+
+
+def test_each_failed_attempt_has_one_log_line_with_its_step(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="lifecycle.reconciler")
+    _, service, _ = _counted()
+    service.invoke("CreateInferenceExperiment", create_request("a"))
+    actuator = SimulatedActuator()
+    actuator.fail("provision-variant", times=1, message="quota exceeded")
+    Reconciler(service, actuator).run_once()
+    lines = [r for r in caplog.records if getattr(r, "fields", None)]
+    assert len(lines) == 1
+    fields = lines[0].fields  # type: ignore[attr-defined]
+    assert fields["experiment"] == "a"
+    assert fields["action"] == "provision-variant"
+    assert fields["attempt"] == 1
+    assert fields["error"].startswith("quota exceeded")
+    assert fields["variant"] == "prod"
+    assert fields["retry_in_s"] == 1.0

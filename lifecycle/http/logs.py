@@ -1,0 +1,168 @@
+"""The server's log: one line per request, per committed transition and per failed step.
+
+Records carry their facts in ``record.fields`` (``logger.info(msg,
+extra={"fields": {...}})``); the formatters put them on the line:
+
+- :class:`TextFormatter`: ``2026-12-02T01:02:03.456Z INFO lifecycle.server
+  request op=StopInferenceExperiment name=exp ... ms=0.42``; values with
+  spaces or quotes are quoted;
+- :class:`JsonFormatter`: one JSON object a line, ``time``, ``level``,
+  ``logger``, ``message`` and the fields.
+
+A line costs its formatting only when it is emitted: the fields are a dict
+built once, turned into text by the handler. :class:`OncePerInterval`
+keeps a storm of one error (``accept()`` failing with "Too many open
+files" under a descriptor limit) to one line per interval with a count of
+what it held back. :func:`log_config` is the ``logging.config`` dictionary
+``lifecycle serve`` runs with, for our loggers and uvicorn's alike.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from typing import Any
+
+__all__ = [
+    "LOG_FORMATS",
+    "JsonFormatter",
+    "OncePerInterval",
+    "TextFormatter",
+    "iso_utc",
+    "log_config",
+]
+
+LOG_FORMATS = ("text", "json")
+#: messages of a storm: one line per interval each
+_STORM_MARKERS = ("Too many open files", "out of system resource", "EMFILE", "ENFILE")
+
+
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
+def iso_utc(created: float) -> str:
+    """ISO 8601 in UTC with milliseconds: ``2026-12-02T01:02:03.456Z``."""
+    seconds = int(created)
+    cached = _second  # one strftime per second, not per line
+    if cached[0] != seconds:
+        cached[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        cached[0] = seconds
+    return f"{cached[1]}.{int((created - seconds) * 1000):03d}Z"
+
+
+#: a value written bare: no space, quote, equals sign or control character
+_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f]+')
+
+
+def _text_value(value: object) -> str:
+    if type(value) is int or type(value) is float:
+        return str(value)
+    text = str(value) if isinstance(value, str) else json.dumps(value, default=str)
+    if _BARE.fullmatch(text):
+        return text
+    return json.dumps(text)
+
+
+class TextFormatter(logging.Formatter):
+    """``TIME LEVEL LOGGER MESSAGE key=value ...``, one line per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [iso_utc(record.created), record.levelname, record.name, record.getMessage()]
+        fields: dict[str, Any] | None = getattr(record, "fields", None)
+        if fields:
+            parts.extend(f"{k}={_text_value(v)}" for k, v in fields.items() if v is not None)
+        line = " ".join(parts)
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, the fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": iso_utc(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields: dict[str, Any] | None = getattr(record, "fields", None)
+        if fields:
+            out.update((k, v) for k, v in fields.items() if v is not None)
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+class OncePerInterval(logging.Filter):
+    """Let a storm's record through once per ``interval`` seconds, noting how many it held back.
+
+    A storm is a record whose message or exception mentions running out of
+    file descriptors; other records pass untouched.
+    """
+
+    def __init__(self, interval: float = 10.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def _storm(self, record: logging.LogRecord) -> str | None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text = f"{text} {record.exc_info[1]}"
+        for marker in _STORM_MARKERS:
+            if marker in text:
+                return f"{record.name}:{marker}"
+        return None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = self._storm(record)
+        if key is None:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self.interval:
+                self._held[key] = self._held.get(key, 0) + 1
+                return False
+            self._last[key] = now
+            held = self._held.pop(key, 0)
+        if held:
+            record.msg = (
+                f"{record.msg} ({held} more like it in the last {self.interval:g}s held back)"
+            )
+        return True
+
+
+def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` of ``lifecycle serve``: our loggers and uvicorn's
+    on standard error in ``fmt`` (``text`` or ``json``), storms held to a line per interval."""
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+    formatter = TextFormatter if fmt == "text" else JsonFormatter
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "lifecycle",
+        "filters": ["storms"],
+        "stream": "ext://sys.stderr",
+    }
+    logger = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"lifecycle": {"()": f"{__name__}.{formatter.__name__}"}},
+        "filters": {"storms": {"()": f"{__name__}.OncePerInterval"}},
+        "handlers": {"default": handler},
+        "loggers": {
+            "lifecycle": logger,
+            "uvicorn": logger,
+            "uvicorn.error": {"level": level.upper()},
+            "asyncio": logger,
+        },
+    }

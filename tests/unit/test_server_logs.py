@@ -1,0 +1,103 @@
+"""The server's log lines: text and JSON, ISO 8601 UTC times, fields, storms held back."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import re
+import sys
+
+import pytest
+
+from lifecycle.http.logs import JsonFormatter, OncePerInterval, TextFormatter, iso_utc, log_config
+
+
+def _record(message: str = "request", **fields: object) -> logging.LogRecord:
+    record = logging.LogRecord("lifecycle.server", logging.INFO, __file__, 1, message, (), None)
+    record.created = 1_796_000_000.25
+    if fields:
+        record.fields = fields
+    return record
+
+
+def test_times_are_iso_8601_utc_with_milliseconds() -> None:
+    assert iso_utc(1_796_000_000.25) == "2026-11-30T00:53:20.250Z"
+
+
+def test_a_text_line_has_time_level_logger_message_then_its_fields() -> None:
+    line = TextFormatter().format(
+        _record(op="StopInferenceExperiment", name="exp", rule=None, status=400, ms=0.42)
+    )
+    assert line == (
+        "2026-11-30T00:53:20.250Z INFO lifecycle.server request "
+        "op=StopInferenceExperiment name=exp status=400 ms=0.42"
+    )
+
+
+def test_a_text_value_with_spaces_quotes_or_equals_is_quoted_so_the_line_parses() -> None:
+    line = TextFormatter().format(_record(reason='a "b" c', key="k=v"))
+    assert line.endswith(' reason="a \\"b\\" c" key="k=v"')
+
+
+def test_a_json_line_is_one_object_with_the_fields() -> None:
+    line = JsonFormatter().format(_record(op="ListInferenceExperiments", status=200, rule=None))
+    assert json.loads(line) == {
+        "time": "2026-11-30T00:53:20.250Z",
+        "level": "INFO",
+        "logger": "lifecycle.server",
+        "message": "request",
+        "op": "ListInferenceExperiments",
+        "status": 200,
+    }
+
+
+def test_an_exception_goes_on_the_record_in_both_formats() -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        info = sys.exc_info()
+    record = _record()
+    record.exc_info = info
+    assert "RuntimeError: boom" in TextFormatter().format(record)
+    assert "RuntimeError: boom" in json.loads(JsonFormatter().format(record))["exception"]
+
+
+def test_a_storm_of_descriptor_errors_is_one_line_per_interval_with_a_count() -> None:
+    storm = OncePerInterval(interval=60)
+    accept = logging.LogRecord(
+        "asyncio", logging.ERROR, __file__, 1, "socket.accept() out of system resource", (), None
+    )
+    assert storm.filter(accept)
+    assert not any(storm.filter(accept) for _ in range(1000))
+    other = _record("something else")
+    assert storm.filter(other)
+    storm.interval = 0
+    assert storm.filter(accept)
+    assert "1000 more like it" in accept.getMessage()
+
+
+def test_log_config_sends_ours_and_uvicorns_through_one_formatter(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    logging.config.dictConfig(log_config("info", "json"))
+    try:
+        logging.getLogger("lifecycle.server").info("request", extra={"fields": {"status": 200}})
+        logging.getLogger("uvicorn.error").info("Started server process [1]")
+        lines = capsys.readouterr().err.splitlines()
+        assert [json.loads(line)["logger"] for line in lines] == [
+            "lifecycle.server",
+            "uvicorn.error",
+        ]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", json.loads(lines[0])["time"])
+    finally:
+        for name in ("lifecycle", "uvicorn", "asyncio"):
+            logger = logging.getLogger(name)
+            logger.handlers.clear()
+            logger.propagate = True
+            logger.setLevel(logging.NOTSET)
+
+
+def test_log_config_refuses_an_unknown_format() -> None:
+    with pytest.raises(ValueError, match="text, json"):
+        log_config("info", "xml")
