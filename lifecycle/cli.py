@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--dry-run", action="store_true", help="print the steps that would run; run none"
     )
+    from_environment(migrate)  # LIFECYCLE_STORE names the store serve and migrate share
 
     diagram = sub.add_parser(
         "diagram",

@@ -6,7 +6,8 @@ called, so a flag added later gets its variable too) the variable
 The parser must be an :class:`EnvironmentParser`, which reads the variables
 of the flags that were not given once the command line is parsed:
 
-- a flag on the command line wins, and its variable is then not read;
+- a flag on the command line wins, and its variable is then not read; a
+  required flag may be left out when its variable is set;
 - an empty variable counts as unset;
 - the value goes through the flag's own type and choices, so it is checked
   exactly as the flag's would be, and a bad one is a usage error (exit 2)
@@ -105,6 +106,7 @@ def from_environment(
         text = environ.get(variable, "")
         if text:
             action.default = _Unset(variable, text)
+            action.required = False  # a required flag may come from its variable instead
 
 
 class EnvironmentParser(argparse.ArgumentParser):

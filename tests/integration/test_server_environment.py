@@ -138,3 +138,16 @@ def test_a_bad_variable_stops_the_server_before_it_starts(serve_process: Any) ->
     assert "environment variable LIFECYCLE_AUTH: 'basic' is not one of none, sigv4" in (
         server.output
     )
+
+
+def test_migrate_reads_the_store_serve_reads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    database = tmp_path / "migrated.db"
+    monkeypatch.setenv("LIFECYCLE_STORE", f"sqlite:///{database}")
+    assert main(["migrate", "--dry-run"]) == 0
+    assert not database.exists()
+    assert main(["migrate"]) == 0
+    assert "migrated from schema version 0" in capsys.readouterr().out
+    store = open_store(f"sqlite:///{database}?migrate=false")  # at the build's version
+    store.close()

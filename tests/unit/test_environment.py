@@ -149,3 +149,16 @@ def test_a_subcommand_reads_its_variables_through_the_parent() -> None:
     assert parser.parse_args(["serve"]).port == 9090
     assert parser.parse_args(["serve", "--port", "1"]).port == 1
     assert not hasattr(parser.parse_args(["other"]), "port")
+
+
+def test_a_required_flag_may_come_from_its_variable_instead() -> None:
+    def parser(environ: dict[str, str]) -> EnvironmentParser:
+        made = EnvironmentParser(prog="tool")
+        made.add_argument("--store", required=True)
+        from_environment(made, environ)
+        return made
+
+    assert parser({"LIFECYCLE_STORE": "memory://"}).parse_args([]).store == "memory://"
+    assert parser({"LIFECYCLE_STORE": "memory://"}).parse_args(["--store", "x"]).store == "x"
+    with pytest.raises(SystemExit):
+        parser({}).parse_args([])
