@@ -350,6 +350,17 @@ def test_a_postgresql_store_without_psycopg_is_one_line_naming_the_extra(
     assert line.endswith(install_hint("postgres"))
 
 
+def test_a_bad_postgresql_url_option_does_not_print_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        serve_main(["--port", "0", "--store", "postgresql://app:s3cret@h/db?migrate=perhaps"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "migrate='perhaps' must be true or false" in err
+    assert "s3cret" not in err
+
+
 def test_the_default_store_is_sqlite_once_it_exists() -> None:
     assert default_store_url() in ("sqlite:///lifecycle.db", "memory://")
 
