@@ -4,7 +4,7 @@ The tour::
 
     from lifecycle import ExperimentService, Reconciler, open_store
 
-    service = ExperimentService(open_store("sqlite:///lifecycle.db"))
+    service = ExperimentService(open_store("sqlite:///experiments.db"))
     service.create_inference_experiment(Name="exp", ...)   # boto3's names and shapes
     Reconciler(service).run_once()                          # moves transitional statuses on
     service.stop_inference_experiment(Name="exp", ModelVariantActions={"shadow": "Promote"})
@@ -13,6 +13,7 @@ The tour::
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -86,6 +87,13 @@ _HOMES = (
     "lifecycle.stores",
     "lifecycle.service",
 )
+
+
+# A library leaves its log records to the application: with no logging configured, the
+# engine's warnings (an experiment failed, a step is retried) would otherwise reach
+# logging's last-resort handler and print on stderr; a host that configures logging
+# (lifecycle serve, pytest, basicConfig) still gets every record.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 
 def __getattr__(name: str) -> Any:

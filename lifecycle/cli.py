@@ -9,18 +9,50 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 
+def _version() -> str:
+    """The installed distribution's name and version (the package's own when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from lifecycle.errors import DISTRIBUTION
+
+    try:
+        return f"{DISTRIBUTION} {version(DISTRIBUTION)}"
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        from lifecycle import __version__
+
+        return f"{DISTRIBUTION} {__version__}"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="lifecycle", description="Lifecycle engine for inference experiments (shadow tests)."
+    from lifecycle.http.options import (
+        SERVE_DESCRIPTION,
+        EnvironmentParser,
+        add_serve_arguments,
+        from_environment,
+    )
+
+    parser = EnvironmentParser(
+        prog="lifecycle",
+        description="Lifecycle engine for SageMaker-style inference experiments (shadow tests): "
+        "an HTTP server that speaks SageMaker's API, the diagrams of its state machines, and "
+        "a demonstration. `lifecycle COMMAND --help` describes each command.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=_version(),
+        help="print the installed distribution and its version, and exit",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser(
-        "serve", help="serve the SageMaker inference-experiment API (AWS JSON 1.1) over HTTP"
+        "serve",
+        help="serve the SageMaker inference-experiment API (AWS JSON 1.1) over HTTP",
+        description=SERVE_DESCRIPTION,
     )
-    from lifecycle.http.options import add_serve_arguments
 
     add_serve_arguments(serve)
+    from_environment(serve)
 
     migrate = sub.add_parser(
         "migrate",
@@ -42,27 +74,40 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--dry-run", action="store_true", help="print the steps that would run; run none"
     )
+    from_environment(migrate)  # LIFECYCLE_STORE names the store serve and migrate share
 
-    diagram = sub.add_parser("diagram", help="draw a machine from the transition tables")
+    diagram = sub.add_parser(
+        "diagram",
+        help="draw a machine from the transition tables",
+        description="Draw the experiment or the variant machine from the transition tables the "
+        "engine runs on (Mermaid, Graphviz DOT, SVG through Graphviz's dot, or a Markdown "
+        "matrix), or check a directory of committed diagrams against the tables.",
+    )
     diagram.add_argument(
-        "--machine", default="experiment", help="experiment or variant (default: experiment)"
+        "--machine",
+        help="experiment or variant (default: experiment; with --check, every machine)",
     )
     diagram.add_argument(
         "--format",
         dest="fmt",
-        default="mermaid",
-        help="mermaid, dot, svg or matrix (default: mermaid)",
+        help="mermaid, dot, svg or matrix (default: mermaid; with --check, every format)",
     )
     diagram.add_argument("--output", help="write to this file instead of standard output")
     diagram.add_argument("--highlight", metavar="STATUS", help="mark one status")
     diagram.add_argument(
         "--check",
         metavar="DIR",
-        help="compare DIR's diagrams with the tables; exit 1 naming each file that differs",
+        help="compare DIR's diagrams with the tables (only --machine's or --format's files "
+        "when given; README.md and rules.md belong to neither); exit 1 naming each file that "
+        "differs and the command that rewrites them",
     )
 
     sub.add_parser(
-        "demo", help="run one experiment from create to a promoting stop, printing each status"
+        "demo",
+        help="run one experiment from create to a promoting stop, printing each status",
+        description="Run one shadow test in memory, from CreateInferenceExperiment to a stop "
+        "that promotes the shadow variant, printing each status the experiment and its "
+        "variants pass through.",
     )
     return parser
 

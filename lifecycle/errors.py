@@ -426,6 +426,15 @@ class DiagramError(LifecycleError):
     """Graphviz could not render a diagram."""
 
 
+#: the name the project is published under (``pip install``); the import package is ``lifecycle``
+DISTRIBUTION = "inference-lifecycle"
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs the optional ``extra``, for the messages of ImportErrors."""
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
+
+
 #: how to get Graphviz's ``dot``, for the diagram errors' messages
 GRAPHVIZ_HINT = "install the Debian package graphviz (apt-get install graphviz)"
 

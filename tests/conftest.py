@@ -6,6 +6,9 @@ missing DSN, a missing psycopg or an unreachable server is an error
 instead, so CI never passes with those tests skipped. Each test gets a
 schema of its own, made for it and dropped after it: nothing else on the
 server is touched.
+
+Every test starts without the ``LIFECYCLE_*`` variables of ``lifecycle serve``
+(those of a developer's shell would change what the server tests start).
 """
 
 from __future__ import annotations
@@ -16,11 +19,22 @@ from collections.abc import Iterator
 
 import pytest
 
+from lifecycle.errors import install_hint
+
 POSTGRES_DSN_ENV = "LIFECYCLE_TEST_POSTGRES_DSN"
 REQUIRE_POSTGRES_ENV = "LIFECYCLE_REQUIRE_POSTGRES"
 
 #: one prefix per test run, so schemas of runs in parallel never meet
 _RUN = f"lifecycle_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(autouse=True)
+def _no_serve_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ``LIFECYCLE_*`` variables ``lifecycle serve`` reads are the tests' to set: any in
+    the caller's environment are taken out (the test suite's own two stay)."""
+    for name in list(os.environ):
+        if name.startswith("LIFECYCLE_") and name not in (POSTGRES_DSN_ENV, REQUIRE_POSTGRES_ENV):
+            monkeypatch.delenv(name)
 
 
 def _unavailable(reason: str) -> None:
@@ -42,7 +56,7 @@ def postgres_dsn() -> str:
     try:
         import psycopg
     except ImportError:
-        _unavailable("psycopg is not installed: pip install 'lifecycle[postgres]'")
+        _unavailable(f"psycopg is not installed: {install_hint('postgres')}")
         raise
     try:
         with psycopg.connect(dsn, connect_timeout=5) as conn:

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from enum import StrEnum
 from pathlib import Path
 
@@ -43,6 +43,7 @@ __all__ = [
     "DiagramError",
     "DiagramToolMissing",
     "check",
+    "file_names",
     "readme",
     "run",
     "to_dot",
@@ -105,12 +106,74 @@ def to_svg(table: MachineTable, highlight: str | StrEnum | None = None) -> str:
 
 # --- the committed files -------------------------------------------------------------------------
 
-#: file name (after the machine's name) -> what renders it
+#: each format's file, as a suffix of the machine's name, in the order the files are checked
+_SUFFIXES = {"mermaid": ".mmd", "dot": ".dot", "matrix": "-matrix.md", "svg": ".svg"}
+#: what renders each text file (the SVG goes through Graphviz)
 _TEXT_FILES: dict[str, Callable[[MachineTable], str]] = {
     ".mmd": to_mermaid,
     ".dot": to_dot,
     "-matrix.md": to_matrix,
 }
+#: the files of all the machines together
+_SHARED_FILES = ("README.md", "rules.md")
+
+
+def file_names(
+    tables: Mapping[str, MachineTable] = TABLES,
+    *,
+    machine: str | None = None,
+    fmt: str | None = None,
+) -> list[str]:
+    """The diagram files of ``tables``: each machine's file of each format, then
+    ``README.md`` and ``rules.md``. ``machine`` or ``fmt`` narrows the list to that
+    machine's or that format's files (the two shared files belong to neither)."""
+    if machine is not None and machine not in tables:
+        raise ValidationError(f"no machine {machine!r}; one of: {', '.join(tables)}")
+    if fmt is not None and fmt not in _SUFFIXES:
+        raise ValidationError(f"no format {fmt!r}; one of: {', '.join(_SUFFIXES)}")
+    names = [
+        name + suffix
+        for name in tables
+        if machine in (None, name)
+        for format_name, suffix in _SUFFIXES.items()
+        if fmt in (None, format_name)
+    ]
+    if machine is None and fmt is None:
+        names += _SHARED_FILES
+    return names
+
+
+def _chosen(tables: Mapping[str, MachineTable], files: Collection[str] | None) -> list[str]:
+    """``files`` (all of them when None) in the order of :func:`file_names`; a
+    ValidationError naming any that is not a diagram file."""
+    every = file_names(tables)
+    if files is None:
+        return every
+    unknown = sorted(set(files) - set(every))
+    if unknown:
+        raise ValidationError(
+            f"no diagram file {unknown[0]!r}; one of: {', '.join(every)}", field="files"
+        )
+    return [name for name in every if name in files]
+
+
+def _machine_file(tables: Mapping[str, MachineTable], file_name: str) -> tuple[MachineTable, str]:
+    """The machine and the suffix of one machine's file."""
+    for name, table in tables.items():
+        suffix = file_name.removeprefix(name)
+        if suffix != file_name and suffix in _SUFFIXES.values():
+            return table, suffix
+    raise AssertionError(file_name)  # pragma: no cover - _chosen lets only known names by
+
+
+def _text(tables: Mapping[str, MachineTable], file_name: str) -> str:
+    """What a text file (not an SVG) of ``tables`` holds."""
+    if file_name == "README.md":
+        return readme(tables)
+    if file_name == "rules.md":
+        return rules_markdown()
+    table, suffix = _machine_file(tables, file_name)
+    return _TEXT_FILES[suffix](table)
 
 
 def readme(tables: Mapping[str, MachineTable] = TABLES) -> str:
@@ -149,17 +212,24 @@ def readme(tables: Mapping[str, MachineTable] = TABLES) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_all(directory: str | Path, tables: Mapping[str, MachineTable] = TABLES) -> list[Path]:
-    """Write every diagram file of ``tables`` into ``directory``; return their paths."""
+def write_all(
+    directory: str | Path,
+    tables: Mapping[str, MachineTable] = TABLES,
+    *,
+    files: Collection[str] | None = None,
+) -> list[Path]:
+    """Write the diagram files of ``tables`` into ``directory`` (only ``files``, names as
+    :func:`file_names` gives them, when given); return their paths. Only the SVGs need
+    Graphviz's ``dot``."""
+    chosen = _chosen(tables, files)
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     contents: dict[str, str] = {}
-    for name, table in tables.items():
-        for suffix, render in _TEXT_FILES.items():
-            contents[name + suffix] = render(table)
-        contents[name + ".svg"] = to_svg(table)
-    contents["README.md"] = readme(tables)
-    contents["rules.md"] = rules_markdown()
+    for file_name in chosen:
+        if file_name.endswith(".svg"):
+            contents[file_name] = to_svg(_machine_file(tables, file_name)[0])
+        else:
+            contents[file_name] = _text(tables, file_name)
     paths = []
     for file_name, text in contents.items():
         path = root / file_name
@@ -200,26 +270,28 @@ def _svg_matches(path: Path, table: MachineTable) -> bool:
     return nodes == {str(s) for s in table.statuses} and edges == want_edges
 
 
-def check(directory: str | Path, tables: Mapping[str, MachineTable] = TABLES) -> list[str]:
-    """The names of the files in ``directory`` that are missing or differ from ``tables``.
+def check(
+    directory: str | Path,
+    tables: Mapping[str, MachineTable] = TABLES,
+    *,
+    files: Collection[str] | None = None,
+) -> list[str]:
+    """The names of the files in ``directory`` that are missing or differ from ``tables``
+    (of ``files`` only, when given).
 
     Text files are compared byte for byte, SVGs by what they contain. Needs no Graphviz.
     """
     root = Path(directory)
-
-    def differs(file_name: str, want: str) -> bool:
-        path = root / file_name
-        return not path.is_file() or path.read_bytes() != want.encode("utf-8")
-
     bad: list[str] = []
-    for name, table in tables.items():
-        bad += [name + s for s, render in _TEXT_FILES.items() if differs(name + s, render(table))]
-        if not _svg_matches(root / f"{name}.svg", table):
-            bad.append(f"{name}.svg")
-    if differs("README.md", readme(tables)):
-        bad.append("README.md")
-    if differs("rules.md", rules_markdown()):
-        bad.append("rules.md")
+    for file_name in _chosen(tables, files):
+        path = root / file_name
+        if file_name.endswith(".svg"):
+            matches = _svg_matches(path, _machine_file(tables, file_name)[0])
+        else:
+            want = _text(tables, file_name).encode("utf-8")
+            matches = path.is_file() and path.read_bytes() == want
+        if not matches:
+            bad.append(file_name)
     return bad
 
 
@@ -242,27 +314,24 @@ def _render(machine: str, fmt: str, highlight: str | None) -> str:
 
 
 def run(
-    machine: str, fmt: str, output: str | None, highlight: str | None, check_dir: str | None
+    machine: str | None,
+    fmt: str | None,
+    output: str | None,
+    highlight: str | None,
+    check_dir: str | None,
 ) -> int:
     """``lifecycle diagram``: 0 done; 1 files differ or Graphviz failed; 2 bad arguments.
 
-    With ``check_dir``, prints each file there that differs from the tables (the other
-    arguments are not used). Otherwise renders one machine in one format to ``output``,
-    or to stdout when ``output`` is None. Errors are one line on stderr, no traceback.
+    With ``check_dir``, prints each file there that differs from the tables: every
+    diagram file, or only ``machine``'s or ``fmt``'s when given (``output`` and
+    ``highlight`` are refused with it). Otherwise renders one machine (default
+    ``experiment``) in one format (default ``mermaid``) to ``output``, or to stdout when
+    ``output`` is None. Errors are one line on stderr, no traceback.
     """
-    if check_dir is not None:
-        bad = check(check_dir)
-        for file_name in bad:
-            print(Path(check_dir) / file_name)
-        if bad:
-            print(
-                f"{len(bad)} diagram file(s) differ from the tables; regenerate them with "
-                f"python -c \"from lifecycle.diagrams import write_all; write_all('{check_dir}')\"",
-                file=sys.stderr,
-            )
-        return 1 if bad else 0
     try:
-        text = _render(machine, fmt, highlight)
+        if check_dir is not None:
+            return _check(check_dir, machine, fmt, output, highlight)
+        text = _render(machine or "experiment", fmt or "mermaid", highlight)
     except ValidationError as exc:
         print(f"lifecycle diagram: {exc.message}", file=sys.stderr)
         return 2
@@ -278,3 +347,36 @@ def run(
         print(f"lifecycle diagram: cannot write {output}: {exc.strerror}", file=sys.stderr)
         return 1
     return 0
+
+
+def _check(
+    check_dir: str, machine: str | None, fmt: str | None, output: str | None, highlight: str | None
+) -> int:
+    """``--check DIR``: print each file that differs, and the command that rewrites them."""
+    for flag, value in (("--output", output), ("--highlight", highlight)):
+        if value is not None:
+            raise ValidationError(
+                f"--check compares the files in {check_dir} with the tables and takes no {flag}"
+            )
+    chosen = file_names(machine=machine, fmt=fmt)
+    root = Path(check_dir)
+    if not root.is_dir():
+        found = "is not a directory" if root.exists() else "does not exist"
+        raise ValidationError(f"--check {check_dir}: {check_dir} {found}")
+    bad = check(root, files=chosen)
+    for file_name in bad:
+        print(root / file_name)
+    if bad:
+        files = "" if bad == file_names() else f", files={bad!r}"
+        command = f"from lifecycle.diagrams import write_all; write_all({check_dir!r}{files})"
+        dot = (
+            f" (an SVG needs Graphviz's dot: {GRAPHVIZ_HINT})"
+            if any(name.endswith(".svg") for name in bad)
+            else ""
+        )
+        print(
+            f"{len(bad)} diagram file(s) differ from the tables; regenerate them with "
+            f'python -c "{command}"{dot}',
+            file=sys.stderr,
+        )
+    return 1 if bad else 0

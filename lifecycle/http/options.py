@@ -16,10 +16,36 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from lifecycle.http._environment import (
+    ENV_PREFIX,
+    EnvironmentParser,
+    environment_variable,
+    from_environment,
+)
+
 if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
 
-__all__ = ["add_serve_arguments", "build_actuator", "default_store_url", "read_secret"]
+__all__ = [
+    "ENV_PREFIX",
+    "SERVE_DESCRIPTION",
+    "EnvironmentParser",
+    "add_serve_arguments",
+    "build_actuator",
+    "default_store_url",
+    "environment_variable",
+    "from_environment",
+    "read_secret",
+]
+
+#: what ``lifecycle serve --help`` says first
+SERVE_DESCRIPTION = (
+    "Serve the seven inference-experiment operations of SageMaker's API (AWS JSON 1.1, so "
+    "boto3 and the AWS CLI work unchanged) on POST /, and GET /health; the reconciler runs in "
+    "the same process. SIGINT or SIGTERM stops it cleanly. Every flag can also be set by the "
+    "environment variable shown with it (LIFECYCLE_ and the flag's name, in capitals, dashes "
+    "as underscores); a flag on the command line wins."
+)
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _WEBHOOK_TIMEOUT = 10.0
@@ -83,7 +109,8 @@ def _region(text: str) -> str:
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``serve`` options to ``parser``."""
+    """Add the ``serve`` options to ``parser``; :func:`from_environment` then lets each
+    also come from its ``LIFECYCLE_*`` variable."""
     parser.add_argument(
         "--host",
         default="127.0.0.1",

@@ -2,7 +2,9 @@
 
 ``lifecycle.cli`` hooks these into its ``serve`` subcommand::
 
-    add_serve_arguments(subparsers.add_parser("serve", help=...))
+    serve = subparsers.add_parser("serve", help=...)   # of an EnvironmentParser
+    add_serve_arguments(serve)
+    from_environment(serve)                             # LIFECYCLE_PORT for --port, ...
     ...
     return run_serve(args)
 
@@ -12,7 +14,8 @@ and returns an exit code; SIGINT and SIGTERM stop it gracefully (requests in
 flight finish, then the reconciler stops) and it returns 0. The ``--actuator``
 flags pick what carries out the reconciler's steps (``options.build_actuator``:
 simulated, a webhook, or a factory of the user's); it is closed on the way out.
-The flags themselves are in ``options.py``.
+The address is bound first, before the store opens: a taken port stops the
+server before anything else happens. The flags themselves are in ``options.py``.
 """
 
 from __future__ import annotations
@@ -24,17 +27,23 @@ import importlib.util
 import ipaddress
 import logging
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
+from lifecycle.errors import install_hint
 from lifecycle.http.app import LifecycleApp, Reconciling, ServedService
 from lifecycle.http.options import (
+    SERVE_DESCRIPTION,
+    EnvironmentParser,
     add_serve_arguments,
     build_actuator,
     default_store_url,
+    from_environment,
     read_secret,
 )
 from lifecycle.http.protocol import Authenticator
@@ -45,6 +54,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Limits",
     "add_serve_arguments",
+    "bind",
     "build_actuator",
     "default_store_url",
     "is_loopback",
@@ -104,7 +114,14 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        return _serve_with(args, actuator, auth, token_secret)
+        _warn_if_open(args.host, auth)
+        try:  # before the store opens and the reconciler starts: a taken port stops nothing
+            sock = bind(args.host, args.port)
+        except OSError as exc:
+            print(f"error: {_cannot_listen(args.host, args.port, exc)}", file=sys.stderr)
+            return 1
+        with sock:
+            return _serve_with(args, actuator, auth, token_secret, sock)
     finally:
         _close(actuator)
 
@@ -114,14 +131,18 @@ def _serve_with(
     actuator: Actuator,
     auth: Authenticator | None,
     token_secret: bytes | None,
+    sock: socket.socket,
 ) -> int:
-    """Open the store, build the service and the reconciler over ``actuator``, and serve."""
+    """Open the store, build the service and the reconciler over ``actuator``, and serve
+    on ``sock``."""
     from lifecycle.errors import LifecycleError
 
     try:
         store = _open_store(args.store, args.lock_timeout)
-    except (LifecycleError, ValueError, OSError) as exc:
-        print(f"error: cannot open store {args.store}: {exc}", file=sys.stderr)
+    except (LifecycleError, ValueError, OSError, ImportError) as exc:
+        # ImportError: the store's driver is an extra that is not installed (its message
+        # names the install command), one line rather than a traceback
+        print(f"error: cannot open store {_shown(args.store)}: {exc}", file=sys.stderr)
         return 1
 
     from lifecycle.service.reconciler import Reconciler
@@ -146,9 +167,19 @@ def _serve_with(
             auth=auth,
             log_level=args.log_level,
             limits=Limits.from_args(args),
+            sock=sock,
         )
     finally:
         _close(store)
+
+
+def _shown(url: str) -> str:
+    """``url`` as an error may print it: a password in it replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _close(thing: object) -> None:
@@ -158,7 +189,6 @@ def _close(thing: object) -> None:
         close()
 
 
-#: a dotted Python name: ``package.module`` or ``attribute.path``
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":
@@ -228,6 +258,36 @@ def _quiet_signal_exit() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (``port=0`` picks a free one), not yet
+    listening; OSError when the address cannot be bound (the port is taken, the address
+    is not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}"
+
+
+def _warn_if_open(host: str, auth: Authenticator | None) -> None:
+    if auth is None and not is_loopback(host):
+        print(
+            f"warning: serving on {host}, which is not a loopback address, without "
+            "authentication: anyone who can reach it can change experiments; "
+            "use --auth sigv4 --credentials FILE",
+            file=sys.stderr,
+        )
+
+
 def serve(
     service: ServedService,
     reconciler: Reconciling | None,
@@ -239,33 +299,38 @@ def serve(
     offload: bool | None = None,
     tick_seconds: float = 0.1,
     limits: Limits | None = None,
+    sock: socket.socket | None = None,
 ) -> int:
     """Serve ``service`` over HTTP until SIGINT/SIGTERM; return the exit code.
 
     0 after a signal-driven shutdown; 1 when the server cannot start (the
     port is taken, the address cannot be bound, the app fails to start).
-    ``port=0`` picks a free port; uvicorn logs the one it bound. A signal
-    first asks the reconciler to stop between steps, then lets requests in
-    flight finish, all within ``limits.shutdown_timeout``.
+    ``port=0`` picks a free port; uvicorn logs the one it bound. The address
+    is bound before the app starts, so a taken port stops the server before
+    its reconciler makes a pass. ``sock`` is a socket already bound to
+    ``host``:``port`` (:func:`bind`; ``run_serve`` binds it before it opens
+    the store), which the server then listens on and closes. A signal first
+    asks the reconciler to stop between steps, then lets requests in flight
+    finish, all within ``limits.shutdown_timeout``.
     """
     try:
         import uvicorn
-    except ImportError:  # pragma: no cover - depends on the install
+    except ImportError:  # the server extra is not installed
         print(
-            "error: serving needs uvicorn; install it with: pip install 'lifecycle[server]'",
+            f"error: serving needs uvicorn; install it with: {install_hint('server')}",
             file=sys.stderr,
         )
         return 1
     from lifecycle.http.logs import log_config
 
     limits = limits or Limits()
-    if auth is None and not is_loopback(host):
-        print(
-            f"warning: serving on {host}, which is not a loopback address, without "
-            "authentication: anyone who can reach it can change experiments; "
-            "use --auth sigv4 --credentials FILE",
-            file=sys.stderr,
-        )
+    if sock is None:
+        _warn_if_open(host, auth)
+        try:
+            sock = bind(host, port)
+        except OSError as exc:
+            print(f"error: {_cannot_listen(host, port, exc)}", file=sys.stderr)
+            return 1
     app = LifecycleApp(
         service,
         reconciler,
@@ -292,10 +357,10 @@ def serve(
         timeout_graceful_shutdown=max(1, int(limits.shutdown_timeout) - 1),
     )
     server = _make_server(config, app)
-    with _quiet_signal_exit():
+    with sock, _quiet_signal_exit():
         try:
-            server.run()
-        except SystemExit as exc:  # uvicorn exits on a failed bind or startup
+            server.run(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits when the app fails to start
             _log.debug("uvicorn exited with %r", exc.code)
             return 1
     return 0 if server.started else 1
@@ -306,7 +371,8 @@ def _server_class() -> type:
 
     class Server(uvicorn.Server):
         """uvicorn's server, which also asks the reconciler to stop the moment a signal comes,
-        so its pass ends while requests in flight finish, not after them."""
+        so its pass ends while requests in flight finish, not after them, and says where it
+        listens once it does."""
 
         def __init__(self, config: uvicorn.Config, app: LifecycleApp) -> None:
             super().__init__(config)
@@ -316,6 +382,17 @@ def _server_class() -> type:
             self.lifecycle_app.request_stop()
             super().handle_exit(sig, frame)
 
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            # uvicorn says where it listens only for an address it binds itself, and here
+            # the address is bound before the app starts
+            await super().startup(sockets)
+            if self.started and sockets:
+                host, port = sockets[0].getsockname()[:2]
+                shown = f"[{host}]" if ":" in host else host
+                logging.getLogger("uvicorn.error").info(
+                    "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+                )
+
     return Server
 
 
@@ -324,11 +401,9 @@ def _make_server(config: Any, app: LifecycleApp) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="lifecycle serve",
-        description="Serve the inference-experiment API (AWS JSON 1.1) over HTTP.",
-    )
+    parser = EnvironmentParser(prog="lifecycle serve", description=SERVE_DESCRIPTION)
     add_serve_arguments(parser)
+    from_environment(parser)
     return run_serve(parser.parse_args(argv))
 
 

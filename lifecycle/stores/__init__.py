@@ -16,7 +16,7 @@ The SQL stores migrate their schema to this build's version as they open
 does only that, for ``lifecycle migrate``.
 
 :class:`PostgresStore` needs the ``postgres`` extra (``pip install
-'lifecycle[postgres]'``); it is imported only when used.
+'inference-lifecycle[postgres]'``); it is imported only when used.
 """
 
 from __future__ import annotations
@@ -59,12 +59,13 @@ def __getattr__(name: str) -> Any:
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
-def _migrate_option(url: str, value: str | None) -> bool:
+def _migrate_option(value: str | None) -> bool:
     if value is None or value.lower() in _TRUE:
         return True
     if value.lower() in _FALSE:
         return False
-    raise StoreError(f"store URL option migrate={value!r} in {url!r} must be true or false")
+    # not the URL itself: a PostgreSQL one may hold a password
+    raise StoreError(f"store URL option migrate={value!r} must be true or false")
 
 
 def _parse(url: str) -> tuple[str, dict[str, Any]]:
@@ -95,7 +96,7 @@ def _parse(url: str) -> tuple[str, dict[str, Any]]:
             "path": path[1:],
             "synchronous": options.get("synchronous", "FULL"),
             "timeout": float(options["timeout"]) if "timeout" in options else None,
-            "migrate": _migrate_option(url, options.get("migrate")),
+            "migrate": _migrate_option(options.get("migrate")),
         }
     if scheme in ("postgresql", "postgres"):
         parts = urlsplit(url)
@@ -106,7 +107,7 @@ def _parse(url: str) -> tuple[str, dict[str, Any]]:
         return "postgres", {
             "dsn": dsn,
             "schema": ours.get("schema", "lifecycle"),
-            "migrate": _migrate_option(url, ours.get("migrate")),
+            "migrate": _migrate_option(ours.get("migrate")),
         }
     raise StoreError(
         f"unknown store URL scheme {scheme + '://'!r} in {url!r}; use one of {_SCHEMES}"

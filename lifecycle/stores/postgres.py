@@ -1,6 +1,6 @@
 """PostgresStore: many replicas on one PostgreSQL database, on psycopg 3.
 
-Needs the ``postgres`` extra: ``pip install 'lifecycle[postgres]'``.
+Needs the ``postgres`` extra: ``pip install 'inference-lifecycle[postgres]'``.
 
 The tables live in one schema (``lifecycle`` by default; tests use one of
 their own), made and upgraded by the migrations of ``_migrations.py`` when
@@ -39,6 +39,14 @@ from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
+from lifecycle.errors import (
+    BulkCreateError,
+    NameInUseError,
+    StoreError,
+    StoreUnavailableError,
+    install_hint,
+)
+
 try:
     import psycopg
     import psycopg_pool
@@ -47,11 +55,10 @@ try:
 except ImportError as _err:  # pragma: no cover - exercised only without the extra
     raise ImportError(
         "PostgresStore needs psycopg 3, which the 'postgres' extra installs: "
-        "pip install 'lifecycle[postgres]'"
+        + install_hint("postgres")
     ) from _err
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
-from lifecycle.errors import BulkCreateError, NameInUseError, StoreError, StoreUnavailableError
 from lifecycle.stores._migrations import LOG_TABLE, Migration, MigrationReport, VersionBook
 from lifecycle.stores._migrations import migrate as _migrate
 from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS, entry_params, history_seq, row_params

@@ -182,6 +182,13 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         self._book = _SqliteBook(self._sql, f"SQLite file {self.path!r}")
         if os.path.isdir(self.path):
             raise StoreError(f"cannot open SQLite store {self.path!r}: it is a directory")
+        directory = os.path.dirname(self.path)
+        if directory and not os.path.isdir(directory):
+            found = "is not a directory" if os.path.exists(directory) else "does not exist"
+            raise StoreError(
+                f"cannot open SQLite store {self.path!r}: {directory!r} {found} (the store "
+                "makes its file, not the directories above it)"
+            )
         if not migrate and not os.path.exists(self.path):
             raise StoreError(
                 f"cannot open SQLite store {self.path!r}: there is no such file, and with "

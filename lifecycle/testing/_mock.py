@@ -31,7 +31,7 @@ from typing import Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlsplit
 
 from lifecycle.domain.rules.schedule import whole_ms
-from lifecycle.errors import NotEmulatedError
+from lifecycle.errors import NotEmulatedError, install_hint
 from lifecycle.service.service import OPERATIONS, ExperimentService
 from lifecycle.testing import _moto
 from lifecycle.testing._world import VirtualClock, World, advance_together
@@ -127,6 +127,7 @@ class MockSageMaker:
         check_endpoints: bool = False,
         **world_options: Any,
     ) -> None:
+        _check_options(world_options)
         self._options: dict[str, Any] = {
             "settle": settle,
             "region": region,
@@ -251,9 +252,7 @@ class MockSageMaker:
         try:
             import botocore.session  # noqa: F401  (fail early, with the install hint)
         except ImportError as exc:
-            raise ImportError(
-                "mock_sagemaker() needs boto3: pip install 'lifecycle[testing]'"
-            ) from exc
+            raise ImportError("mock_sagemaker() needs boto3: " + install_hint("testing")) from exc
 
         region = self._region or next(
             (os.environ[v] for v in _REGION_VARIABLES if os.environ.get(v)), "us-east-1"
@@ -420,6 +419,31 @@ class MockSageMaker:
         state = "active" if self.active else "inactive"
         now = self._entered()[0].clock.now if self._worlds else None
         return f"<MockSageMaker {state} now={now}>"
+
+
+#: the World options the mock sets itself
+_MOCK_SETS = frozenset({"settle", "clock", "region", "account_id"})
+
+
+def _keywords(function: Callable[..., Any]) -> set[str]:
+    return {
+        name
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+
+
+def _check_options(world_options: dict[str, Any]) -> None:
+    """A TypeError naming each option that is neither the mock's nor the World's, and
+    listing those there are."""
+    passed_on = _keywords(World.__init__) - _MOCK_SETS
+    unknown = sorted(set(world_options) - passed_on)
+    if unknown:
+        known = sorted(_keywords(MockSageMaker.__init__) | passed_on)
+        raise TypeError(
+            f"mock_sagemaker() has no option{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))}; its options are {', '.join(known)}"
+        )
 
 
 @overload

@@ -1,6 +1,9 @@
 """The pytest plugin of ``lifecycle.testing``: the ``sagemaker_mock`` fixture.
 
-Registered through the ``pytest11`` entry point ``lifecycle``. Loading it
+Registered by the ``pytest11`` entry point ``lifecycle``, the top-level module
+``_lifecycle_pytest``, once pytest configures (after pytest-cov has started
+coverage, so the report sees this package's module-level lines run);
+``pytest -p lifecycle.testing.pytest_plugin`` loads it directly. Loading it
 imports only pytest: boto3, botocore, hypothesis and the engine are
 imported when a test first uses the fixture.
 
@@ -42,5 +45,14 @@ def sagemaker_mock(request: pytest.FixtureRequest) -> Iterator[MockSageMaker]:
 
     marker = request.node.get_closest_marker("sagemaker_mock")
     options = dict(marker.kwargs) if marker is not None else {}
-    with mock_sagemaker(**options) as mock:
+    if marker is not None and marker.args:
+        pytest.fail(
+            f"@pytest.mark.sagemaker_mock takes options by name (settle=30), not {marker.args!r}",
+            pytrace=False,
+        )
+    try:
+        mock = mock_sagemaker(**options)
+    except TypeError as exc:  # an option it does not have: the message names it and the others
+        pytest.fail(f"@pytest.mark.sagemaker_mock: {exc}", pytrace=False)
+    with mock:
         yield mock

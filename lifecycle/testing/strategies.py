@@ -35,16 +35,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from lifecycle.errors import ValidationError, install_hint
+
 try:
     from hypothesis import strategies as st
 except ImportError as exc:  # pragma: no cover - the testing extra is not installed
     raise ImportError(
-        "lifecycle.testing.strategies needs hypothesis: pip install 'lifecycle[testing]'"
+        "lifecycle.testing.strategies needs hypothesis: " + install_hint("testing")
     ) from exc
 
 from lifecycle.domain.catalog import RULE_CATALOG
 from lifecycle.domain.statuses import ExperimentStatus
-from lifecycle.errors import ValidationError
 from lifecycle.service.service import OPERATIONS
 from lifecycle.testing._mutations import shape_implied, shape_rules
 from lifecycle.testing._requests import RequestCase, success_statuses, valid_payloads

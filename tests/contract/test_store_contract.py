@@ -785,7 +785,7 @@ def test_without_psycopg_the_postgres_store_names_the_install_command(
 
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
     monkeypatch.delitem(sys.modules, "lifecycle.stores.postgres", raising=False)
-    with pytest.raises(ImportError, match=r"pip install 'lifecycle\[postgres\]'"):
+    with pytest.raises(ImportError, match=r"pip install 'inference-lifecycle\[postgres\]'"):
         importlib.import_module("lifecycle.stores.postgres")
 
 

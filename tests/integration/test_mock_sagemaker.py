@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import socket
 import subprocess
@@ -293,33 +295,92 @@ def test_the_plugin_loads_without_boto3_or_hypothesis_and_its_fixture_works(tmp_
             """
         )
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_"))}
+    result = run_pytest(tmp_path, "-p", "lifecycle.testing.pytest_plugin")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def run_pytest(where: Path, *args: str, autoload: bool = False) -> subprocess.CompletedProcess[str]:
+    """pytest on ``where``'s test files in a subprocess; without ``autoload``, the only
+    plugin is the one ``args`` names (not it twice with its entry point)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PYTEST_", "COV_"))}
     env["PYTHONPATH"] = str(REPO)
-    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = (
-        "1"  # only the plugin named here (not twice with its entry point)
-    )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "lifecycle.testing.pytest_plugin",
-            "-p",
-            "no:cacheprovider",
-            "--strict-markers",
-            "-q",
-            "test_user.py",
-        ],
-        cwd=tmp_path,
+    if not autoload:
+        env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--strict-markers", "-q", *args],
+        cwd=where,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_coverage_sees_the_package_run_though_pytest_loads_the_plugin_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    """pytest imports its entry points' modules before pytest-cov starts coverage: the
+    entry point must import nothing of ``lifecycle``, or its module-level lines show as
+    never run."""
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
+            def test_the_fixture_comes_from_the_entry_point(request, sagemaker_mock):
+                assert request.config.pluginmanager.has_plugin("lifecycle")
+                assert sagemaker_mock.active
+            """
+        )
+    )
+    report = tmp_path / "coverage.json"
+    result = run_pytest(tmp_path, "--cov=lifecycle", f"--cov-report=json:{report}", autoload=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    files = json.loads(report.read_text())["files"]
+    for module in ("lifecycle/__init__.py", "lifecycle/testing/__init__.py"):
+        source = (REPO / module).read_text()
+        top_level = {node.lineno for node in ast.parse(source).body}
+        measured = files[str(REPO / module)]
+        assert measured["executed_lines"], module
+        assert sorted(top_level & set(measured["missing_lines"])) == [], module
+
+
+def test_a_marker_option_the_mock_does_not_have_fails_the_test_naming_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_user.py").write_text(
+        textwrap.dedent(
+            """
+            import pytest
+
+            @pytest.mark.sagemaker_mock(bogus=1)
+            def test_misspelt(sagemaker_mock):
+                pass
+
+            @pytest.mark.sagemaker_mock(30)
+            def test_positional(sagemaker_mock):
+                pass
+            """
+        )
+    )
+    result = run_pytest(tmp_path, "-p", "lifecycle.testing.pytest_plugin")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "2 errors" in result.stdout
+    assert (
+        "@pytest.mark.sagemaker_mock: mock_sagemaker() has no option 'bogus'; its options are "
+        "account_id, actuator," in result.stdout
+    )
+    assert "takes options by name (settle=30), not (30,)" in result.stdout
+    assert "Traceback" not in result.stdout and "TypeError" not in result.stdout
+
+
+def test_an_option_the_mock_does_not_have_is_a_type_error_listing_those_it_has() -> None:
+    with pytest.raises(TypeError) as refused:
+        mock_sagemaker(settle=1, clock=None, bogus=1)
+    message = str(refused.value)
+    assert message.startswith("mock_sagemaker() has no options 'bogus', 'clock'; its options are")
+    for option in ("settle", "tick", "virtual_sleep", "region", "start", "max_attempts"):
+        assert option in message
 
 
 @pytest.mark.usefixtures("no_network")

@@ -362,16 +362,35 @@ def test_an_sqlite_database_of_something_else_is_refused(tmp_path: Path) -> None
         SqliteStore(path)
 
 
-@pytest.mark.parametrize("where", ["under-a-file", "missing-directory", "a-directory"])
-def test_an_unwritable_sqlite_path_is_a_store_error_at_start(tmp_path: Path, where: str) -> None:
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [
+        ("under-a-file", "'{tmp}/file' is not a directory"),
+        ("missing-directory", "'{tmp}/no/such/dir' does not exist"),
+        ("a-directory", "it is a directory"),
+    ],
+)
+def test_an_unwritable_sqlite_path_is_a_store_error_at_start(
+    tmp_path: Path, where: str, says: str
+) -> None:
     (tmp_path / "file").write_text("x")
     path = {
         "under-a-file": tmp_path / "file" / "lifecycle.db",
         "missing-directory": tmp_path / "no" / "such" / "dir" / "lifecycle.db",
         "a-directory": tmp_path,
     }[where]
-    with pytest.raises(StoreError, match="cannot open SQLite store"):
+    with pytest.raises(StoreError, match="cannot open SQLite store") as refused:
         SqliteStore(path)
+    assert says.format(tmp=tmp_path) in refused.value.message
+
+
+def test_a_sqlite_url_in_a_missing_relative_directory_names_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreError, match=r"'nonexistent-dir' does not exist"):
+        open_store("sqlite:///nonexistent-dir/x.db")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from lifecycle.errors import install_hint
 from lifecycle.http.serve import default_store_url, serve
 from lifecycle.http.serve import main as serve_main
 from lifecycle.service.service import ExperimentService
@@ -173,13 +174,20 @@ def test_binding_a_non_loopback_address_without_auth_warns(serve_process: Any) -
     assert "--auth sigv4" in server.output
 
 
-def test_a_port_in_use_exits_1(serve_process: Any) -> None:
+def test_a_port_in_use_exits_1_before_the_store_opens_or_the_reconciler_starts(
+    serve_process: Any, tmp_path: Path
+) -> None:
+    database = tmp_path / "never.db"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = serve_process("--store", "memory://", "--port", str(port))
+        server = serve_process("--store", f"sqlite:///{database}", "--port", str(port))
         assert server.wait() == 1
+    assert f"error: cannot listen on 127.0.0.1:{port}: address already in use" in server.output
+    for started in ("startup complete", "reconciler started", "Uvicorn running", "Traceback"):
+        assert started not in server.output
+    assert not database.exists()
 
 
 @pytest.mark.parametrize(
@@ -291,6 +299,28 @@ def test_serve_in_process_warns_off_loopback_and_returns_1_when_it_cannot_bind(
     assert "warning:" in capsys.readouterr().err
 
 
+class CountingReconciler:
+    def __init__(self) -> None:
+        self.passes = 0
+
+    def run_once(self) -> int:
+        self.passes += 1
+        return 0
+
+
+def test_serve_in_process_on_a_taken_port_returns_1_before_a_reconciler_pass(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reconciler = CountingReconciler()
+    with socket.socket() as taken, restored_logging():
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = serve(ExperimentService(MemoryStore()), reconciler, "127.0.0.1", port)
+    assert (code, reconciler.passes) == (1, 0)
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
@@ -306,6 +336,29 @@ def test_main_in_process_refuses_what_does_not_fit(
 ) -> None:
     assert serve_main(args) == code
     assert words in capsys.readouterr().err
+
+
+def test_a_postgresql_store_without_psycopg_is_one_line_naming_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if it were not installed
+    monkeypatch.delitem(sys.modules, "lifecycle.stores.postgres", raising=False)
+    url = "postgresql://app:s3cret@127.0.0.1:1/experiments"
+    assert serve_main(["--port", "0", "--store", url]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: cannot open store postgresql://app:***@127.0.0.1:1/experiments:")
+    assert line.endswith(install_hint("postgres"))
+
+
+def test_a_bad_postgresql_url_option_does_not_print_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert (
+        serve_main(["--port", "0", "--store", "postgresql://app:s3cret@h/db?migrate=perhaps"]) == 1
+    )
+    err = capsys.readouterr().err
+    assert "migrate='perhaps' must be true or false" in err
+    assert "s3cret" not in err
 
 
 def test_the_default_store_is_sqlite_once_it_exists() -> None:

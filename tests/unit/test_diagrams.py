@@ -367,7 +367,7 @@ def test_run_svg_without_dot_exits_1_naming_graphviz(capsys: pytest.CaptureFixtu
 
 
 def test_run_check_of_current_files_exits_0(committed_copy: Path) -> None:
-    assert run("experiment", "mermaid", None, None, str(committed_copy)) == 0
+    assert run(None, None, None, None, str(committed_copy)) == 0
 
 
 def test_run_check_prints_each_differing_file_and_exits_1(
@@ -375,8 +375,133 @@ def test_run_check_prints_each_differing_file_and_exits_1(
 ) -> None:
     (committed_copy / "variant.mmd").write_text("stateDiagram-v2\n", encoding="utf-8")
     (committed_copy / "experiment-matrix.md").unlink()
-    assert run("experiment", "mermaid", None, None, str(committed_copy)) == 1
+    assert run(None, None, None, None, str(committed_copy)) == 1
     assert capsys.readouterr().out.splitlines() == [
         str(committed_copy / "experiment-matrix.md"),
         str(committed_copy / "variant.mmd"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("machine", "fmt", "reported"),
+    [
+        (None, "mermaid", ["variant.mmd"]),
+        (None, "dot", ["experiment.dot"]),
+        ("variant", None, ["variant.mmd", "variant.svg"]),
+        ("experiment", "dot", ["experiment.dot"]),
+        ("experiment", "mermaid", []),
+    ],
+)
+def test_run_check_honours_machine_and_format(
+    committed_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    machine: str | None,
+    fmt: str | None,
+    reported: list[str],
+) -> None:
+    (committed_copy / "variant.mmd").write_text("stateDiagram-v2\n", encoding="utf-8")
+    (committed_copy / "experiment.dot").write_text("digraph {}\n", encoding="utf-8")
+    (committed_copy / "variant.svg").unlink()
+    (committed_copy / "README.md").write_text("# stale\n", encoding="utf-8")
+    assert run(machine, fmt, None, None, str(committed_copy)) == (1 if reported else 0)
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [str(committed_copy / name) for name in reported]
+
+
+@pytest.mark.parametrize(
+    ("where", "says"),
+    [("missing", "{d}: {d} does not exist"), ("file", "{d}: {d} is not a directory")],
+)
+def test_run_check_of_what_is_not_a_directory_says_so_with_code_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str, says: str
+) -> None:
+    target = tmp_path / "diagrams"
+    if where == "file":
+        target.write_text("x", encoding="utf-8")
+    assert run(None, None, None, None, str(target)) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"lifecycle diagram: --check {says.format(d=target)}\n")
+
+
+@pytest.mark.parametrize(
+    ("output", "highlight", "flag"), [("x.mmd", None, "--output"), (None, "Created", "--highlight")]
+)
+def test_run_check_refuses_output_and_highlight(
+    committed_copy: Path,
+    capsys: pytest.CaptureFixture[str],
+    output: str | None,
+    highlight: str | None,
+    flag: str,
+) -> None:
+    assert run(None, None, output, highlight, str(committed_copy)) == 2
+    assert f"takes no {flag}" in capsys.readouterr().err
+
+
+def _hint(err: str) -> str:
+    """The Python code of the command a failed check says to run."""
+    return err.split('python -c "', 1)[1].split('"', 1)[0]
+
+
+@pytest.mark.usefixtures("no_dot_on_path")
+def test_the_hint_after_a_mermaid_drift_rewrites_it_without_graphviz(
+    committed_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (committed_copy / "variant.mmd").write_text("stateDiagram-v2\n", encoding="utf-8")
+    (committed_copy / "README.md").unlink()
+    assert run(None, None, None, None, str(committed_copy)) == 1
+    err = capsys.readouterr().err
+    assert "graphviz" not in err.lower()
+    done = subprocess.run(
+        [sys.executable, "-c", _hint(err)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"PATH": os.environ["PATH"]},  # no `dot` on it
+    )
+    assert done.returncode == 0, done.stderr
+    assert check(committed_copy) == []
+
+
+def test_the_hint_after_an_svg_drift_says_it_needs_graphviz(
+    committed_copy: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (committed_copy / "variant.svg").unlink()
+    assert run(None, None, None, None, str(committed_copy)) == 1
+    err = capsys.readouterr().err
+    assert "files=['variant.svg']" in _hint(err)
+    assert "an SVG needs Graphviz's dot" in err
+
+
+def test_the_hint_after_every_file_drifted_rewrites_them_all(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+    assert run(None, None, None, None, str(tmp_path / "empty")) == 1
+    assert _hint(capsys.readouterr().err).endswith(f"write_all({str(tmp_path / 'empty')!r})")
+
+
+@pytest.mark.usefixtures("no_dot_on_path")
+def test_write_all_of_some_files_writes_only_those_and_needs_no_dot_for_text(
+    tmp_path: Path,
+) -> None:
+    paths = diagrams.write_all(tmp_path, files=["rules.md", "variant.dot"])
+    assert [p.name for p in paths] == ["variant.dot", "rules.md"]
+    assert check(tmp_path, files=["variant.dot", "rules.md"]) == []
+    with pytest.raises(DiagramToolMissing):
+        diagrams.write_all(tmp_path, files=["variant.svg"])
+    with pytest.raises(ValidationError, match=r"no diagram file 'variant\.png'"):
+        diagrams.write_all(tmp_path, files=["variant.png"])
+
+
+def test_file_names_narrow_by_machine_and_format() -> None:
+    assert diagrams.file_names(fmt="svg") == ["experiment.svg", "variant.svg"]
+    assert diagrams.file_names(machine="variant") == [
+        "variant.mmd",
+        "variant.dot",
+        "variant-matrix.md",
+        "variant.svg",
+    ]
+    assert diagrams.file_names()[-2:] == ["README.md", "rules.md"]
+    with pytest.raises(ValidationError, match="no format 'png'"):
+        diagrams.file_names(fmt="png")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +69,31 @@ def test_each_example_runs(
     namespace: dict[str, Any] = {"__name__": "docs_example"}
     exec(compile(block, str(PAGE), "exec"), namespace)  # our own page
     run_tests(namespace)
+
+
+def _run_alone(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter, as a user runs a script: no logging configured."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(PAGE.parents[1])},
+    )
+
+
+SIMPLE_PATHS = next(block for block in BLOCKS if "simple_paths(max_length=5)" in block)
+
+
+def test_the_simple_paths_example_prints_only_what_it_prints() -> None:
+    done = _run_alone(SIMPLE_PATHS)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # the reconciler's warnings on the failure paths are the host's
+    assert done.stdout.count("\n") > 10
+
+
+def test_the_engines_warnings_reach_a_host_that_configures_logging() -> None:
+    done = _run_alone("import logging\nlogging.basicConfig()\n" + SIMPLE_PATHS)
+    assert done.returncode == 0, done.stderr
+    assert "WARNING:lifecycle.reconciler:" in done.stderr  # a step failed for good

@@ -104,7 +104,7 @@ for attempt in (lambda: t.strategies, lambda: t.mock_sagemaker().__enter__()):
     try:
         attempt()
     except ImportError as err:
-        assert "pip install 'lifecycle[testing]'" in str(err), err
+        assert "pip install 'inference-lifecycle[testing]'" in str(err), err
     else:
         raise SystemExit("imported without its extra")
 print("ok")
