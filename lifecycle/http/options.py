@@ -211,6 +211,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "and the /ready probe (default 5)",
     )
     parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=1,
+        metavar="N",
+        help="serve from N processes on one port over one SQLite file or PostgreSQL "
+        "database, each with its own reconciler, sharing the work through the store's "
+        "claims (default 1; the memory store is one per process, so it takes only 1)",
+    )
+    parser.add_argument(
         "--threads",
         type=_positive_int,
         default=8,

@@ -26,6 +26,7 @@ import importlib
 import importlib.util
 import ipaddress
 import logging
+import os
 import signal
 import socket
 import sys
@@ -50,13 +51,17 @@ from lifecycle.http.protocol import Authenticator
 
 if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
+    from lifecycle.service.reconciler import Reconciler
+    from lifecycle.service.service import ExperimentService
 
 __all__ = [
     "Limits",
     "add_serve_arguments",
     "bind",
     "build_actuator",
+    "build_app",
     "default_store_url",
+    "http_protocol",
     "is_loopback",
     "main",
     "read_secret",
@@ -82,37 +87,108 @@ def _open_store(url: str, lock_timeout: float = 5.0) -> Any:
     return open_store(url, lock_timeout=lock_timeout)
 
 
-def run_serve(args: argparse.Namespace) -> int:
-    """Build the store, service, reconciler and auth from ``args`` and serve until stopped."""
+class _Refused(Exception):
+    """A flag or the store stops ``lifecycle serve`` before it serves: the message, the code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _auth(args: argparse.Namespace) -> Authenticator | None:
     from lifecycle.http.sigv4 import CredentialsError, SigV4Verifier
 
-    auth: SigV4Verifier | None = None
     if args.auth == "sigv4":
         if not args.credentials:
-            print("error: --auth sigv4 needs --credentials FILE", file=sys.stderr)
-            return 2
+            raise _Refused("--auth sigv4 needs --credentials FILE", 2)
         try:
-            auth = SigV4Verifier.from_file(args.credentials)
+            return SigV4Verifier.from_file(args.credentials)
         except CredentialsError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    elif args.credentials:
-        print("error: --credentials is only used with --auth sigv4", file=sys.stderr)
-        return 2
+            raise _Refused(str(exc), 2) from None
+    if args.credentials:
+        raise _Refused("--credentials is only used with --auth sigv4", 2)
+    return None
 
-    token_secret = None
-    if args.token_secret_file:
-        try:
-            token_secret = read_secret(args.token_secret_file)
-        except ValueError as exc:
-            print(f"error: --token-secret-file: {exc}", file=sys.stderr)
-            return 2
+
+def _token_secret(args: argparse.Namespace) -> bytes | None:
+    if not args.token_secret_file:
+        return None
+    try:
+        return read_secret(args.token_secret_file)
+    except ValueError as exc:
+        raise _Refused(f"--token-secret-file: {exc}", 2) from None
+
+
+def _actuator(args: argparse.Namespace) -> Actuator:
+    try:
+        return build_actuator(args)
+    except ValueError as exc:
+        raise _Refused(str(exc), 2) from None
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from lifecycle.errors import LifecycleError
 
     try:
-        actuator = build_actuator(args)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _open_store(args.store, args.lock_timeout)
+    except (LifecycleError, ValueError, OSError, ImportError) as exc:
+        # ImportError: the store's driver is an extra that is not installed (its message
+        # names the install command), one line rather than a traceback
+        raise _Refused(f"cannot open store {_shown(args.store)}: {exc}", 1) from None
+
+
+def _engine(
+    args: argparse.Namespace, store: Any, actuator: Actuator, token_secret: bytes | None
+) -> tuple[ExperimentService, Reconciler]:
+    """The service and the reconciler the flags describe, over ``store`` and ``actuator``."""
+    from lifecycle.service.reconciler import Reconciler
+    from lifecycle.service.service import ExperimentService
+
+    service = ExperimentService(
+        store,
+        region=args.region,
+        account_id=args.account_id,
+        settle_seconds=args.settle_seconds,
+        max_live_experiments=args.max_live_experiments,
+        token_secret=token_secret,
+    )
+    # a fleet of replicas retrying one failing endpoint spreads its retries out
+    return service, Reconciler(service, actuator, jitter=SERVE_RETRY_JITTER)
+
+
+def build_app(args: argparse.Namespace) -> tuple[LifecycleApp, list[Any]]:
+    """The app the flags describe and what to close after it (the store, the actuator):
+    what each worker of ``--workers N`` serves. Raises ``_Refused``."""
+    auth, token_secret = _auth(args), _token_secret(args)
+    actuator = _actuator(args)
+    store = _store(args)
+    service, reconciler = _engine(args, store, actuator, token_secret)
+    limits = Limits.from_args(args)
+    app = LifecycleApp(
+        service,
+        reconciler,
+        auth=auth,
+        workers=limits.threads,
+        lock_timeout=limits.lock_timeout,
+        shutdown_timeout=limits.shutdown_timeout,
+    )
+    return app, [store, actuator]
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Build the store, service, reconciler and auth from ``args`` and serve until stopped."""
+    try:
+        auth, token_secret = _auth(args), _token_secret(args)
+        if args.workers > 1 and args.store.split(":", 1)[0].lower() == "memory":
+            raise _Refused(
+                "--workers N needs a store the workers share (sqlite:///PATH or "
+                "postgresql://...): a memory:// store is one per process",
+                2,
+            )
+        actuator = _actuator(args)
+    except _Refused as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return refused.code
     try:
         _warn_if_open(args.host, auth)
         try:  # before the store opens and the reconciler starts: a taken port stops nothing
@@ -121,7 +197,12 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"error: {_cannot_listen(args.host, args.port, exc)}", file=sys.stderr)
             return 1
         with sock:
+            if args.workers > 1:
+                return _serve_workers(args, sock)
             return _serve_with(args, actuator, auth, token_secret, sock)
+    except _Refused as refused:
+        print(f"error: {refused}", file=sys.stderr)
+        return refused.code
     finally:
         _close(actuator)
 
@@ -135,30 +216,9 @@ def _serve_with(
 ) -> int:
     """Open the store, build the service and the reconciler over ``actuator``, and serve
     on ``sock``."""
-    from lifecycle.errors import LifecycleError
-
+    store = _store(args)
     try:
-        store = _open_store(args.store, args.lock_timeout)
-    except (LifecycleError, ValueError, OSError, ImportError) as exc:
-        # ImportError: the store's driver is an extra that is not installed (its message
-        # names the install command), one line rather than a traceback
-        print(f"error: cannot open store {_shown(args.store)}: {exc}", file=sys.stderr)
-        return 1
-
-    from lifecycle.service.reconciler import Reconciler
-    from lifecycle.service.service import ExperimentService
-
-    try:
-        service = ExperimentService(
-            store,
-            region=args.region,
-            account_id=args.account_id,
-            settle_seconds=args.settle_seconds,
-            max_live_experiments=args.max_live_experiments,
-            token_secret=token_secret,
-        )
-        # a fleet of replicas retrying one failing endpoint spreads its retries out
-        reconciler = Reconciler(service, actuator, jitter=SERVE_RETRY_JITTER)
+        service, reconciler = _engine(args, store, actuator, token_secret)
         return serve(
             service,
             reconciler,
@@ -171,6 +231,55 @@ def _serve_with(
         )
     finally:
         _close(store)
+
+
+def _serve_workers(args: argparse.Namespace, sock: socket.socket) -> int:
+    """``--workers N``: N processes serving ``sock``, each building its own app from the flags
+    (``_worker.py``); the store is opened here first, once, so its schema migrates once."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from lifecycle.http._worker import ARGS_VARIABLE, encode_args
+
+    _close(_store(args))
+    os.environ[ARGS_VARIABLE] = encode_args(args)
+    limits = Limits.from_args(args)
+    config = uvicorn.Config(
+        "lifecycle.http._worker:app",
+        factory=True,
+        http="lifecycle.http._worker:Protocol",
+        workers=args.workers,
+        **_uvicorn_settings(args.log_level, limits),
+    )
+    sock.set_inheritable(True)
+    sock.listen(2048)  # connections wait in the backlog until a worker takes them
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on http://%s:%d (Press CTRL+C to quit), %d workers",
+        shown,
+        port,
+        args.workers,
+    )
+    Multiprocess(config, sockets=[sock]).run()
+    return 0
+
+
+def _uvicorn_settings(log_level: str, limits: Limits) -> dict[str, Any]:
+    """What ``uvicorn.Config`` gets besides the app and the protocol, in every mode."""
+    from lifecycle.http.logs import log_config
+
+    return {
+        "log_level": log_level.lower(),
+        "log_config": log_config(log_level, limits.log_format),
+        "access_log": False,
+        "lifespan": "on",
+        "server_header": False,
+        "timeout_keep_alive": max(1, round(limits.idle_timeout)),
+        # requests drain within the bound less a second, kept for the reconciler's last step
+        # and its claims: the whole shutdown ends within shutdown_timeout
+        "timeout_graceful_shutdown": max(1, int(limits.shutdown_timeout) - 1),
+    }
 
 
 def _shown(url: str) -> str:
@@ -224,7 +333,7 @@ class Limits:
         )
 
 
-def _http_protocol(limits: Limits) -> type:
+def http_protocol(limits: Limits) -> type:
     """uvicorn's fastest HTTP/1.1 protocol here (httptools when installed, else h11),
     with the connection cap and the header deadline (``connections.guarded``)."""
     from lifecycle.http.connections import default_max_connections, guarded
@@ -321,8 +430,6 @@ def serve(
             file=sys.stderr,
         )
         return 1
-    from lifecycle.http.logs import log_config
-
     limits = limits or Limits()
     if sock is None:
         _warn_if_open(host, auth)
@@ -345,16 +452,8 @@ def serve(
         app,
         host=host,
         port=port,
-        http=_http_protocol(limits),
-        log_level=log_level.lower(),
-        log_config=log_config(log_level, limits.log_format),
-        access_log=False,
-        lifespan="on",
-        server_header=False,
-        timeout_keep_alive=max(1, round(limits.idle_timeout)),
-        # requests drain within the bound less a second, kept for the reconciler's last step
-        # and its claims: the whole shutdown ends within shutdown_timeout
-        timeout_graceful_shutdown=max(1, int(limits.shutdown_timeout) - 1),
+        http=http_protocol(limits),
+        **_uvicorn_settings(log_level, limits),
     )
     server = _make_server(config, app)
     with sock, _quiet_signal_exit():

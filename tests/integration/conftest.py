@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
@@ -230,6 +232,7 @@ class ServeProcess:
             stderr=subprocess.STDOUT,
             text=True,
             preexec_fn=preexec_fn,
+            start_new_session=True,  # its workers (--workers N) are killed with it
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -272,10 +275,13 @@ class ServeProcess:
         return code
 
     def kill(self) -> None:
+        import os
         import subprocess
 
         if self.process.poll() is None:
             self.process.kill()
+        with contextlib.suppress(ProcessLookupError):  # workers left behind by a killed parent
+            os.killpg(self.process.pid, signal.SIGKILL)
         try:
             self.process.wait(30)
         except subprocess.TimeoutExpired:

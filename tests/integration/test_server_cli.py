@@ -645,3 +645,9 @@ def test_a_timeout_that_is_not_positive_is_a_usage_error(
         )
     assert caught.value.code == 2
     assert "--actuator-timeout" in capsys.readouterr().err
+
+
+def test_workers_need_a_store_the_workers_share(serve_process: Any) -> None:
+    server = serve_process("--store", "memory://", "--workers", "2")
+    assert server.wait() == 2
+    assert "--workers N needs a store the workers share" in server.output

@@ -33,6 +33,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "actuator_secret_file": ("/etc/lifecycle/webhook", "/etc/lifecycle/webhook"),
     "actuator_timeout": ("3", 3.0),
     "lock_timeout": ("1.5", 1.5),
+    "workers": ("2", 2),
     "threads": ("3", 3),
     "max_connections": ("50", 50),
     "header_timeout": ("4", 4.0),

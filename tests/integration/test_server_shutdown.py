@@ -138,11 +138,17 @@ def test_in_process_shutdown_mid_traffic_loses_no_committed_transition(
 
 
 @pytest.mark.skipif(not sqlite_available(), reason="the SQLite store is not built yet")
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_mid_traffic_loses_no_committed_transition_in_sqlite(
-    serve_process: Any, traffic_request: Callable[..., dict[str, Any]], tmp_path: Path
+    serve_process: Any,
+    traffic_request: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    workers: str,
 ) -> None:
     url = f"sqlite:///{tmp_path / 'lifecycle.db'}"
-    server = serve_process("--store", url, "--max-live-experiments", "1000000").wait_started()
+    server = serve_process(
+        "--store", url, "--max-live-experiments", "1000000", "--workers", workers
+    ).wait_started()
     traffic = Traffic(server.port, traffic_request).start()
     traffic.wait_for(200)
     server.signal(signal.SIGTERM)

@@ -42,14 +42,9 @@ CRASHING_ACTUATOR = """
 """
 
 
-def received(log: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
-@pytest.mark.slow
-def test_a_step_answered_but_not_saved_is_handed_over_again_with_its_key(
-    tmp_path: Path, serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any
-) -> None:
+def crash_setup(tmp_path: Path) -> tuple[Path, Path, Path, dict[str, str]]:
+    """The crashing actuator's module in ``tmp_path``, armed to kill once: its step log, its
+    marker, the database, and the environment a server needs to import it."""
     (tmp_path / "crashmod.py").write_text(textwrap.dedent(CRASHING_ACTUATOR))
     log, marker, db = tmp_path / "steps.jsonl", tmp_path / "kill-once", tmp_path / "lifecycle.db"
     marker.write_text("")
@@ -59,6 +54,18 @@ def test_a_step_answered_but_not_saved_is_handed_over_again_with_its_key(
         "CRASH_STEPS": str(log),
         "CRASH_ONCE": str(marker),
     }
+    return log, marker, db, env
+
+
+def received(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_a_step_answered_but_not_saved_is_handed_over_again_with_its_key(
+    tmp_path: Path, serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any
+) -> None:
+    log, marker, db, env = crash_setup(tmp_path)
     args = ("--store", f"sqlite:///{db}", "--actuator", "crashmod:make")
 
     first = serve_process(*args, env=env).wait_started()
@@ -85,8 +92,14 @@ def test_a_step_answered_but_not_saved_is_handed_over_again_with_its_key(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_two_servers_on_one_sqlite_file_hand_each_step_over_under_one_key(
-    tmp_path: Path, serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any
+    tmp_path: Path,
+    serve_process: Any,
+    client_for: Any,
+    create_request: Any,
+    wait_for_status: Any,
+    workers: str,
 ) -> None:
     (tmp_path / "crashmod.py").write_text(textwrap.dedent(CRASHING_ACTUATOR))
     log, db = tmp_path / "steps.jsonl", tmp_path / "lifecycle.db"
@@ -96,7 +109,7 @@ def test_two_servers_on_one_sqlite_file_hand_each_step_over_under_one_key(
         "CRASH_STEPS": str(log),
         "CRASH_ONCE": str(tmp_path / "never"),
     }
-    args = ("--store", f"sqlite:///{db}", "--actuator", "crashmod:make")
+    args = ("--store", f"sqlite:///{db}", "--actuator", "crashmod:make", "--workers", workers)
     servers = [serve_process(*args, env=env).wait_started() for _ in range(2)]
     clients = [client_for(s.url) for s in servers]
     names = [f"pair-{i}" for i in range(6)]
@@ -131,3 +144,28 @@ def test_two_servers_on_one_sqlite_file_hand_each_step_over_under_one_key(
         ("end-shadow-test", None),
     }
     assert len(keys) == 6 * len(names)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_after_a_step_was_answered_is_replaced_and_the_step_handed_over_again(
+    tmp_path: Path, serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any
+) -> None:
+    """With --workers 2 the SIGKILL takes one worker: the server stays up, a new worker
+    takes its place, and once the dead worker's lease ends the step goes out again,
+    under the same key."""
+    log, marker, db, env = crash_setup(tmp_path)
+    args = ("--store", f"sqlite:///{db}", "--actuator", "crashmod:make", "--workers", "2")
+    server = serve_process(*args, env=env).wait_started()
+    client = client_for(server.url)
+    client.create_inference_experiment(**create_request("crash-w"))
+    deadline = time.monotonic() + 20
+    while marker.exists():
+        assert time.monotonic() < deadline, server.output
+        time.sleep(0.05)
+    # the killed worker's claim holds for its lease (30 s), then lapses
+    wait_for_status(client, "crash-w", "Running", timeout=45)
+    assert "died" in server.output  # the supervisor saw the worker go and replaced it
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output
+    starts = [s["key"] for s in received(log) if s["action"] == "start-shadow-test"]
+    assert len(starts) == 2 and len(set(starts)) == 1, starts

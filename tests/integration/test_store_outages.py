@@ -177,14 +177,20 @@ def test_a_write_waiting_for_the_lock_gets_it_when_it_comes_free_within_the_boun
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_terminated_postgres_connections_give_no_500_and_lose_nothing_acknowledged(
-    serve_process: Any, postgres_url: str, postgres_dsn: str
+    serve_process: Any, postgres_url: str, postgres_dsn: str, workers: str
 ) -> None:
     import psycopg
 
     app_name = f"lifecycle-kill-{uuid.uuid4().hex[:8]}"  # ours alone: other tests run beside
     server = serve_process(
-        "--store", f"{postgres_url}&application_name={app_name}", "--max-live-experiments", "1000"
+        "--store",
+        f"{postgres_url}&application_name={app_name}",
+        "--max-live-experiments",
+        "1000",
+        "--workers",
+        workers,
     ).wait_started()
     stop = threading.Event()
     acknowledged: list[str] = []
