@@ -96,9 +96,13 @@ class OncePerInterval(logging.Filter):
         self._held: dict[str, int] = {}
 
     def _storm(self, record: logging.LogRecord) -> str | None:
-        text = record.getMessage()
+        # the template and the exception only: formatting every line's message to look for
+        # a storm would cost more than the line itself
+        text = record.msg if isinstance(record.msg, str) else ""
         if record.exc_info and record.exc_info[1] is not None:
             text = f"{text} {record.exc_info[1]}"
+        elif record.args and not text.startswith("%s"):
+            text = f"{text} {record.args}"
         for marker in _STORM_MARKERS:
             if marker in text:
                 return f"{record.name}:{marker}"
@@ -125,9 +129,17 @@ class OncePerInterval(logging.Filter):
 
 def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
     """The ``logging.config.dictConfig`` of ``lifecycle serve``: our loggers and uvicorn's
-    on standard error in ``fmt`` (``text`` or ``json``), storms held to a line per interval."""
+    on standard error in ``fmt`` (``text`` or ``json``), storms held to a line per interval.
+
+    It also turns off what every record would otherwise gather and no line of ours
+    prints (the caller's file and line, thread and process names): the logging
+    guide's advice for a process whose lines do not show them."""
     if fmt not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     formatter = TextFormatter if fmt == "text" else JsonFormatter
     handler = {
         "class": "logging.StreamHandler",

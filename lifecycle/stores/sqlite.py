@@ -358,19 +358,26 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             self._write_lock.release()
         return cast(_T, mine.outcome())
 
+    def _run_in_savepoint(self, conn: sqlite3.Connection, pending: _Pending) -> None:
+        """One write of a group: its failure rolls back only itself, and is its alone."""
+        conn.execute("SAVEPOINT lifecycle_group")
+        try:
+            pending.result = pending.work(conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO lifecycle_group")
+            pending.error = self._error(exc) if isinstance(exc, sqlite3.Error) else exc
+        conn.execute("RELEASE lifecycle_group")
+
     def _commit_group(self, batch: builtins.list[_Pending], started: float) -> None:
         """Run every waiting write in one transaction, then tell each how it went."""
         self._local.writing = True
         try:
             with self._transaction(started, "SQLite store") as conn:
-                for pending in batch:
-                    conn.execute("SAVEPOINT lifecycle_group")
-                    try:
-                        pending.result = pending.work(conn)
-                    except Exception as exc:
-                        conn.execute("ROLLBACK TO lifecycle_group")
-                        pending.error = self._error(exc) if isinstance(exc, sqlite3.Error) else exc
-                    conn.execute("RELEASE lifecycle_group")
+                if len(batch) == 1:  # alone: its failure rolls the transaction back
+                    batch[0].result = batch[0].work(conn)
+                else:
+                    for pending in batch:
+                        self._run_in_savepoint(conn, pending)
             self.commits += 1
         except Exception as exc:  # the transaction failed: each write fails as it would alone
             for pending in batch:
@@ -498,14 +505,17 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     def claim(self, now: float, limit: int, owner: str, lease_seconds: float) -> builtins.list[str]:
         if not self._fetch("SELECT 1 FROM experiments WHERE due_at <= ? LIMIT 1", (now,)):
             return []  # nothing due: no write lock taken (the server polls twice a second)
-        with self._write() as conn:
+
+        def work(conn: sqlite3.Connection) -> builtins.list[str]:
             names = [r[0] for r in conn.execute(self._sql.claimable, (now, owner, now, limit))]
             until = now + lease_seconds
             conn.executemany(
                 "UPDATE experiments SET claim_owner = ?, claim_until = ? WHERE name = ?",
                 [(owner, until, n) for n in names],
             )
-        return names
+            return names
+
+        return self._transact(work)  # grouped with the requests' writes: no fsync of its own
 
     # -- closing --------------------------------------------------------------
 
