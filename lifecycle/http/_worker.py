@@ -42,11 +42,12 @@ def _args() -> argparse.Namespace:
 
 def app() -> Any:
     """The worker's app: what ``lifecycle serve`` builds from the parent's flags."""
-    from lifecycle.http.serve import build_app
+    from lifecycle.http.serve import build_app, tune_gc
 
     built, closing = build_app(_args())
     for thing in closing:
         atexit.register(_close, thing)
+    tune_gc()
     return built
 
 

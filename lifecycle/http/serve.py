@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import importlib.util
 import ipaddress
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from lifecycle.service.service import ExperimentService
 
 __all__ = [
+    "GC_THRESHOLDS",
     "Limits",
     "add_serve_arguments",
     "bind",
@@ -67,6 +69,7 @@ __all__ = [
     "read_secret",
     "run_serve",
     "serve",
+    "tune_gc",
 ]
 
 _log = logging.getLogger("lifecycle.server")
@@ -265,6 +268,35 @@ def _serve_workers(args: argparse.Namespace, sock: socket.socket) -> int:
     return 0
 
 
+#: the cyclic collector's thresholds while serving: a young generation of 100,000 objects and
+#: a full collection every 1,000 of the middle one's. Python's defaults (700, 10, 10) make a
+#: server holding many records in memory run a full collection every few seconds under
+#: load, a pause of up to a quarter second measured on the memory store's Stop p99. Most of
+#: what a request makes is freed by reference counting anyway; the collector is for cycles.
+GC_THRESHOLDS = (100_000, 50, 1_000)
+
+
+def tune_gc() -> tuple[int, int, int]:
+    """Collect once, move what start-up made out of the collector's way (``gc.freeze``),
+    and collect cycles less often while serving (:data:`GC_THRESHOLDS`); the thresholds
+    it replaced."""
+    previous = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return previous
+
+
+@contextlib.contextmanager
+def _tuned_gc() -> Iterator[None]:
+    previous = tune_gc()
+    try:
+        yield
+    finally:  # serve() returns to a caller that may go on (a test, an embedding program)
+        gc.unfreeze()
+        gc.set_threshold(*previous)
+
+
 def _uvicorn_settings(log_level: str, limits: Limits) -> dict[str, Any]:
     """What ``uvicorn.Config`` gets besides the app and the protocol, in every mode."""
     from lifecycle.http.logs import log_config
@@ -456,7 +488,7 @@ def serve(
         **_uvicorn_settings(log_level, limits),
     )
     server = _make_server(config, app)
-    with sock, _quiet_signal_exit():
+    with sock, _quiet_signal_exit(), _tuned_gc():
         try:
             server.run(sockets=[sock])
         except SystemExit as exc:  # uvicorn exits when the app fails to start

@@ -29,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 from lifecycle.actuators import Actuator, ActuatorError, SimulatedActuator
@@ -47,6 +48,11 @@ from lifecycle.stores.base import Save
 __all__ = ["STATUS_ACTIONS", "VARIANT_ACTIONS", "Observer", "Reconciler"]
 
 _log = logging.getLogger("lifecycle.reconciler")
+#: ``time.sleep(0)``: lets another thread take the interpreter. Bound when this module is
+#: imported, so a test's stand-in for ``time.sleep`` (a virtual clock) never sees it
+_yield_interpreter = partial(time.sleep, 0)
+#: how long a pass runs steps before it lets another thread in
+_HOLD_SECONDS = 0.002
 
 #: the step that ends each pending variant event
 VARIANT_ACTIONS = {
@@ -121,6 +127,7 @@ class Reconciler:
         self.observer = observer
         self._stopping = threading.Event()
         self._oldest_due = 0.0
+        self._held_since = 0.0
 
     def stop(self) -> None:
         """Ask the pass in progress to end after the step it is carrying out (thread-safe).
@@ -199,10 +206,13 @@ class Reconciler:
         for name in names:
             if self._stopping.is_set() or (stop is not None and stop.is_set()):
                 break
-            # let other threads in between two steps (a server's event loop answering
-            # requests): without it a pass of a thousand steps holds the interpreter in
-            # 5 ms slices, and the requests waiting behind it see that as latency
-            time.sleep(0)
+            # let other threads in between two steps once this pass has held the
+            # interpreter for a while (a server's event loop answering requests): without it
+            # a pass of a thousand steps holds it in 5 ms slices, which requests waiting
+            # behind it see as latency; yielding at every step starves the pass instead
+            if time.perf_counter() - self._held_since > _HOLD_SECONDS:
+                _yield_interpreter()
+                self._held_since = time.perf_counter()
             prepared = self._prepare(name, now)
             if prepared is None:
                 continue
