@@ -217,4 +217,3 @@ class Statements:
         sql += f" ORDER BY {order} LIMIT {ph}"
         params.append(query.limit + 1)
         return sql, params
-
