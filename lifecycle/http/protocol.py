@@ -234,7 +234,7 @@ def json_response(
     retry_after: int | None = None,
 ) -> WireResponse:
     """A plain JSON answer of the server's own paths (``/health``, ``/ready``, ``/events``)."""
-    raw = _ENCODER.encode(body).encode()
+    raw = _encode(body)
     rid = _new_request_id()
     headers = [
         ("Content-Type", "application/json"),
