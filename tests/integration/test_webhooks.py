@@ -523,3 +523,34 @@ def test_a_subscription_thread_stops_and_saves_where_it_got_to(
     assert fed.store.feed_cursor(sub.id) == last.position
     assert receiver.taken()[-1].headers[EVENT_ID_HEADER.lower()] == event_id(last)
     sub.close()
+
+
+def test_the_server_trims_the_feed_to_its_retention_as_it_starts(
+    tmp_path: Path, serve_process: Any
+) -> None:
+    from tests.integration.conftest import create_request
+
+    store_path = tmp_path / "s.db"
+    store = open_store(f"sqlite:///{store_path}")
+    service = ExperimentService(store, settle_seconds=3600.0)
+    for name in ("a", "b", "c"):
+        service.invoke("CreateInferenceExperiment", create_request(name))
+    changes = service.changes().changes
+    store.close()
+    server = serve_process(
+        "--store", f"sqlite:///{store_path}", "--settle-seconds", "3600", "--events-max-count", "1"
+    ).wait_started()
+
+    def trimmed() -> bool:
+        conn = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=10)
+        conn.request("GET", "/events?after=0")
+        status = conn.getresponse().status
+        conn.close()
+        return status == 410
+
+    wait_until("trimmed", trimmed, timeout=10)
+    assert [e["id"] for e in feed_of(server.url)] == [event_id(changes[-1])]
+    assert any(
+        "change feed trimmed to its retention" in line and "removed=2" in line
+        for line in server.lines
+    )
