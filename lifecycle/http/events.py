@@ -32,8 +32,6 @@ kept) and ``OldestPosition`` in the body; 503 ``ServiceUnavailable`` with
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 import re
@@ -57,6 +55,7 @@ from lifecycle.http.protocol import (
     json_response,
     unavailable_response,
 )
+from lifecycle.service._waiter import POLL_SECONDS, FeedWaiter
 from lifecycle.service.feed import DEFAULT_PAGE, MAX_PAGE, MAX_POSITION, event
 from lifecycle.stores.base import ChangePage
 
@@ -66,8 +65,6 @@ _log = logging.getLogger("lifecycle.server")
 
 #: the longest a request may wait for an event
 MAX_WAIT_SECONDS = 20.0
-#: how often a waiting request reads the store for another process's commits
-POLL_SECONDS = 0.2
 #: the operation the request's log line and metrics name
 OPERATION = "Events"
 _PARAMETERS = ("after", "limit", "wait")
@@ -129,7 +126,7 @@ class EventsEndpoint:
 
     :meth:`notify` (thread-safe) wakes the waiting requests: the app calls it
     after each commit of this process. :meth:`close` answers them at once
-    (the server is shutting down).
+    (the server is shutting down); :meth:`reopen` undoes it.
     """
 
     def __init__(
@@ -143,37 +140,19 @@ class EventsEndpoint:
         self._read = read
         self._run = run
         self.auth = auth
-        self.poll_seconds = poll_seconds
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Event | None = None
-        self._closing = False
+        self._waiter = FeedWaiter(poll_seconds)
 
     def notify(self) -> None:
         """A change was committed in this process: wake the waiting requests (any thread)."""
-        loop = self._loop
-        if loop is not None and self._changed is not None:
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
-                loop.call_soon_threadsafe(self._wake)
+        self._waiter.notify()
 
     def close(self) -> None:
         """Answer every waiting request now, and later ones without waiting."""
-        self._closing = True
-        self.notify()
+        self._waiter.close()
 
     def reopen(self) -> None:
         """Wait again after :meth:`close` (the app started again)."""
-        self._closing = False
-
-    def _wake(self) -> None:
-        changed, self._changed = self._changed, None
-        if changed is not None:
-            changed.set()
-
-    def _next_change(self) -> asyncio.Event:
-        """What the next commit sets (taken before a read, so none is missed after it)."""
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        return self._changed
+        self._waiter.reopen()
 
     async def answer(
         self, method: str, query: str, headers: Mapping[str, str], root_path: str = ""
@@ -225,16 +204,7 @@ class EventsEndpoint:
         return answer
 
     async def _page(self, after: int | None, limit: int, wait: float) -> ChangePage:
-        """The page after ``after``; when it is empty, read again on each commit of this process
-        and every ``poll_seconds``, until one is not or ``wait`` has passed."""
-        self._loop = loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            changed = self._next_change()
-            page = await self._run(partial(self._read, after, limit))
-            remaining = deadline - loop.time()
-            if page.changes or remaining <= 0 or self._closing:
-                return page
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), min(self.poll_seconds, remaining))
-            after = page.next_position
+        """The page after ``after``, waited for up to ``wait`` seconds while it is empty."""
+        return await self._waiter.page(
+            lambda at: self._run(partial(self._read, at, limit)), after, wait
+        )
