@@ -152,6 +152,9 @@ class Statements:
             f"SELECT position FROM {changes} WHERE position > 0{readable}"
             f" ORDER BY position DESC LIMIT 1 OFFSET {ph}"
         )
+        self._entries_inserts: dict[int, str] = {}
+        self.select_newest_change = f"SELECT max(position) FROM {changes}"
+        self.select_before_change = f"SELECT max(position) FROM {changes} WHERE position < {ph}"
         self.delete_changes = f"DELETE FROM {changes} WHERE position <= {ph}"
         self.select_trimmed = f"SELECT value FROM {count} WHERE key = 'changes_trimmed'"
         self.mark_trimmed = (
@@ -165,6 +168,23 @@ class Statements:
             " ON CONFLICT (subscription) DO UPDATE SET"
             f" position = {d.greatest}(c.position, excluded.position), updated_at = excluded.updated_at"
         )
+
+    def insert_entries(self, count: int) -> str:
+        """One statement that inserts ``count`` history rows and their ``count`` changes
+        (a dialect that numbers changes itself, and has ``INSERT`` in ``WITH``: PostgreSQL):
+        the history rows' parameters, then the changes'. One round trip instead of two."""
+        sql = self._entries_inserts.get(count)
+        if sql is None:
+            d, ph = self.dialect, self.dialect.ph
+            history = "(" + ", ".join([ph] * len(HISTORY_COLUMNS)) + ")"
+            change = f"({d.change_position}, " + ", ".join([ph] * len(CHANGE_COLUMNS)) + ")"
+            sql = self._entries_inserts[count] = (
+                f"WITH h AS (INSERT INTO {self.history} ({', '.join(HISTORY_COLUMNS)})"
+                f" VALUES {', '.join([history] * count)})"
+                f" INSERT INTO {self.changes} (position, {', '.join(CHANGE_COLUMNS)})"
+                f" VALUES {', '.join([change] * count)}"
+            )
+        return sql
 
     def select_page(self, query: ListQuery) -> tuple[str, list[Any]]:
         """The SELECT of one List page (``limit + 1`` rows) and its parameters.

@@ -125,6 +125,19 @@ class SqlStore(ABC, Generic[C]):
     def _many(self, conn: C, sql: str, rows: builtins.list[tuple[Any, ...]]) -> None:
         """Run one statement once for each of many rows (history, changes)."""
 
+    def _insert_entries(
+        self,
+        conn: C,
+        history: builtins.list[tuple[Any, ...]],
+        changes: builtins.list[tuple[Any, ...]],
+    ) -> None:
+        """Insert a save's history rows and its changes (a dialect may send them together)."""
+        for sql, rows in ((self._sql.insert_history, history), (self._sql.insert_change, changes)):
+            if len(rows) == 1:
+                conn.execute(sql, rows[0])
+            elif rows:
+                self._many(conn, sql, rows)
+
     @abstractmethod
     def _delete_row(self, conn: C, name: str, expected_version: int) -> Sequence[Any] | None:
         """Delete the experiment at that version; its ``(status,)``, or None when there was none."""
@@ -144,8 +157,11 @@ class SqlStore(ABC, Generic[C]):
     def create(self, exp: Experiment, entry: HistoryEntry, *, max_live: int | None = None) -> None:
         def work(conn: C) -> None:
             self._insert(conn, exp)
-            conn.execute(self._sql.insert_history, entry_params(entry, history_seq(1, 0)))
-            self._insert_changes(conn, exp.arn, [entry], itertools.count())
+            self._insert_entries(
+                conn,
+                [entry_params(entry, history_seq(1, 0))],
+                self._change_rows(exp.arn, [entry], itertools.count()),
+            )
             if not exp.status.terminal:
                 cur = conn.execute(self._sql.take_live, (max_live, max_live))
                 if cur.rowcount != 1:
@@ -215,36 +231,31 @@ class SqlStore(ABC, Generic[C]):
         if cur.rowcount != 1:
             raise StaleVersionError(exp.name)
         if entries:
-            self._many(
+            self._insert_entries(
                 conn,
-                self._sql.insert_history,
                 [entry_params(e, history_seq(version, i)) for i, e in enumerate(entries)],
+                self._change_rows(exp.arn, entries, numbering),
             )
-            self._insert_changes(conn, exp.arn, entries, numbering)
         if was_live:
             conn.execute(self._sql.release_live)
         return version
 
-    def _insert_changes(
-        self, conn: C, arn: str, entries: Sequence[HistoryEntry], numbering: Iterator[int]
-    ) -> None:
-        """The change of each entry, in the caller's transaction."""
+    def _change_rows(
+        self, arn: str, entries: Sequence[HistoryEntry], numbering: Iterator[int]
+    ) -> builtins.list[tuple[Any, ...]]:
+        """The change-feed row of each entry (with its ordinal where the dialect wants it)."""
         if self._sql.dialect.change_position is None:
-            rows = [change_params(arn, e) for e in entries]
-        else:
-            rows = []
-            for e in entries:
-                ordinal = next(numbering)
-                if ordinal >= MAX_CHANGES_PER_TRANSACTION:
-                    raise StoreError(
-                        f"one transaction may write at most {MAX_CHANGES_PER_TRANSACTION} "
-                        "changes; save fewer experiments at once"
-                    )
-                rows.append((ordinal, *change_params(arn, e)))
-        if len(rows) == 1:
-            conn.execute(self._sql.insert_change, rows[0])
-        else:
-            self._many(conn, self._sql.insert_change, rows)
+            return [change_params(arn, e) for e in entries]
+        rows = []
+        for e in entries:
+            ordinal = next(numbering)
+            if ordinal >= MAX_CHANGES_PER_TRANSACTION:
+                raise StoreError(
+                    f"one transaction may write at most {MAX_CHANGES_PER_TRANSACTION} "
+                    "changes; save fewer experiments at once"
+                )
+            rows.append((ordinal, *change_params(arn, e)))
+        return rows
 
     def delete(self, name: str, expected_version: int) -> None:
         def work(conn: C) -> None:
@@ -303,6 +314,8 @@ class SqlStore(ABC, Generic[C]):
                 row = conn.execute(self._sql.select_past_newest, (keep,)).fetchone()
                 if row is not None:
                     cut = max(cut, int(row[0]))
+            if cut:
+                cut = self._below_newest(conn, cut)
             if not cut:
                 return 0
             removed = conn.execute(self._sql.delete_changes, (cut,)).rowcount
@@ -310,6 +323,16 @@ class SqlStore(ABC, Generic[C]):
             return removed
 
         return self._transact(work)
+
+    def _below_newest(self, conn: C, cut: int) -> int:
+        """``cut``, or the position before the newest change when ``cut`` would remove it:
+        the newest change is always kept, so a position is never given twice (SQLite
+        numbers a row one past the largest there is)."""
+        newest = conn.execute(self._sql.select_newest_change).fetchone()[0]
+        if newest is None or cut < newest:
+            return cut
+        row = conn.execute(self._sql.select_before_change, (newest,)).fetchone()[0]
+        return 0 if row is None else int(row)
 
     def _last_older(self, conn: C, before: float) -> int:
         """The last position of the oldest run of readable changes timed before ``before``

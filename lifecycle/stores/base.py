@@ -241,7 +241,8 @@ class Store(Protocol):
 
     def trim_changes(self, *, before: float | None = None, keep: int | None = None) -> int:
         """Remove the oldest changes: those (from the oldest on) whose time is before
-        ``before``, and all but the newest ``keep``; how many were removed."""
+        ``before``, and all but the newest ``keep``; how many were removed. The newest
+        change is always kept (positions go on from it)."""
         ...
 
     def feed_cursor(self, subscription: str) -> int | None:

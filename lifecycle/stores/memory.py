@@ -375,7 +375,8 @@ class MemoryStore:
                     cut += 1
             if keep is not None:
                 cut = max(cut, len(self._changes) - keep)
-            if cut:
+            cut = min(cut, len(self._changes) - 1)  # the newest is always kept, as SQL stores do
+            if cut > 0:
                 self._trimmed_through = self._positions[cut - 1]
                 del self._changes[:cut], self._positions[:cut]
             return cut

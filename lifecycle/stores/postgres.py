@@ -137,6 +137,8 @@ _CREATED_CONCURRENTLY = (
 
 T = TypeVar("T")
 _Conn = psycopg.Connection[Any]
+#: a save with more entries than this sends its history rows and changes apart
+_ENTRIES_AT_ONCE = 64
 
 
 def _check_schema_name(schema: str) -> None:
@@ -448,6 +450,20 @@ class PostgresStore(SqlStore[_Conn]):
     def _many(self, conn: _Conn, sql: str, rows: builtins.list[tuple[Any, ...]]) -> None:
         with conn.cursor() as c:
             c.executemany(sql, rows)
+
+    def _insert_entries(
+        self,
+        conn: _Conn,
+        history: builtins.list[tuple[Any, ...]],
+        changes: builtins.list[tuple[Any, ...]],
+    ) -> None:
+        if len(changes) != len(history) or not 0 < len(history) <= _ENTRIES_AT_ONCE:
+            super()._insert_entries(conn, history, changes)
+            return
+        # one statement, one round trip: the history rows and their changes
+        params = [value for row in history for value in row]
+        params.extend(value for row in changes for value in row)
+        conn.execute(self._sql.insert_entries(len(history)), params)
 
     def _delete_row(self, conn: _Conn, name: str, expected_version: int) -> Sequence[Any] | None:
         return conn.execute(

@@ -11,12 +11,14 @@ nested configurations are JSON text. The database itself enforces the rules:
   ``endpoint_name`` over the statuses that are not terminal;
 - the limit on live experiments is a counted row (``counters.live``),
   incremented in the create's transaction only while below the limit;
-- the change feed is a table whose position is an ``AUTOINCREMENT`` key,
-  written in the transition's transaction. SQLite has one writer at a time
-  (every write holds the file's lock from its start to its commit), so
-  positions are given in the order transactions commit: a reader that has
-  seen a position never sees a smaller one appear after it, and every
-  committed change is readable at once.
+- the change feed is a table keyed by its rowid, the position, written in
+  the transition's transaction. SQLite has one writer at a time (every
+  write holds the file's lock from its start to its commit) and numbers a
+  row one past the largest rowid there is, so positions are given in the
+  order transactions commit: a reader that has seen a position never sees a
+  smaller one appear after it, and every committed change is readable at
+  once. Trimming always keeps the newest change, so no position is given
+  twice (``AUTOINCREMENT`` would too, at a second page written per commit).
 
 By default (``synchronous="FULL"``) a transition that was acknowledged
 survives a power cut. ``synchronous="NORMAL"`` is the speed option: in WAL
@@ -66,8 +68,8 @@ _DIALECT = Dialect(
     if_new="",
     for_update="",  # a write transaction holds the file's write lock from its start
     greatest="max",
-    # one writer at a time: the database's numbering is the commit order, never reused
-    change_key="INTEGER PRIMARY KEY AUTOINCREMENT",
+    # one writer at a time: the rowid's numbering is the commit order (see the docstring)
+    change_key="INTEGER PRIMARY KEY",
     change_position=None,
     readable=None,
 )

@@ -154,11 +154,25 @@ def test_trimming_by_age_removes_the_oldest_run_older_than_the_instant(store: St
     assert store.trim_changes(before=T0 + 11.5) == 5  # exp-0's three, exp-1's first two
     assert everything(store) == changes[5:]
     assert store.trim_changes(before=T0 - 1) == 0
-    assert store.trim_changes(before=T0 + 1000) == 4
-    assert everything(store) == []
+    assert everything(store) == changes[5:]
+
+
+def test_trimming_always_keeps_the_newest_change_and_numbers_on_past_it(store: Store) -> None:
+    created_and_saved(store, "a")
+    changes = everything(store)
+    assert store.trim_changes(before=T0 + 1000) == 2
+    assert everything(store) == changes[2:]
+    assert store.trim_changes(before=T0 + 1000) == 0
     with pytest.raises(TrimmedChangesError) as caught:
         store.changes(0, 10)
-    assert caught.value.oldest is None and caught.value.trimmed_through == changes[-1].position
+    assert (caught.value.trimmed_through, caught.value.oldest) == (
+        changes[1].position,
+        changes[2].position,
+    )
+    created_and_saved(store, "b")
+    later = everything(store, changes[2].position)
+    assert [c.name for c in later] == ["b", "b", "b"]
+    assert min(c.position for c in later) > changes[2].position
 
 
 def test_age_and_count_together_cut_at_the_further_of_the_two(store: Store) -> None:
@@ -166,7 +180,8 @@ def test_age_and_count_together_cut_at_the_further_of_the_two(store: Store) -> N
         created_and_saved(store, f"exp-{i}", time=T0 + 10 * i)
     changes = everything(store)
     assert store.trim_changes(before=T0 + 5, keep=4) == 5
-    assert everything(store) == changes[5:]
+    assert store.trim_changes(keep=1) == 3
+    assert everything(store) == changes[8:]
 
 
 def test_a_reader_at_the_trim_point_or_past_it_reads_on(store: Store) -> None:

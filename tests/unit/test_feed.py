@@ -134,8 +134,8 @@ def test_retention_trims_by_age_from_the_services_clock_and_by_count(
     service.clock = lambda: T0 + 10
     assert service.trim_changes(Retention(max_age=None, max_count=2)) == 1
     assert service.trim_changes(Retention(max_age=None, max_count=None)) == 0
-    assert service.trim_changes(Retention(max_age=5.0)) == 2
-    assert service.changes().changes == []
+    assert service.trim_changes(Retention(max_age=5.0)) == 1  # the newest is always kept
+    assert [c.name for c in service.changes().changes] == ["c"]
 
 
 @pytest.mark.parametrize(
