@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 
 from lifecycle.errors import LifecycleError
+from lifecycle.service._logfields import log
 from lifecycle.service.feed import Retention
 from lifecycle.service.service import ExperimentService
 from lifecycle.service.webhooks import WebhookSubscription
@@ -77,10 +78,12 @@ class FeedWorkers:
         deadline = time.monotonic() + timeout
         for subscription in self.subscriptions:
             if not subscription.join(max(0.0, deadline - time.monotonic())):
-                _log.warning(
+                log(
+                    _log,
+                    logging.WARNING,
                     "webhook subscription still delivering at shutdown; stopping without it "
                     "(its event is delivered again on the next start)",
-                    extra={"fields": {"subscription": subscription.id}},
+                    {"subscription": subscription.id},
                 )
             subscription.close()
         if self._trimmer is not None:
@@ -93,14 +96,14 @@ class FeedWorkers:
         removed = self.service.trim_changes(self.retention)
         self.trimmed += removed
         if removed:
-            _log.info(
+            log(
+                _log,
+                logging.INFO,
                 "change feed trimmed to its retention",
-                extra={
-                    "fields": {
-                        "removed": removed,
-                        "max_age_s": self.retention.max_age,
-                        "max_count": self.retention.max_count,
-                    }
+                {
+                    "removed": removed,
+                    "max_age_s": self.retention.max_age,
+                    "max_count": self.retention.max_count,
                 },
             )
         return removed

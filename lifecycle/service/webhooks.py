@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 from lifecycle.actuators._http import SendError, SignedSender
 from lifecycle.errors import StoreError, TrimmedChangesError
+from lifecycle.service._logfields import log
 from lifecycle.service.feed import DEFAULT_PAGE, event_bytes, event_id
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.base import Change
@@ -129,10 +130,7 @@ class WebhookSubscription:
 
     def run(self) -> None:
         """Deliver until :meth:`stop`; the cursor is saved on the way out."""
-        _log.info(
-            "webhook subscription started",
-            extra={"fields": {"subscription": self.id, "receiver": self.receiver}},
-        )
+        self._log(logging.INFO, "webhook subscription started")
         while not self._stopping.is_set():
             wait, wakeable = self.run_once()
             if wait > 0:
@@ -181,7 +179,7 @@ class WebhookSubscription:
             return self._store_failed(err), False
         if self._store_down:
             self._store_down, self._failures = False, 0
-            _log.info("webhook subscription reads the feed again", extra=self._fields())
+            self._log(logging.INFO, "webhook subscription reads the feed again")
         if not page.changes:
             self._pending_since = None
             self._save_cursor()
@@ -219,17 +217,16 @@ class WebhookSubscription:
         self._failures += 1
         if self.observer is not None:
             self.observer.delivery_failed(self.id, status)
-        _log.warning(
+        self._log(
+            logging.WARNING,
             "webhook delivery failed; it will be retried",
-            extra=self._fields(
-                event_id=event_id(change),
-                position=change.position,
-                experiment=change.name,
-                status=status,
-                error=error,
-                attempt=self._failures,
-                retry_in_s=round(self._delay(), 3),
-            ),
+            event_id=event_id(change),
+            position=change.position,
+            experiment=change.name,
+            status=status,
+            error=error,
+            attempt=self._failures,
+            retry_in_s=round(self._delay(), 3),
         )
 
     def _backoff(self) -> float:
@@ -243,12 +240,13 @@ class WebhookSubscription:
     def _behind_retention(self, err: TrimmedChangesError) -> None:
         if self.observer is not None:
             self.observer.delivery_failed(self.id, "trimmed")
-        _log.error(
+        self._log(
+            logging.ERROR,
             "webhook subscription fell behind the feed's retention; it goes on from the "
             "oldest change kept, and the changes between were not delivered",
-            extra=self._fields(
-                after=err.after, trimmed_through=err.trimmed_through, oldest=err.oldest
-            ),
+            after=err.after,
+            trimmed_through=err.trimmed_through,
+            oldest=err.oldest,
         )
         self._cursor = err.trimmed_through
         self._save_cursor()
@@ -257,9 +255,10 @@ class WebhookSubscription:
         self._failures += 1
         if not self._store_down:  # once per outage, not once per retry
             self._store_down = True
-            _log.warning(
+            self._log(
+                logging.WARNING,
                 "webhook subscription cannot read the feed; it will retry",
-                extra=self._fields(error=err.message),
+                error=err.message,
             )
         return self._backoff()
 
@@ -271,12 +270,15 @@ class WebhookSubscription:
         try:
             self.service.store.save_feed_cursor(self.id, cursor)
         except StoreError as err:
-            _log.warning(
+            self._log(
+                logging.WARNING,
                 "webhook subscription could not save its cursor; it will try again",
-                extra=self._fields(position=cursor, error=err.message),
+                position=cursor,
+                error=err.message,
             )
             return
         self._saved = cursor
 
-    def _fields(self, **more: object) -> dict[str, dict[str, object]]:
-        return {"fields": {"subscription": self.id, "receiver": self.receiver, **more}}
+    def _log(self, level: int, event: str, **fields: object) -> None:
+        """One line: ``event``, the subscription and its receiver, then ``fields``."""
+        log(_log, level, event, {"subscription": self.id, "receiver": self.receiver, **fields})

@@ -499,8 +499,8 @@ def test_a_store_outage_is_waited_out_and_said_once(
         flaky.down = False
         assert sub.run_once() == (0.0, False)
     said = [r.getMessage() for r in caplog.records]
-    assert said.count("webhook subscription cannot read the feed; it will retry") == 1
-    assert "webhook subscription reads the feed again" in said
+    assert sum(m.startswith("webhook subscription cannot read the feed;") for m in said) == 1
+    assert any(m.startswith("webhook subscription reads the feed again") for m in said)
     assert len(receiver.taken()) == 2
     sub.close()
 
