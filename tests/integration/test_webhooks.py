@@ -357,6 +357,52 @@ def test_each_secret_signs_the_webhook_before_it(tmp_path: Path, secret_file: st
     assert webhook_specs(parser.parse_args([])) == []
 
 
+def test_from_the_environment_the_nth_secret_file_signs_the_nth_webhook(
+    tmp_path: Path, secret_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lifecycle.cli import _parser
+    from lifecycle.http.options import webhook_specs
+
+    monkeypatch.setenv("LIFECYCLE_WEBHOOK", "http://a.test/1,http://b.test/2")
+    monkeypatch.setenv("LIFECYCLE_WEBHOOK_SECRET_FILE", secret_file)
+    assert webhook_specs(_parser().parse_args(["serve"])) == [
+        ("http://a.test/1", SECRET),
+        ("http://b.test/2", None),
+    ]
+    # a --webhook on the command line wins: neither variable is read
+    given = _parser().parse_args(["serve", "--webhook", "http://c.test/3"])
+    assert webhook_specs(given) == [("http://c.test/3", None)]
+    monkeypatch.setenv(
+        "LIFECYCLE_WEBHOOK_SECRET_FILE", f"{secret_file},{secret_file},{secret_file}"
+    )
+    with pytest.raises(ValueError, match="3 secret files for 2 webhooks"):
+        webhook_specs(_parser().parse_args(["serve"]))
+
+
+@pytest.mark.slow
+def test_with_several_workers_each_event_is_delivered_once(
+    tmp_path: Path,
+    receiver: Receiver,
+    secret_file: str,
+    serve_process: Any,
+    client_for: Any,
+    create_request: Any,
+    wait_for_status: Any,
+) -> None:
+    receiver.start()
+    args = [*serve_args(tmp_path / "s.db", receiver, secret_file), "--workers", "2"]
+    server = serve_process(*args).wait_started()
+    client = client_for(server.url)
+    running(client, create_request, wait_for_status, "exp-a", "exp-b")
+    feed = feed_of(server.url)
+    wait_until("every event taken", lambda: len(receiver.taken()) >= len(feed))
+    time.sleep(1.5)  # a second deliverer would have sent its copies by now
+    check_delivered(feed, receiver.taken())
+    assert len(receiver.taken()) == len(feed) == 6  # once each: the parent delivers alone
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0
+
+
 # -- one subscription, step by step ---------------------------------------------------------------
 
 
