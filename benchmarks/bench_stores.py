@@ -5,6 +5,10 @@ One run prints, for each store:
 - StopInferenceExperiment operations per second from one thread, through
   ``ExperimentService.invoke`` (each stop on its own Running experiment;
   SQLite with ``synchronous=FULL``, the default, and ``NORMAL``);
+- what the change feed adds to a Stop: the time of one Stop on the store
+  and on the same store with its change-feed insert left out (what a Stop
+  cost before the feed), taken in alternating rounds, medians (target: at
+  most 15% more) on SQLite (FULL and NORMAL) and PostgreSQL;
 - the median DescribeInferenceExperiment time with 1,000 and with 1,000,000
   stored experiments (target: at most 1.3x);
 - the median time of an unfiltered List page and of a StatusEquals List page
@@ -20,7 +24,7 @@ The large stores are seeded in bulk straight through the store
 uses ``LIFECYCLE_TEST_POSTGRES_DSN`` (or ``--postgres DSN``) and a schema of
 its own, dropped at the end.
 
-    python benchmarks/bench_stores.py [--large 1000000] [--postgres DSN] [--keep DIR]
+    python benchmarks/bench_stores.py [--large 1000000] [--postgres DSN] [--keep DIR] [--feed-only]
 """
 
 from __future__ import annotations
@@ -137,6 +141,63 @@ def stops_per_second(store: Any, n: int) -> float:
     for name in names[50:]:
         service.invoke("StopInferenceExperiment", {"Name": name, **stop})
     return (n - 50) / (time.perf_counter() - started)
+
+
+class _WithoutFeed:
+    """Mixed in before a SQL store: its change-feed rows left out, so a save writes what it
+    wrote before the feed (the record and its history rows, nothing else)."""
+
+    def _change_rows(self, arn: str, entries: Any, numbering: Any) -> list[tuple[Any, ...]]:
+        return []
+
+
+def without_feed(store_class: type) -> type:
+    """``store_class`` with its change-feed insert left out."""
+    return type(f"{store_class.__name__}WithoutFeed", (_WithoutFeed, store_class), {})
+
+
+def feed_cost(label: str, with_feed: Any, no_feed: Any, n: int, rounds: int = 40) -> str:
+    """The median time of one Stop with the feed and without, in alternating rounds."""
+    stop = {"ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed"}
+    sides = []
+    for store in (with_feed, no_feed):
+        names = seed(store, n, running=True, prefix="feed")
+        service = service_on(store)
+        for name in names[:50]:  # warm up
+            service.invoke("StopInferenceExperiment", {"Name": name, **stop})
+        sides.append((service, iter(names[50:]), []))
+    per_round = (n - 50) // rounds
+    for r in range(rounds):
+        for service, names_left, samples in sides if r % 2 == 0 else reversed(sides):
+            batch = [next(names_left) for _ in range(per_round)]
+            started = time.perf_counter()
+            for name in batch:
+                service.invoke("StopInferenceExperiment", {"Name": name, **stop})
+            samples.append((time.perf_counter() - started) / per_round * 1e6)
+    assert with_feed.changes(None, 1000).changes, "the store with the feed wrote none"
+    assert not no_feed.changes(None, 10).changes, "the store without the feed wrote some"
+    with_us, without_us = (statistics.median(samples) for _, _, samples in sides)
+    extra = (with_us / without_us - 1) * 100
+    return (f"{label:<9} {'Stop, with the feed / without':<28} {with_us:8.1f} us / {without_us:8.1f} us"
+            f"   the feed adds {extra:+5.1f}% (target <= +15%)")  # fmt: skip
+
+
+def feed_costs(
+    scratch: Path, make_pg: Callable[[str, type | None], Any] | None, n: int
+) -> Iterator[str]:
+    for sync in ("FULL", "NORMAL"):
+        with_feed = SqliteStore(scratch / f"feed-{sync}.db", synchronous=sync)
+        no_feed = without_feed(SqliteStore)(scratch / f"nofeed-{sync}.db", synchronous=sync)
+        yield feed_cost("sqlite", with_feed, no_feed, n).replace("Stop,", f"Stop ({sync}),")
+        with_feed.close()
+        no_feed.close()
+    if make_pg is not None:
+        from lifecycle.stores.postgres import PostgresStore
+
+        with_feed, no_feed = make_pg("feed", None), make_pg("nofeed", without_feed(PostgresStore))
+        yield feed_cost("postgres", with_feed, no_feed, n)
+        with_feed.close()
+        no_feed.close()
 
 
 @contextlib.contextmanager
@@ -316,18 +377,20 @@ def serving_rss(path: Path, names: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def _postgres(dsn: str) -> Iterator[Callable[[str], Any]]:
-    """Make PostgresStores, each in a schema of its own; drop those schemas at the end."""
+def _postgres(dsn: str) -> Iterator[Callable[..., Any]]:
+    """Make PostgresStores (of ``kind``, a subclass, when given), each in a schema of its own;
+    drop those schemas at the end."""
     import psycopg
 
     from lifecycle.stores.postgres import PostgresStore
 
     schemas: list[str] = []
 
-    def make(tag: str) -> PostgresStore:
+    def make(tag: str, kind: type | None = None) -> PostgresStore:
         schema = f"lifecycle_bench_{tag}_{uuid.uuid4().hex[:8]}"
         schemas.append(schema)
-        return PostgresStore(dsn, schema=schema)
+        made: PostgresStore = (kind or PostgresStore)(dsn, schema=schema)
+        return made
 
     try:
         yield make
@@ -361,6 +424,17 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("--keep", type=Path, help="put the SQLite files here and keep them")
+    parser.add_argument(
+        "--feed-only",
+        action="store_true",
+        help="time only what the change feed adds to a Stop",
+    )
+    parser.add_argument(
+        "--feed-stops",
+        type=int,
+        default=6_050,
+        help="stops timed per store in the feed comparison (default 6,050)",
+    )
     args = parser.parse_args(argv)
 
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="bench-stores-"))
@@ -369,13 +443,19 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as cleanup:
         if args.keep is None:
             cleanup.callback(shutil.rmtree, scratch, ignore_errors=True)
-        make_pg: Callable[[str], Any] | None = None
+        make_pg: Callable[..., Any] | None = None
         try:
             make_pg = cleanup.enter_context(_postgres(args.postgres))
             make_pg("probe").close()
         except Exception as err:  # no server or no psycopg: say so and go on
             print(f"{'postgres':<9} skipped: {err}", flush=True)
             make_pg = None
+
+        # what the change feed adds to a Stop
+        for text in feed_costs(scratch, make_pg, args.feed_stops):
+            print(text, flush=True)
+        if args.feed_only:
+            return 0
 
         # Stop throughput, one thread
         print(

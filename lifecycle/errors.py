@@ -13,6 +13,7 @@ The tree (class, its wire code, its HTTP status, what it means)::
     │   └── BulkCreateError           ResourceInUse          400    a bulk load broke either rule
     ├── ResourceLimitExceededError    ResourceLimitExceeded  400  too many live experiments
     │   └── LiveLimitError            ResourceLimitExceeded  400    the live limit is reached
+    ├── TrimmedChangesError           TrimmedDataAccessException 410  a feed read behind the retention
     ├── StoreError                    InternalFailure        500  the store cannot be opened or used
     │   └── StoreUnavailableError     ServiceUnavailable     503  an outage: retry after ``retry_after`` s
     │   └── SchemaTooNewError         InternalFailure        500    its schema is newer than this build knows
@@ -72,6 +73,7 @@ __all__ = [
     "StaleVersionError",
     "StoreError",
     "StoreUnavailableError",
+    "TrimmedChangesError",
     "UnknownOperationError",
     "UnknownPathError",
     "UnrecognizedClientError",
@@ -286,6 +288,29 @@ class LiveLimitError(ResourceLimitExceededError):
             rule=RuleId.MAX_LIVE_EXPERIMENTS,
         )
         self.limit = limit
+
+
+class TrimmedChangesError(LifecycleError):
+    """A read of the change feed after a position whose successors the retention removed.
+
+    ``trimmed_through`` is the last position removed: reading after it goes on
+    from ``oldest``, the oldest change kept (None when none is), and skips
+    what was removed between ``after`` and it.
+    """
+
+    code = "TrimmedDataAccessException"
+    http_status = 410
+
+    def __init__(self, after: int, trimmed_through: int, oldest: int | None) -> None:
+        kept = f"the oldest kept is {oldest}" if oldest is not None else "none is kept now"
+        super().__init__(
+            f"position {after} is behind the change feed's retention: the changes up to position "
+            f"{trimmed_through} were removed ({kept}); read after={trimmed_through} to go on from "
+            "the oldest kept, knowing that the changes between were missed"
+        )
+        self.after = after
+        self.trimmed_through = trimmed_through
+        self.oldest = oldest
 
 
 class StoreError(LifecycleError):

@@ -16,6 +16,11 @@
   take a write (``store.check_writable()``, bounded), else 503 with
   ``Retry-After`` and the reason, so an orchestrator stops sending traffic.
 - ``GET /metrics``: Prometheus text format (:mod:`lifecycle.http.metrics`).
+- ``GET /events?after=POS&limit=N&wait=S``: the change feed, long-polled
+  (:mod:`lifecycle.http.events`); each commit of this process wakes the
+  waiting requests. The webhook subscriptions and the feed's retention run
+  in threads of their own (:mod:`lifecycle.http.outbox`), started and
+  stopped with the reconciler.
 - The reconciler runs in the same process: on ASGI lifespan startup a
   background task calls ``reconciler.run_once()`` in a daemon thread every
   ``tick_seconds`` (0.1 s); on shutdown it stops between two steps, within
@@ -41,19 +46,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lifecycle.domain.experiment import HistoryEntry
 from lifecycle.domain.statuses import Operation
-from lifecycle.errors import StoreUnavailableError
+from lifecycle.errors import StoreUnavailableError, UnknownPathError
+from lifecycle.http.events import OPERATION as EVENTS_OPERATION
+from lifecycle.http.events import EventsEndpoint
 from lifecycle.http.protocol import (
     MAX_BODY_BYTES,
     TARGET_PREFIX,
@@ -62,9 +67,14 @@ from lifecycle.http.protocol import (
     WireResponse,
     error_response,
     handle,
+    json_response,
     unavailable_response,
 )
 from lifecycle.service._logfields import log
+
+if TYPE_CHECKING:
+    from lifecycle.service.feed import Retention
+    from lifecycle.service.webhooks import WebhookSubscription
 
 __all__ = ["LifecycleApp", "Reconciling", "ServedService"]
 
@@ -182,13 +192,17 @@ class LifecycleApp:
         lock_timeout: float = 5.0,
         shutdown_timeout: float = 10.0,
         metrics: Any = True,
+        webhooks: Sequence[WebhookSubscription] = (),
+        retention: Retention | None = None,
     ) -> None:
         """``offload`` runs each request in the worker pools instead of on the event loop;
         None (the default) decides by ``service.store.blocking`` (True unless the store says
         it never waits). ``workers`` threads serve reads and as many serve writes.
         ``lock_timeout`` bounds a request's wait for a worker, and the readiness probe.
         ``metrics``: True for a :class:`~lifecycle.http.metrics.Metrics` of the app's own,
-        a ``Metrics`` to share, or None for no ``/metrics``."""
+        a ``Metrics`` to share, or None for no ``/metrics``. ``webhooks`` are the
+        subscriptions to deliver the change feed to, ``retention`` what the feed keeps
+        (None: the app trims nothing)."""
         self.service = service
         self.reconciler = reconciler
         self.auth = auth
@@ -206,11 +220,30 @@ class LifecycleApp:
         self._stop_deadline: float | None = None
         self.reconciler_passes = 0
         self.metrics = self._make_metrics(metrics)
+        self.events: EventsEndpoint | None = None
+        changes = getattr(service, "changes", None)
+        if changes is not None:
+            self.events = EventsEndpoint(changes, self._run_read, auth=auth)
+        self.feed = self._feed_workers(webhooks, retention)
         add_listener = getattr(service, "add_listener", None)
         if add_listener is not None:
             add_listener(self._committed)
         if self.metrics is not None and getattr(reconciler, "observer", False) is None:
             reconciler.observer = self.metrics  # type: ignore[union-attr]
+
+    def _feed_workers(
+        self, webhooks: Sequence[WebhookSubscription], retention: Retention | None
+    ) -> Any:
+        """The webhook subscriptions' and the retention's threads, when there are any."""
+        if not webhooks and (retention is None or not retention.bounded):
+            return None
+        from lifecycle.http.outbox import FeedWorkers
+
+        for subscription in webhooks:
+            if self.metrics is not None and subscription.observer is None:
+                subscription.observer = self.metrics
+                self.metrics.watch_lag(subscription.id, subscription.lag_seconds)
+        return FeedWorkers(self.service, webhooks, retention)  # type: ignore[arg-type]
 
     def _make_metrics(self, metrics: Any) -> Any:
         if metrics is not True:
@@ -224,7 +257,12 @@ class LifecycleApp:
         return Metrics(count_by_status=count, open_connections=open_connections)
 
     def _committed(self, entry: HistoryEntry) -> None:
-        """The service's listener: a log line and a count per committed transition."""
+        """The service's listener: a log line and a count per committed transition, and a
+        wake-up for the feed's readers."""
+        if self.events is not None:
+            self.events.notify()
+        if self.feed is not None:
+            self.feed.notify()
         if self.metrics is not None:
             self.metrics.transition(entry)
         if _log.isEnabledFor(logging.INFO):
@@ -259,9 +297,13 @@ class LifecycleApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.start_reconciler()
+                if self.feed is not None:
+                    self._stop_deadline = None
+                    self.feed.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.stop_reconciler()
+                await self.stop_feed()
                 self.close_pools()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -281,7 +323,8 @@ class LifecycleApp:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, host: object = None) -> AsyncIterator[None]:
-        """The reconciler loop for as long as the ``async with`` lasts: what a host's own
+        """The reconciler loop (and the webhook subscriptions and the feed's retention) for
+        as long as the ``async with`` lasts: what a host's own
         lifespan enters when it mounts this app (a host does not forward lifespan events
         to mounted apps)::
 
@@ -296,11 +339,15 @@ class LifecycleApp:
         """
         started = self._loop_task is None
         self.start_reconciler()
+        if started and self.feed is not None:
+            self._stop_deadline = None
+            self.feed.start()
         try:
             yield
         finally:
             if started:
                 await self.stop_reconciler()
+                await self.stop_feed()
 
     def start_reconciler(self) -> None:
         """Start the background reconciler loop (on the running event loop)."""
@@ -310,6 +357,8 @@ class LifecycleApp:
         if resume is not None:  # a loop started again after a stop
             resume()
         self._stop_deadline = None
+        if self.events is not None:
+            self.events.reopen()
         self._stopping = asyncio.Event()
         self._loop_task = asyncio.get_running_loop().create_task(
             self._reconcile_forever(self.reconciler, self._stopping)
@@ -317,13 +366,28 @@ class LifecycleApp:
         _log.info("reconciler started (a pass every %.2fs)", self.tick_seconds)
 
     def request_stop(self) -> None:
-        """Ask the reconciler to end its pass between two steps (safe from a signal handler);
-        the first call starts the shutdown's one bound, ``shutdown_timeout``."""
+        """Ask the reconciler to end its pass between two steps, and the requests waiting on
+        ``/events`` to answer now (safe from a signal handler); the first call starts the
+        shutdown's one bound, ``shutdown_timeout``."""
         if self._stop_deadline is None:
             self._stop_deadline = time.monotonic() + self.shutdown_timeout
+        if self.events is not None:
+            self.events.close()
+        if self.feed is not None:
+            self.feed.request_stop()
         stop = getattr(self.reconciler, "stop", None)
         if stop is not None:
             stop()
+
+    async def stop_feed(self) -> None:
+        """Stop the webhook subscriptions and the trimming, within what is left of the
+        shutdown's bound; a subscription saves its cursor on the way out."""
+        self.request_stop()
+        if self.feed is None:
+            return
+        assert self._stop_deadline is not None
+        left = max(0.1, self._stop_deadline - time.monotonic())
+        await asyncio.to_thread(self.feed.stop, left)
 
     async def stop_reconciler(self) -> None:
         """Stop the loop between two steps, waiting at most ``shutdown_timeout``; give back
@@ -395,6 +459,12 @@ class LifecycleApp:
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
 
+    async def _run_read(self, call: Callable[[], _T]) -> _T:
+        """``call()`` in the read pool (on the loop when the store never blocks)."""
+        if not self.offload:
+            return call()
+        return await asyncio.get_running_loop().run_in_executor(self._pool("read"), call)
+
     async def _offloaded(self, kind: str, call: Callable[[], WireResponse]) -> WireResponse:
         """``call()`` in the ``kind`` pool; 503 when it waited for a worker past the bound."""
         queued = time.monotonic()
@@ -426,9 +496,20 @@ class LifecycleApp:
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
 
-        if method in ("GET", "HEAD") and path in ("/health", "/ready", "/metrics"):
+        if path == "/events":
+            query = scope.get("query_string", b"").decode("latin-1")
+            if self.events is None:
+                response = error_response(
+                    UnknownPathError.code,
+                    "this server's service has no change feed",
+                    UnknownPathError.http_status,
+                    operation=EVENTS_OPERATION,
+                )
+            else:
+                response = await self.events.answer(method, query, headers, root_path)
+        elif method in ("GET", "HEAD") and path in ("/health", "/ready", "/metrics"):
             if path == "/health":
-                response = _json_response(200, {"status": "ok"}, "Health", "OK")
+                response = json_response(200, {"status": "ok"}, "Health", "OK")
             elif path == "/ready":
                 response = await self._ready()
             else:
@@ -558,11 +639,11 @@ class LifecycleApp:
             return _unready(exc.message, exc.retry_after)
         except Exception as exc:
             return _unready(str(exc))
-        return _json_response(200, {"status": "ready"}, "Ready", "OK")
+        return json_response(200, {"status": "ready"}, "Ready", "OK")
 
     async def _metrics(self) -> WireResponse:
         if self.metrics is None:
-            return _json_response(
+            return json_response(
                 404, {"status": "absent", "message": "metrics are off"}, "Metrics", "NotFound"
             )
         from lifecycle.http.metrics import CONTENT_TYPE
@@ -583,26 +664,7 @@ def _raw_response(body: bytes) -> WireResponse:
     )
 
 
-def _json_response(
-    status: int,
-    body: dict[str, Any],
-    operation: str,
-    outcome: str,
-    retry_after: int | None = None,
-) -> WireResponse:
-    raw = json.dumps(body).encode()
-    rid = str(uuid.uuid4())
-    headers = [
-        ("Content-Type", "application/json"),
-        ("Content-Length", str(len(raw))),
-        ("x-amzn-RequestId", rid),
-    ]
-    if retry_after is not None:
-        headers.append(("Retry-After", str(retry_after)))
-    return WireResponse(status, headers, raw, operation, None, outcome, request_id=rid)
-
-
 def _unready(message: str, retry_after: int = 1) -> WireResponse:
-    return _json_response(
+    return json_response(
         503, {"status": "unavailable", "message": message}, "Ready", "Unavailable", retry_after
     )

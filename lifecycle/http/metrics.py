@@ -20,7 +20,17 @@ metric                                         what it counts
 ``lifecycle_store_errors_total{kind}``         outages the store met (answered 503)
 ``lifecycle_experiments{status}``              experiments per status (read at scrape time)
 ``lifecycle_open_connections``                 HTTP connections open now
+``lifecycle_webhook_deliveries_total``         events a webhook receiver took (2xx), by
+                                               ``subscription``
+``lifecycle_webhook_failures_total``           failed deliveries, by ``subscription`` and
+                                               ``status`` (the HTTP status, ``no_answer``,
+                                               ``trimmed``)
+``lifecycle_webhook_lag_seconds``              how long ago the event a subscription is
+                                               delivering was committed (0: caught up)
 =============================================  ==========================================
+
+A subscription's label is its short id (``subscription_id(url)``, 12 hex
+digits), never its URL: one value per ``--webhook``.
 """
 
 from __future__ import annotations
@@ -84,7 +94,9 @@ class Metrics:
     ``count_by_status`` (the store's) is called at each scrape; ``open_connections``
     too. The methods are the hooks: :meth:`request` from the app,
     :meth:`transition` as the service's listener, :meth:`step` and
-    :meth:`finished_pass` as the reconciler's observer, :meth:`store_error`.
+    :meth:`finished_pass` as the reconciler's observer, :meth:`store_error`,
+    :meth:`delivered` and :meth:`delivery_failed` as the webhook
+    subscriptions' observer, :meth:`watch_lag` for each subscription.
     """
 
     def __init__(
@@ -139,6 +151,24 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self._deliveries = Counter(
+            "lifecycle_webhook_deliveries",
+            "Events a webhook receiver took (2xx), by subscription",
+            ["subscription"],
+            registry=registry,
+        )
+        self._delivery_failures = Counter(
+            "lifecycle_webhook_failures",
+            "Failed webhook deliveries, by subscription and status",
+            ["subscription", "status"],
+            registry=registry,
+        )
+        self._lag = Gauge(
+            "lifecycle_webhook_lag_seconds",
+            "How long ago the event a subscription is delivering was committed (0: caught up)",
+            ["subscription"],
+            registry=registry,
+        )
         if open_connections is not None:
             gauge = Gauge(
                 "lifecycle_open_connections", "HTTP connections open now", registry=registry
@@ -174,6 +204,17 @@ class Metrics:
 
     def store_error(self, kind: str) -> None:
         self._store_errors.labels(kind).inc()
+
+    def delivered(self, subscription: str) -> None:
+        self._deliveries.labels(subscription).inc()
+
+    def delivery_failed(self, subscription: str, status: str) -> None:
+        self._delivery_failures.labels(subscription, status).inc()
+
+    def watch_lag(self, subscription: str, lag_seconds: Callable[[], float]) -> None:
+        """Report ``lag_seconds()`` as the subscription's lag at each scrape."""
+        self._deliveries.labels(subscription)  # a subscription shows at 0 before its first
+        self._lag.labels(subscription).set_function(lag_seconds)
 
     # -- the scrape -----------------------------------------------------------------
 

@@ -3,8 +3,10 @@
 :func:`add_serve_arguments` adds every flag to a parser (``lifecycle.cli`` and
 ``python -m lifecycle.http.serve`` share it); :func:`build_actuator` turns the
 ``--actuator`` flags into what carries out the reconciler's steps (simulated,
-a webhook, or a factory of the user's); :func:`read_secret` reads a secret
-file. Every bad value is a usage error that names its flag.
+a webhook, or a factory of the user's); :func:`webhook_specs` reads the
+``--webhook`` flags, each URL with the secret of the
+``--webhook-secret-file`` that follows it; :func:`read_secret` reads a
+secret file. Every bad value is a usage error that names its flag.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
 
 __all__ = [
+    "DEFAULT_EVENTS_MAX_AGE",
     "ENV_PREFIX",
     "SERVE_DESCRIPTION",
     "EnvironmentParser",
@@ -36,6 +39,7 @@ __all__ = [
     "environment_variable",
     "from_environment",
     "read_secret",
+    "webhook_specs",
 ]
 
 #: what ``lifecycle serve --help`` says first
@@ -49,6 +53,8 @@ SERVE_DESCRIPTION = (
 
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 _WEBHOOK_TIMEOUT = 10.0
+#: how long the server keeps the change feed's events unless told otherwise (7 days)
+DEFAULT_EVENTS_MAX_AGE = 7 * 86400.0
 
 
 def default_store_url() -> str:
@@ -106,6 +112,47 @@ def _region(text: str) -> str:
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]+", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name like us-east-1")
     return text
+
+
+class _Webhook(argparse._AppendAction):
+    """``--webhook URL``: one more URL, and an empty secret slot beside it in
+    ``webhook_secret_file`` (the two lists stay aligned)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        super().__call__(parser, namespace, values, option_string)
+        secrets = list(getattr(namespace, "webhook_secret_file", None) or [])
+        secrets.append(None)
+        namespace.webhook_secret_file = secrets
+
+
+class _WebhookSecret(argparse._AppendAction):
+    """``--webhook-secret-file FILE``: fills the secret slot of the ``--webhook`` just before it."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        urls = getattr(namespace, "webhook", None) or []
+        secrets = list(getattr(namespace, self.dest, None) or [])
+        if not urls:
+            parser.error(
+                f"{option_string} FILE must follow the --webhook URL whose events it signs"
+            )
+        if len(secrets) != len(urls) or secrets[-1] is not None:
+            parser.error(
+                f"--webhook {urls[-1]} has {option_string} twice; give one after each --webhook"
+            )
+        secrets[-1] = values
+        setattr(namespace, self.dest, secrets)
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -201,6 +248,37 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         f"{_WEBHOOK_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--webhook",
+        metavar="URL",
+        action=_Webhook,
+        help="POST every event of the change feed to URL (http:// or https://), in order, at "
+        "least once, retried until a 2xx answer, resuming after a restart (see docs/events.md); "
+        "repeat for more receivers; from the environment, a comma-separated list",
+    )
+    parser.add_argument(
+        "--webhook-secret-file",
+        metavar="FILE",
+        action=_WebhookSecret,
+        help="sign the events of the --webhook just before this flag with the secret in FILE "
+        "(its bytes, less surrounding whitespace): X-Lifecycle-Signature: sha256=<hex "
+        "HMAC-SHA256 of the body>; from the environment, a comma-separated list whose n-th "
+        "file signs the n-th webhook",
+    )
+    parser.add_argument(
+        "--events-max-age",
+        type=_seconds,
+        default=DEFAULT_EVENTS_MAX_AGE,
+        metavar="SECONDS",
+        help="keep the change feed's events this long, then remove them; 0 keeps them "
+        f"whatever their age (default {DEFAULT_EVENTS_MAX_AGE:g}: 7 days)",
+    )
+    parser.add_argument(
+        "--events-max-count",
+        type=_positive_int,
+        metavar="N",
+        help="keep at most the newest N events of the change feed (default: no limit)",
+    )
+    parser.add_argument(
         "--lock-timeout",
         type=_timeout,
         default=5.0,
@@ -268,6 +346,41 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="text: one line per record, TIME LEVEL LOGGER MESSAGE key=value...; json: one "
         "JSON object per line (default text)",
     )
+
+
+def webhook_specs(args: argparse.Namespace) -> list[tuple[str, bytes | None]]:
+    """Each ``--webhook`` URL with its secret, read from its ``--webhook-secret-file`` (the
+    n-th of ``webhook_secret_file`` is the n-th URL's, None for none); ValueError, naming the
+    flag, for more secret files than URLs, a URL given twice, a URL that is not http(s), or
+    a secret file that cannot be read."""
+    from lifecycle.actuators._http import SignedSender
+
+    urls: list[str] = list(args.webhook or ())
+    files: list[str | None] = list(args.webhook_secret_file or ())
+    if len(files) > len(urls):
+        raise ValueError(
+            f"--webhook-secret-file: {len(files)} secret files for {len(urls)} webhooks; "
+            "each file signs the webhook given before it (from the environment, the n-th)"
+        )
+    files.extend([None] * (len(urls) - len(files)))
+    specs: list[tuple[str, bytes | None]] = []
+    seen: set[str] = set()
+    for url, secret_file in zip(urls, files, strict=True):
+        if url in seen:
+            raise ValueError(f"--webhook {url} is given twice")
+        seen.add(url)
+        secret = None
+        if secret_file is not None:
+            try:
+                secret = read_secret(secret_file)
+            except ValueError as exc:
+                raise ValueError(f"--webhook-secret-file: {exc}") from None
+        try:
+            SignedSender(url).close()  # the sender's own check of the URL
+        except ValueError as exc:
+            raise ValueError(f"--webhook: {exc}") from None
+        specs.append((url, secret))
+    return specs
 
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")

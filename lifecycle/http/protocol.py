@@ -63,6 +63,7 @@ __all__ = [
     "WireResponse",
     "error_response",
     "handle",
+    "json_response",
     "unavailable_response",
 ]
 
@@ -202,11 +203,13 @@ def error_response(
     rule: str | None = None,
     retry_after: int | None = None,
     store_error: str | None = None,
+    members: Mapping[str, Any] | None = None,
 ) -> WireResponse:
     """The AWS JSON 1.1 error envelope for ``code``; ``rule``, the id of the rule that
     refused the request, goes in the ``X-Lifecycle-Rule`` header (the body stays AWS's);
-    ``retry_after`` (seconds) in ``Retry-After``."""
-    body = _ENCODER.encode({"__type": code, "Message": message}).encode()
+    ``retry_after`` (seconds) in ``Retry-After``; ``members`` are more members of the body
+    (an error's own fields, as AWS errors carry them)."""
+    body = _ENCODER.encode({"__type": code, "Message": message, **(members or {})}).encode()
     rid = request_id or _new_request_id()
     headers = [
         ("Content-Type", JSON_CONTENT_TYPE),
@@ -221,6 +224,26 @@ def error_response(
     return WireResponse(
         status, headers, body, operation, name, code, rule, rid, store_error=store_error
     )
+
+
+def json_response(
+    status: int,
+    body: Mapping[str, Any],
+    operation: str,
+    outcome: str,
+    retry_after: int | None = None,
+) -> WireResponse:
+    """A plain JSON answer of the server's own paths (``/health``, ``/ready``, ``/events``)."""
+    raw = _encode(body)
+    rid = _new_request_id()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(raw))),
+        ("x-amzn-RequestId", rid),
+    ]
+    if retry_after is not None:
+        headers.append(("Retry-After", str(retry_after)))
+    return WireResponse(status, headers, raw, operation, None, outcome, request_id=rid)
 
 
 def unavailable_response(

@@ -15,7 +15,11 @@ flight finish, then the reconciler stops) and it returns 0. The ``--actuator``
 flags pick what carries out the reconciler's steps (``options.build_actuator``:
 simulated, a webhook, or a factory of the user's); it is closed on the way out.
 The address is bound first, before the store opens: a taken port stops the
-server before anything else happens. The flags themselves are in ``options.py``.
+server before anything else happens. The ``--webhook`` flags subscribe
+receivers to the change feed, and ``--events-max-age`` and
+``--events-max-count`` bound what the feed keeps (with ``--workers N``, the
+parent process delivers and trims, the workers serve). The flags
+themselves are in ``options.py``.
 """
 
 from __future__ import annotations
@@ -47,13 +51,16 @@ from lifecycle.http.options import (
     default_store_url,
     from_environment,
     read_secret,
+    webhook_specs,
 )
 from lifecycle.http.protocol import Authenticator
 
 if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
+    from lifecycle.service.feed import Retention
     from lifecycle.service.reconciler import Reconciler
     from lifecycle.service.service import ExperimentService
+    from lifecycle.service.webhooks import WebhookSubscription
 
 __all__ = [
     "GC_THRESHOLDS",
@@ -159,9 +166,34 @@ def _engine(
     return service, Reconciler(service, actuator, jitter=SERVE_RETRY_JITTER)
 
 
+def _webhooks(args: argparse.Namespace) -> list[tuple[str, bytes | None]]:
+    try:
+        return webhook_specs(args)
+    except ValueError as exc:
+        raise _Refused(str(exc), 2) from None
+
+
+def _retention(args: argparse.Namespace) -> Retention:
+    from lifecycle.service.feed import Retention
+
+    return Retention(max_age=args.events_max_age or None, max_count=args.events_max_count)
+
+
+def _subscriptions(
+    service: ExperimentService, webhooks: Sequence[tuple[str, bytes | None]]
+) -> list[WebhookSubscription]:
+    from lifecycle.service.webhooks import WebhookSubscription
+
+    return [
+        WebhookSubscription(service, url, secret=secret, jitter=SERVE_RETRY_JITTER)
+        for url, secret in webhooks
+    ]
+
+
 def build_app(args: argparse.Namespace) -> tuple[LifecycleApp, list[Any]]:
     """The app the flags describe and what to close after it (the store, the actuator):
-    what each worker of ``--workers N`` serves. Raises ``_Refused``."""
+    what each worker of ``--workers N`` serves (the parent delivers the webhooks and trims
+    the feed, so the workers do neither). Raises ``_Refused``."""
     auth, token_secret = _auth(args), _token_secret(args)
     actuator = _actuator(args)
     store = _store(args)
@@ -182,6 +214,7 @@ def run_serve(args: argparse.Namespace) -> int:
     """Build the store, service, reconciler and auth from ``args`` and serve until stopped."""
     try:
         auth, token_secret = _auth(args), _token_secret(args)
+        webhooks = _webhooks(args)
         if args.workers > 1 and args.store.split(":", 1)[0].lower() == "memory":
             raise _Refused(
                 "--workers N needs a store the workers share (sqlite:///PATH or "
@@ -201,8 +234,8 @@ def run_serve(args: argparse.Namespace) -> int:
             return 1
         with sock:
             if args.workers > 1:
-                return _serve_workers(args, sock)
-            return _serve_with(args, actuator, auth, token_secret, sock)
+                return _serve_workers(args, sock, webhooks)
+            return _serve_with(args, actuator, auth, token_secret, sock, webhooks)
     except _Refused as refused:
         print(f"error: {refused}", file=sys.stderr)
         return refused.code
@@ -216,12 +249,15 @@ def _serve_with(
     auth: Authenticator | None,
     token_secret: bytes | None,
     sock: socket.socket,
+    webhooks: Sequence[tuple[str, bytes | None]] = (),
 ) -> int:
-    """Open the store, build the service and the reconciler over ``actuator``, and serve
-    on ``sock``."""
+    """Open the store, build the service and the reconciler over ``actuator`` and the
+    webhook subscriptions, and serve on ``sock``."""
     store = _store(args)
+    subscriptions: list[WebhookSubscription] = []
     try:
         service, reconciler = _engine(args, store, actuator, token_secret)
+        subscriptions = _subscriptions(service, webhooks)
         return serve(
             service,
             reconciler,
@@ -231,20 +267,46 @@ def _serve_with(
             log_level=args.log_level,
             limits=Limits.from_args(args),
             sock=sock,
+            webhooks=subscriptions,
+            retention=_retention(args),
+        )
+    finally:
+        for subscription in subscriptions:
+            subscription.close()
+        _close(store)
+
+
+def _serve_workers(
+    args: argparse.Namespace,
+    sock: socket.socket,
+    webhooks: Sequence[tuple[str, bytes | None]] = (),
+) -> int:
+    """``--workers N``: N processes serving ``sock``, each building its own app from the flags
+    (``_worker.py``); the store is opened here first, once, so its schema migrates once.
+    This process delivers the webhooks and trims the feed while the workers serve (so each
+    event goes out once, not once per worker); it reads the feed every second, as a
+    replica reads another's commits."""
+    from lifecycle.http.outbox import FeedWorkers
+    from lifecycle.service.service import ExperimentService
+
+    store = _store(args)
+    try:
+        service = ExperimentService(store)
+        return _supervise(
+            args, sock, FeedWorkers(service, _subscriptions(service, webhooks), _retention(args))
         )
     finally:
         _close(store)
 
 
-def _serve_workers(args: argparse.Namespace, sock: socket.socket) -> int:
-    """``--workers N``: N processes serving ``sock``, each building its own app from the flags
-    (``_worker.py``); the store is opened here first, once, so its schema migrates once."""
+def _supervise(args: argparse.Namespace, sock: socket.socket, feed: Any) -> int:
+    """The workers under uvicorn's process supervisor until a signal ends them, and ``feed``
+    (the webhooks and the trimming) in this process meanwhile."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     from lifecycle.http._worker import ARGS_VARIABLE, encode_args
 
-    _close(_store(args))
     os.environ[ARGS_VARIABLE] = encode_args(args)
     limits = Limits.from_args(args)
     config = uvicorn.Config(
@@ -264,7 +326,11 @@ def _serve_workers(args: argparse.Namespace, sock: socket.socket) -> int:
         port,
         args.workers,
     )
-    Multiprocess(config, sockets=[sock]).run()
+    feed.start()  # after the config: its log lines go where the server's go
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        feed.stop(args.shutdown_timeout)
     return 0
 
 
@@ -441,6 +507,8 @@ def serve(
     tick_seconds: float = 0.1,
     limits: Limits | None = None,
     sock: socket.socket | None = None,
+    webhooks: Sequence[Any] = (),
+    retention: Retention | None = None,
 ) -> int:
     """Serve ``service`` over HTTP until SIGINT/SIGTERM; return the exit code.
 
@@ -452,7 +520,9 @@ def serve(
     ``host``:``port`` (:func:`bind`; ``run_serve`` binds it before it opens
     the store), which the server then listens on and closes. A signal first
     asks the reconciler to stop between steps, then lets requests in flight
-    finish, all within ``limits.shutdown_timeout``.
+    finish, all within ``limits.shutdown_timeout``. ``webhooks``
+    (:class:`~lifecycle.service.webhooks.WebhookSubscription`) and ``retention`` go to the
+    app (:class:`~lifecycle.http.app.LifecycleApp`).
     """
     try:
         import uvicorn
@@ -479,6 +549,8 @@ def serve(
         workers=limits.threads,
         lock_timeout=limits.lock_timeout,
         shutdown_timeout=limits.shutdown_timeout,
+        webhooks=webhooks,
+        retention=retention,
     )
     config = uvicorn.Config(
         app,

@@ -11,6 +11,10 @@ A call cancelled before a worker takes it never runs; one cancelled while it
 runs finishes in its thread (a save is not interrupted half-way) and its
 answer is dropped, as a request whose client hung up.
 
+:meth:`AsyncExperimentService.changes` reads the change feed, and with
+``wait`` waits for a change when nothing is new: woken at once by a commit
+of this service, within 0.2 s by another process's.
+
 :class:`AsyncReconciler` runs a :class:`Reconciler`'s passes as an asyncio
 task, each pass in a thread of its own; stopped or cancelled, it ends after
 the step in progress, waiting at most ``stop_timeout`` for it.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable, Coroutine
@@ -29,10 +34,12 @@ from functools import partial
 from typing import Any, Self, TypeVar
 
 from lifecycle.domain.statuses import OPERATIONS, Operation
-from lifecycle.errors import LifecycleError
+from lifecycle.errors import LifecycleError, ValidationError
+from lifecycle.service._waiter import FeedWaiter
+from lifecycle.service.feed import DEFAULT_PAGE, check_read
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService, Listener
-from lifecycle.stores.base import Store
+from lifecycle.stores.base import ChangePage, Store
 
 __all__ = ["AsyncExperimentService", "AsyncReconciler"]
 
@@ -82,6 +89,8 @@ class AsyncExperimentService:
         self.max_workers = max_workers
         self._pool = ThreadPoolExecutor(max_workers, thread_name_prefix="lifecycle-async")
         self._closed = False
+        self._waiter = FeedWaiter()
+        self.service.add_listener(lambda entry: self._waiter.notify())
 
     @property
     def store(self) -> Store:
@@ -105,6 +114,25 @@ class AsyncExperimentService:
         """:meth:`ExperimentService.explain` in a worker: every rule ``payload`` would break."""
         return await self._call(self.service.explain, operation, payload)
 
+    async def changes(
+        self, after: int | None = None, limit: int = DEFAULT_PAGE, *, wait: float = 0.0
+    ) -> ChangePage:
+        """:meth:`ExperimentService.changes` in a worker: up to ``limit`` committed
+        transitions after position ``after``, in position order.
+
+        ``wait`` (seconds): when nothing is new, wait up to that long for a change
+        and answer as soon as one is committed (by this service: at once; by another
+        process: within 0.2 s); an empty page after the wait says none came.
+        """
+        check_read(after, limit)
+        if type(wait) not in (int, float) or not (math.isfinite(wait) and wait >= 0):
+            raise ValidationError(
+                f"wait must be a number of seconds, 0 or more, not {wait!r}", field="wait"
+            )
+        return await self._waiter.page(
+            lambda at: self._call(self.service.changes, at, limit), after, float(wait)
+        )
+
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(entry)`` after each committed transition (in the worker thread
         that committed it: hand it to the loop with ``loop.call_soon_threadsafe``)."""
@@ -125,8 +153,10 @@ class AsyncExperimentService:
     # -- closing -----------------------------------------------------------------
 
     async def aclose(self) -> None:
-        """Refuse new calls, wait for those running (off the loop), and stop the threads."""
+        """Refuse new calls, answer the waiting reads of the feed, wait for the calls running
+        (off the loop), and stop the threads."""
         self._closed = True
+        self._waiter.close()
         await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
 
     async def __aenter__(self) -> Self:

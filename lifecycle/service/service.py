@@ -7,7 +7,9 @@ event fired on it through the machine (ConflictException, naming the rule),
 and the result saved once with the version that was loaded: a concurrent
 change makes the save a ``StaleVersionError`` (a ConflictException) and
 writes nothing. :meth:`explain` answers the same questions without
-changing anything and lists every rule a request breaks.
+changing anything and lists every rule a request breaks. :meth:`changes`
+reads the change feed: every committed transition, in one order
+(``docs/events.md``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from lifecycle.errors import LifecycleError, UnknownOperationError, ValidationEr
 from lifecycle.service._checks import RAISE, Collect
 from lifecycle.service._operations import OPERATION_SPECS
 from lifecycle.service._tokens import TokenCodec
-from lifecycle.stores.base import Save, Store
+from lifecycle.service.feed import DEFAULT_PAGE, Retention, check_read
+from lifecycle.stores.base import ChangePage, Save, Store
 from lifecycle.wire.shapes import parse_request
 
 __all__ = ["OPERATIONS", "ExperimentService", "Listener"]
@@ -112,6 +115,25 @@ class ExperimentService:
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(entry)`` after each committed transition."""
         self._listeners.append(listener)
+
+    def changes(self, after: int | None = None, limit: int = DEFAULT_PAGE) -> ChangePage:
+        """Up to ``limit`` (1 to 1,000) committed transitions after position ``after``, in
+        position order, and the position to read the next page after.
+
+        ``after=None`` starts at the oldest change kept. Positions only grow in
+        the order they become readable, so reading on from ``next_position``
+        sees each change once. ``ValidationError`` for a bad argument;
+        ``TrimmedChangesError`` when the retention removed changes after ``after``.
+        """
+        check_read(after, limit)
+        return self.store.changes(after, limit)
+
+    def trim_changes(self, retention: Retention) -> int:
+        """Remove the changes ``retention`` no longer keeps; how many."""
+        before = None if retention.max_age is None else self.clock() - retention.max_age
+        if before is None and retention.max_count is None:
+            return 0
+        return self.store.trim_changes(before=before, keep=retention.max_count)
 
     def arn(self, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:inference-experiment/{name}"

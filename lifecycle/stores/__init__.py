@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lifecycle.errors import StoreError
 from lifecycle.stores._migrations import MigrationReport
-from lifecycle.stores.base import ListPage, ListQuery, Store
+from lifecycle.stores.base import Change, ChangePage, ListPage, ListQuery, Store
 from lifecycle.stores.memory import MemoryStore
 from lifecycle.stores.sqlite import SqliteStore
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from lifecycle.stores.postgres import PostgresStore
 
 __all__ = [
+    "Change",
+    "ChangePage",
     "ListPage",
     "ListQuery",
     "MemoryStore",

@@ -22,7 +22,8 @@ but ``1``, so they do not run on a schema they do not know.
 counters, lifecycle_meta and the indexes). Such a database has no stamp; it
 is recognised by its ``lifecycle_meta`` row ``schema_version = '1'`` and
 migrated from there, its rows untouched. **Version 2** adds the log (and, in
-SQLite, the ``user_version`` stamp).
+SQLite, the ``user_version`` stamp). **Version 3** adds the change feed:
+``changes``, ``feed_cursors`` and the ``counters`` row ``changes_trimmed``.
 
 Opening a store (:func:`migrate`): read the version without a lock; a
 version newer than :data:`LATEST` is refused (:class:`SchemaTooNewError`);
@@ -146,6 +147,35 @@ def _v2_version_log(sql: Statements) -> list[str]:
     ]
 
 
+def _v3_change_feed(sql: Statements) -> list[str]:
+    """The change feed: one row per committed transition (its position, then the history
+    entry and the experiment's ARN), the position each webhook subscription has delivered
+    up to, and the last position the retention removed. A database that had experiments
+    before starts its feed empty: their earlier transitions are in their history only."""
+    d = sql.dialect
+    return [
+        f"""CREATE TABLE {sql.changes} (
+            position {d.change_key},
+            name {d.key} NOT NULL,
+            arn {d.text} NOT NULL,
+            time {d.real} NOT NULL,
+            event {d.text} NOT NULL,
+            from_status {d.text},
+            to_status {d.text} NOT NULL,
+            reason {d.text},
+            request_id {d.text},
+            machine {d.text} NOT NULL,
+            variant {d.text}
+        )""",
+        f"""CREATE TABLE {sql.cursors} (
+            subscription {d.text} PRIMARY KEY,
+            position {d.bigint} NOT NULL,
+            updated_at {d.real} NOT NULL
+        )""",
+        f"INSERT INTO {sql.counters} (key, value) VALUES ('changes_trimmed', 0)",
+    ]
+
+
 #: every version, in order: ``MIGRATIONS[n - 1]`` makes version ``n``
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -153,6 +183,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         2, "lifecycle_migrations: the schema version and when each was applied", _v2_version_log
+    ),
+    Migration(
+        3,
+        "the change feed: changes, feed_cursors and the counters row changes_trimmed",
+        _v3_change_feed,
     ),
 )
 #: the newest version this build knows, and makes

@@ -5,7 +5,8 @@ Every field of an :class:`Experiment` is a column; the nested configurations
 text. Two more columns, ``claim_owner`` and ``claim_until``, hold a
 reconciler's claim; a save clears them. History rows are keyed by
 ``(name, seq)`` where ``seq`` is ``version << 16 | position``: the order of
-an experiment's history without a sequence or a read.
+an experiment's history without a sequence or a read. Change-feed rows are
+a history entry with the experiment's ARN, keyed by their position.
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from typing import Any
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
+from lifecycle.stores.base import Change
 
 __all__ = [
+    "CHANGE_COLUMNS",
     "COLUMNS",
     "HISTORY_COLUMNS",
+    "change_params",
     "entry_params",
     "history_seq",
+    "row_change",
     "row_entry",
     "row_experiment",
     "row_params",
@@ -46,6 +51,20 @@ HISTORY_COLUMNS = (
     "reason",
     "request_id",
     "version",
+)
+
+#: the change-feed columns after ``position``, in the order of :func:`change_params`
+CHANGE_COLUMNS = (
+    "name",
+    "arn",
+    "time",
+    "event",
+    "from_status",
+    "to_status",
+    "reason",
+    "request_id",
+    "machine",
+    "variant",
 )
 
 
@@ -162,4 +181,50 @@ def row_entry(row: Sequence[Any]) -> HistoryEntry:
         reason,
         request_id,
         version,
+    )
+
+
+def change_params(arn: str, entry: HistoryEntry) -> tuple[Any, ...]:
+    """The :data:`CHANGE_COLUMNS` of the change a history entry of ``arn`` is."""
+    return (
+        entry.name,
+        arn,
+        entry.time,
+        entry.event,
+        None if entry.from_status is None else entry.from_status.value,
+        entry.to_status.value,
+        entry.reason,
+        entry.request_id,
+        "experiment",
+        None,
+    )
+
+
+def row_change(row: Sequence[Any]) -> Change:
+    """A :class:`Change` from a row of ``position`` and :data:`CHANGE_COLUMNS`."""
+    (
+        position,
+        name,
+        arn,
+        time,
+        event,
+        from_status,
+        to_status,
+        reason,
+        request_id,
+        machine,
+        variant,
+    ) = row
+    return Change(
+        position,
+        name,
+        arn,
+        time,
+        event,
+        None if from_status is None else ExperimentStatus(from_status),
+        ExperimentStatus(to_status),
+        reason,
+        request_id,
+        machine,
+        variant,
     )

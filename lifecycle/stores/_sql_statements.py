@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lifecycle.domain.statuses import ExperimentStatus
-from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS
+from lifecycle.stores._sql import CHANGE_COLUMNS, COLUMNS, HISTORY_COLUMNS
 from lifecycle.stores.base import ListQuery
 
 __all__ = ["TERMINAL_SQL", "Dialect", "Statements"]
@@ -47,6 +47,16 @@ class Dialect:
     if_new: str
     #: after the read of a saved row's status, inside the save's transaction
     for_update: str
+    #: the larger of two values (a function of two arguments)
+    greatest: str
+    #: the change feed's ``position`` column: its type and key
+    change_key: str
+    #: the value of a new change's position, with one placeholder for its ordinal in the
+    #: transaction; None where the database numbers the rows itself
+    change_position: str | None
+    #: the condition a change's position meets once it can be read (no transaction still
+    #: open could commit a smaller one); None where every committed change can
+    readable: str | None
 
 
 class Statements:
@@ -61,6 +71,8 @@ class Statements:
         self.experiments = exp = f"{prefix}experiments"
         self.history = hist = f"{prefix}history"
         self.counters = count = f"{prefix}counters"
+        self.changes = changes = f"{prefix}changes"
+        self.cursors = cursors = f"{prefix}feed_cursors"
         columns, history_columns = ", ".join(COLUMNS), ", ".join(HISTORY_COLUMNS)
         self.schema_version = f"SELECT value FROM {meta} WHERE key = 'schema_version'"
         #: the deployment's token secret: made by the first store to ask, read by every other
@@ -110,6 +122,69 @@ class Statements:
             f"UPDATE {count} SET value = (SELECT count(*) FROM {exp} WHERE status NOT IN {TERMINAL_SQL})"
             " WHERE key = 'live'"
         )
+        self._feed_statements(d, count, changes, cursors)
+
+    def _feed_statements(self, d: Dialect, count: str, changes: str, cursors: str) -> None:
+        ph = d.ph
+        readable = f" AND {d.readable}" if d.readable else ""
+        change_columns = ", ".join(CHANGE_COLUMNS)
+        values = ", ".join([ph] * len(CHANGE_COLUMNS))
+        #: a change's row: ``(ordinal, *change_params)`` where the dialect numbers changes
+        #: itself (``change_position``), else ``change_params``
+        self.insert_change = (
+            f"INSERT INTO {changes} (position, {change_columns}) VALUES ({d.change_position}, {values})"
+            if d.change_position
+            else f"INSERT INTO {changes} ({change_columns}) VALUES ({values})"
+        )
+        #: ``(after, limit)``: a page of readable changes
+        self.select_changes = (
+            f"SELECT position, {change_columns} FROM {changes}"
+            f" WHERE position > {ph}{readable} ORDER BY position LIMIT {ph}"
+        )
+        self.select_oldest_change = f"SELECT min(position) FROM {changes} WHERE position > {ph}"
+        #: ``(after, limit)``: the times of readable changes, oldest first (what trimming walks)
+        self.select_change_times = (
+            f"SELECT position, time FROM {changes}"
+            f" WHERE position > {ph}{readable} ORDER BY position LIMIT {ph}"
+        )
+        #: ``(keep,)``: the newest readable change past the newest ``keep``
+        self.select_past_newest = (
+            f"SELECT position FROM {changes} WHERE position > 0{readable}"
+            f" ORDER BY position DESC LIMIT 1 OFFSET {ph}"
+        )
+        self._entries_inserts: dict[int, str] = {}
+        self.select_newest_change = f"SELECT max(position) FROM {changes}"
+        self.select_before_change = f"SELECT max(position) FROM {changes} WHERE position < {ph}"
+        self.delete_changes = f"DELETE FROM {changes} WHERE position <= {ph}"
+        self.select_trimmed = f"SELECT value FROM {count} WHERE key = 'changes_trimmed'"
+        self.mark_trimmed = (
+            f"UPDATE {count} SET value = {d.greatest}(value, {d.bigint_param})"
+            " WHERE key = 'changes_trimmed'"
+        )
+        self.select_cursor = f"SELECT position FROM {cursors} WHERE subscription = {ph}"
+        #: ``(subscription, position, updated_at)``: a cursor moves forward only
+        self.save_cursor = (
+            f"INSERT INTO {cursors} AS c (subscription, position, updated_at) VALUES ({ph}, {ph}, {ph})"
+            " ON CONFLICT (subscription) DO UPDATE SET"
+            f" position = {d.greatest}(c.position, excluded.position), updated_at = excluded.updated_at"
+        )
+
+    def insert_entries(self, count: int) -> str:
+        """One statement that inserts ``count`` history rows and their ``count`` changes
+        (a dialect that numbers changes itself, and has ``INSERT`` in ``WITH``: PostgreSQL):
+        the history rows' parameters, then the changes'. One round trip instead of two."""
+        sql = self._entries_inserts.get(count)
+        if sql is None:
+            d, ph = self.dialect, self.dialect.ph
+            history = "(" + ", ".join([ph] * len(HISTORY_COLUMNS)) + ")"
+            change = f"({d.change_position}, " + ", ".join([ph] * len(CHANGE_COLUMNS)) + ")"
+            sql = self._entries_inserts[count] = (
+                f"WITH h AS (INSERT INTO {self.history} ({', '.join(HISTORY_COLUMNS)})"
+                f" VALUES {', '.join([history] * count)})"
+                f" INSERT INTO {self.changes} (position, {', '.join(CHANGE_COLUMNS)})"
+                f" VALUES {', '.join([change] * count)}"
+            )
+        return sql
 
     def select_page(self, query: ListQuery) -> tuple[str, list[Any]]:
         """The SELECT of one List page (``limit + 1`` rows) and its parameters.

@@ -8,16 +8,25 @@ experiment ends or goes. Creates, saves, deletes and reads are written
 here once, on the :class:`~lifecycle.stores._sql_statements.Statements` of
 the store's dialect. Each dialect's store supplies its transactions and
 reads, a savepoint, and the steps its database does in its own way: an
-insert that tells which rule it broke, many history rows at once, the
-delete, the bulk create and the claim.
+insert that tells which rule it broke, many rows at once, the delete, the
+bulk create and the claim.
+
+The change feed is written here too: each create and save inserts one
+``changes`` row per history entry, in its transaction, so a transition and
+its change commit together or not at all (a stale save's savepoint takes
+its change with it). How a position is numbered and when it can be read is
+the dialect's (``Dialect.change_position``, ``Dialect.readable``; see each
+store's docstring).
 """
 
 from __future__ import annotations
 
 import builtins
+import itertools
 import secrets
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -28,17 +37,21 @@ from lifecycle.errors import (
     LifecycleError,
     LiveLimitError,
     StaleVersionError,
+    StoreError,
+    TrimmedChangesError,
 )
 from lifecycle.stores._sql import (
     COLUMNS,
+    change_params,
     entry_params,
     history_seq,
+    row_change,
     row_entry,
     row_experiment,
     row_params,
 )
 from lifecycle.stores._sql_statements import Statements
-from lifecycle.stores.base import TOKEN_SECRET_BYTES, ListPage, ListQuery, Save
+from lifecycle.stores.base import TOKEN_SECRET_BYTES, ChangePage, ListPage, ListQuery, Save
 
 if TYPE_CHECKING:
     from lifecycle.stores._migrations import MigrationReport
@@ -47,6 +60,11 @@ __all__ = ["Connection", "SqlStore"]
 
 _VERSION = COLUMNS.index("version")
 _TERMINAL = frozenset(s.value for s in ExperimentStatus if s.terminal)
+#: the most changes one transaction may write where a position holds its ordinal in 16 bits
+MAX_CHANGES_PER_TRANSACTION = 1 << 16
+#: how many changes one trim walks, at most, to find those past the age
+_TRIM_WALK = 100_000
+_TRIM_BATCH = 1_000
 
 T = TypeVar("T")
 
@@ -58,6 +76,8 @@ class Cursor(Protocol):
     def rowcount(self) -> int: ...
 
     def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> builtins.list[Any]: ...
 
 
 class Connection(Protocol):
@@ -102,8 +122,21 @@ class SqlStore(ABC, Generic[C]):
         """
 
     @abstractmethod
-    def _insert_history(self, conn: C, rows: builtins.list[tuple[Any, ...]]) -> None:
-        """Insert many rows of history with the ``insert_history`` statement."""
+    def _many(self, conn: C, sql: str, rows: builtins.list[tuple[Any, ...]]) -> None:
+        """Run one statement once for each of many rows (history, changes)."""
+
+    def _insert_entries(
+        self,
+        conn: C,
+        history: builtins.list[tuple[Any, ...]],
+        changes: builtins.list[tuple[Any, ...]],
+    ) -> None:
+        """Insert a save's history rows and its changes (a dialect may send them together)."""
+        for sql, rows in ((self._sql.insert_history, history), (self._sql.insert_change, changes)):
+            if len(rows) == 1:
+                conn.execute(sql, rows[0])
+            elif rows:
+                self._many(conn, sql, rows)
 
     @abstractmethod
     def _delete_row(self, conn: C, name: str, expected_version: int) -> Sequence[Any] | None:
@@ -114,7 +147,9 @@ class SqlStore(ABC, Generic[C]):
         """Create many experiments in one transaction (seeding, imports), without the live limit.
 
         The name and endpoint rules hold (a violation writes nothing and
-        raises ``BulkCreateError``). Returns how many were created.
+        raises ``BulkCreateError``). A bulk load is an import of state, not a
+        run of transitions: it writes no changes to the feed. Returns how many
+        were created.
         """
 
     # -- writes -----------------------------------------------------------------------
@@ -122,7 +157,11 @@ class SqlStore(ABC, Generic[C]):
     def create(self, exp: Experiment, entry: HistoryEntry, *, max_live: int | None = None) -> None:
         def work(conn: C) -> None:
             self._insert(conn, exp)
-            conn.execute(self._sql.insert_history, entry_params(entry, history_seq(1, 0)))
+            self._insert_entries(
+                conn,
+                [entry_params(entry, history_seq(1, 0))],
+                self._change_rows(exp.arn, [entry], itertools.count()),
+            )
             if not exp.status.terminal:
                 cur = conn.execute(self._sql.take_live, (max_live, max_live))
                 if cur.rowcount != 1:
@@ -145,16 +184,19 @@ class SqlStore(ABC, Generic[C]):
         self, exp: Experiment, expected_version: int, entries: builtins.list[HistoryEntry]
     ) -> None:
         exp.version = self._transact(
-            lambda conn: self._save_in(conn, exp, expected_version, entries)
+            lambda conn: self._save_in(conn, exp, expected_version, entries, itertools.count())
         )
 
     def save_many(self, saves: Sequence[Save]) -> builtins.list[bool]:
         def work(conn: C) -> builtins.list[int | None]:
             versions: builtins.list[int | None] = []
+            numbering = itertools.count()
             for exp, expected_version, entries in saves:
                 try:
                     with self._savepoint(conn):  # a stale save leaves the others
-                        versions.append(self._save_in(conn, exp, expected_version, entries))
+                        versions.append(
+                            self._save_in(conn, exp, expected_version, entries, numbering)
+                        )
                 except StaleVersionError:
                     versions.append(None)
             return versions
@@ -167,9 +209,17 @@ class SqlStore(ABC, Generic[C]):
         return [v is not None for v in versions]
 
     def _save_in(
-        self, conn: C, exp: Experiment, expected_version: int, entries: builtins.list[HistoryEntry]
+        self,
+        conn: C,
+        exp: Experiment,
+        expected_version: int,
+        entries: builtins.list[HistoryEntry],
+        numbering: Iterator[int],
     ) -> int:
-        """One save inside the caller's transaction; the version written, or ``StaleVersionError``."""
+        """One save inside the caller's transaction; the version written, or ``StaleVersionError``.
+
+        ``numbering`` gives the ordinal of each change in the transaction.
+        """
         version = expected_version + 1
         values = list(row_params(exp))
         values[_VERSION] = version
@@ -181,12 +231,31 @@ class SqlStore(ABC, Generic[C]):
         if cur.rowcount != 1:
             raise StaleVersionError(exp.name)
         if entries:
-            self._insert_history(
-                conn, [entry_params(e, history_seq(version, i)) for i, e in enumerate(entries)]
+            self._insert_entries(
+                conn,
+                [entry_params(e, history_seq(version, i)) for i, e in enumerate(entries)],
+                self._change_rows(exp.arn, entries, numbering),
             )
         if was_live:
             conn.execute(self._sql.release_live)
         return version
+
+    def _change_rows(
+        self, arn: str, entries: Sequence[HistoryEntry], numbering: Iterator[int]
+    ) -> builtins.list[tuple[Any, ...]]:
+        """The change-feed row of each entry (with its ordinal where the dialect wants it)."""
+        if self._sql.dialect.change_position is None:
+            return [change_params(arn, e) for e in entries]
+        rows = []
+        for e in entries:
+            ordinal = next(numbering)
+            if ordinal >= MAX_CHANGES_PER_TRANSACTION:
+                raise StoreError(
+                    f"one transaction may write at most {MAX_CHANGES_PER_TRANSACTION} "
+                    "changes; save fewer experiments at once"
+                )
+            rows.append((ordinal, *change_params(arn, e)))
+        return rows
 
     def delete(self, name: str, expected_version: int) -> None:
         def work(conn: C) -> None:
@@ -215,6 +284,80 @@ class SqlStore(ABC, Generic[C]):
 
     def due(self, now: float, limit: int = 100) -> builtins.list[str]:
         return [r[0] for r in self._fetch(self._sql.select_due, (now, limit))]
+
+    # -- the change feed ------------------------------------------------------------
+
+    def _trimmed_through(self) -> int:
+        return int(self._fetch(self._sql.select_trimmed)[0][0])
+
+    def changes(self, after: int | None, limit: int) -> ChangePage:
+        if after is None:
+            start = self._trimmed_through()
+            rows = self._fetch(self._sql.select_changes, (start, limit))
+        else:
+            # the page first, then the trim mark: a trim between the two reads is seen
+            start = after
+            rows = self._fetch(self._sql.select_changes, (start, limit))
+            trimmed = self._trimmed_through()
+            if after < trimmed:
+                oldest = self._fetch(self._sql.select_oldest_change, (trimmed,))[0][0]
+                raise TrimmedChangesError(after, trimmed, None if oldest is None else int(oldest))
+        page = [row_change(r) for r in rows]
+        return ChangePage(page, page[-1].position if page else start)
+
+    def trim_changes(self, *, before: float | None = None, keep: int | None = None) -> int:
+        def work(conn: C) -> int:
+            cut = 0
+            if before is not None:
+                cut = self._last_older(conn, before)
+            if keep is not None:
+                row = conn.execute(self._sql.select_past_newest, (keep,)).fetchone()
+                if row is not None:
+                    cut = max(cut, int(row[0]))
+            if cut:
+                cut = self._below_newest(conn, cut)
+            if not cut:
+                return 0
+            removed = conn.execute(self._sql.delete_changes, (cut,)).rowcount
+            conn.execute(self._sql.mark_trimmed, (cut,))
+            return removed
+
+        return self._transact(work)
+
+    def _below_newest(self, conn: C, cut: int) -> int:
+        """``cut``, or the position before the newest change when ``cut`` would remove it:
+        the newest change is always kept, so a position is never given twice (SQLite
+        numbers a row one past the largest there is)."""
+        newest = conn.execute(self._sql.select_newest_change).fetchone()[0]
+        if newest is None or cut < newest:
+            return cut
+        row = conn.execute(self._sql.select_before_change, (newest,)).fetchone()[0]
+        return 0 if row is None else int(row)
+
+    def _last_older(self, conn: C, before: float) -> int:
+        """The last position of the oldest run of readable changes timed before ``before``
+        (at most ``_TRIM_WALK`` of them); 0 when the oldest is not."""
+        cut = 0
+        for _ in range(_TRIM_WALK // _TRIM_BATCH):
+            rows = conn.execute(self._sql.select_change_times, (cut, _TRIM_BATCH)).fetchall()
+            for position, at in rows:
+                if at >= before:
+                    return cut
+                cut = int(position)
+            if len(rows) < _TRIM_BATCH:
+                break
+        return cut
+
+    def feed_cursor(self, subscription: str) -> int | None:
+        rows = self._fetch(self._sql.select_cursor, (subscription,))
+        return int(rows[0][0]) if rows else None
+
+    def save_feed_cursor(self, subscription: str, position: int) -> None:
+        self._transact(
+            lambda conn: (
+                conn.execute(self._sql.save_cursor, (subscription, position, time.time())).rowcount
+            )
+        )
 
     def live_count(self) -> int:
         """How many experiments are live (not Completed or Cancelled), from the counted row."""

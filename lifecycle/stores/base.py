@@ -4,6 +4,13 @@ A store keeps experiments and their history. Every write is versioned:
 ``save`` succeeds only when the stored version is the one the caller
 loaded, and writes the record and its history entries together, or nothing.
 Records handed out are private copies: changing one changes nothing stored.
+
+A store also keeps the change feed (the outbox): each history entry a create
+or a save writes becomes a :class:`Change` in the same transaction, with a
+position in one order over the whole store. A reader that asks for the
+changes after a position it has seen never finds, later, one below it: a
+position becomes readable only when no transaction that could still commit
+a smaller one is open (each store says how in its docstring).
 """
 
 from __future__ import annotations
@@ -11,12 +18,22 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus
 
-__all__ = ["TOKEN_SECRET_BYTES", "ListPage", "ListQuery", "Save", "SortBy", "Store", "sort_key"]
+__all__ = [
+    "TOKEN_SECRET_BYTES",
+    "Change",
+    "ChangePage",
+    "ListPage",
+    "ListQuery",
+    "Save",
+    "SortBy",
+    "Store",
+    "sort_key",
+]
 
 #: how long a deployment's token secret is
 TOKEN_SECRET_BYTES = 32
@@ -78,6 +95,54 @@ def sort_key(exp: Experiment, sort_by: SortBy) -> tuple[str | float, str]:
 class ListPage:
     items: list[Experiment]
     has_more: bool
+
+
+class Change(NamedTuple):
+    """One committed transition in the change feed: its position, and the history entry it is.
+
+    ``machine`` is the machine the transition fired on (``experiment``);
+    ``variant`` names the variant of a variant machine's transition (None for
+    the experiment's own).
+    """
+
+    position: int
+    name: str
+    arn: str
+    time: float
+    event: str
+    from_status: ExperimentStatus | None
+    to_status: ExperimentStatus
+    reason: str | None = None
+    request_id: str | None = None
+    machine: str = "experiment"
+    variant: str | None = None
+
+    @classmethod
+    def of(cls, position: int, arn: str, entry: HistoryEntry) -> Change:
+        """The change a history entry of the experiment ``arn`` is, at ``position``."""
+        return cls(
+            position,
+            entry.name,
+            arn,
+            entry.time,
+            entry.event,
+            entry.from_status,
+            entry.to_status,
+            entry.reason,
+            entry.request_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChangePage:
+    """Changes in position order, and the position to read the next page after.
+
+    ``next_position`` is the last change's position, or (no change) the
+    position the read started after: pass it as ``after`` to go on.
+    """
+
+    changes: list[Change]
+    next_position: int
 
 
 @runtime_checkable
@@ -163,6 +228,29 @@ class Store(Protocol):
     def release(self, owner: str) -> int:
         """Give up every claim ``owner`` holds (a reconciler shutting down cleanly), so
         another reconciler takes its work at once instead of after the lease; how many."""
+        ...
+
+    def changes(self, after: int | None, limit: int) -> ChangePage:
+        """Up to ``limit`` changes with positions above ``after``, in position order.
+
+        ``after=None`` starts at the oldest change kept. Raises
+        ``TrimmedChangesError`` when changes above ``after`` were removed by
+        :meth:`trim_changes` (the reader is behind the retention).
+        """
+        ...
+
+    def trim_changes(self, *, before: float | None = None, keep: int | None = None) -> int:
+        """Remove the oldest changes: those (from the oldest on) whose time is before
+        ``before``, and all but the newest ``keep``; how many were removed. The newest
+        change is always kept (positions go on from it)."""
+        ...
+
+    def feed_cursor(self, subscription: str) -> int | None:
+        """The position a subscription (a webhook) has delivered up to; None before its first."""
+        ...
+
+    def save_feed_cursor(self, subscription: str, position: int) -> None:
+        """Record that ``subscription`` has delivered up to ``position`` (never moves it back)."""
         ...
 
     def count_by_status(self) -> dict[str, int]:

@@ -17,10 +17,15 @@ objects and allocating into the memory they left touches cache lines no
 other part of a request needs, which made a Stop about a fifth slower than
 at 1,000 (``benchmarks/bench_engine.py``). Reads copy under the lock, so
 they never see a record half-updated.
+
+The change feed is a list in position order, numbered 1, 2, ... under the
+same lock as the save that writes it, so a position is readable the moment
+it is given.
 """
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import heapq
 import secrets
@@ -31,9 +36,22 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus
-from lifecycle.errors import EndpointInUseError, LiveLimitError, NameInUseError, StaleVersionError
+from lifecycle.errors import (
+    EndpointInUseError,
+    LiveLimitError,
+    NameInUseError,
+    StaleVersionError,
+    TrimmedChangesError,
+)
 from lifecycle.stores._sorted import SortedKeys
-from lifecycle.stores.base import TOKEN_SECRET_BYTES, ListPage, ListQuery, Save
+from lifecycle.stores.base import (
+    TOKEN_SECRET_BYTES,
+    Change,
+    ChangePage,
+    ListPage,
+    ListQuery,
+    Save,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -84,10 +102,22 @@ class MemoryStore:
         }
         #: status moves not yet applied to the per-status indexes: name -> the status it is filed under
         self._moved: dict[str, ExperimentStatus] = {}
+        #: the change feed, oldest first, its positions (for bisect), the last position given
+        #: and the last one trimmed; the subscriptions' cursors
+        self._changes: list[Change] = []
+        self._positions: list[int] = []
+        self._last_position = 0
+        self._trimmed_through = 0
+        self._cursors: dict[str, int] = {}
 
     # -- writes ---------------------------------------------------------------
 
     def create(self, exp: Experiment, entry: HistoryEntry, *, max_live: int | None = None) -> None:
+        self._create(exp, entry, max_live, feed=True)
+
+    def _create(
+        self, exp: Experiment, entry: HistoryEntry, max_live: int | None, *, feed: bool
+    ) -> None:
         with self._lock:
             if exp.name in self._rows:
                 raise NameInUseError(exp.name)
@@ -107,18 +137,22 @@ class MemoryStore:
             self._file(None, stored)
             self._rows[stored.name] = stored
             self._history[exp.name] = [entry]
+            if feed:
+                self._record(exp.arn, (entry,))
 
     def bulk_create(self, items: Iterable[tuple[Experiment, HistoryEntry]]) -> int:
         """Create many experiments at once (seeding, imports), without the live limit.
 
         The name and endpoint rules hold as in :meth:`create`; a batch that
-        breaks one writes nothing. Returns how many were created.
+        breaks one writes nothing. A bulk load is an import of state, not a run
+        of transitions: it writes no changes to the feed. Returns how many were
+        created.
         """
         done: list[Experiment] = []
         with self._lock:
             try:
                 for exp, entry in items:
-                    self.create(exp, entry)
+                    self._create(exp, entry, None, feed=False)
                     done.append(exp)
             except BaseException:
                 for exp in done:
@@ -143,6 +177,14 @@ class MemoryStore:
             if len(self._moved) >= _FILE_MOVES_AT:
                 self._file_moves()
             self._history[exp.name].extend(entries)
+            self._record(exp.arn, entries)
+
+    def _record(self, arn: str, entries: Iterable[HistoryEntry]) -> None:
+        """Put ``entries`` in the change feed, each at the next position (under the lock)."""
+        for entry in entries:
+            self._last_position += 1
+            self._changes.append(Change.of(self._last_position, arn, entry))
+            self._positions.append(self._last_position)
 
     def save_many(self, saves: Sequence[Save]) -> builtins.list[bool]:
         out: builtins.list[bool] = []
@@ -312,6 +354,40 @@ class MemoryStore:
             for name in held:
                 del self._claims[name]
             return len(held)
+
+    # -- the change feed ----------------------------------------------------------
+
+    def changes(self, after: int | None, limit: int) -> ChangePage:
+        with self._lock:
+            start = self._trimmed_through if after is None else after
+            if start < self._trimmed_through:
+                oldest = self._positions[0] if self._positions else None
+                raise TrimmedChangesError(start, self._trimmed_through, oldest)
+            at = bisect.bisect_right(self._positions, start)
+            page = self._changes[at : at + limit]
+        return ChangePage(page, page[-1].position if page else start)
+
+    def trim_changes(self, *, before: float | None = None, keep: int | None = None) -> int:
+        with self._lock:
+            cut = 0
+            if before is not None:
+                while cut < len(self._changes) and self._changes[cut].time < before:
+                    cut += 1
+            if keep is not None:
+                cut = max(cut, len(self._changes) - keep)
+            cut = min(cut, len(self._changes) - 1)  # the newest is always kept, as SQL stores do
+            if cut > 0:
+                self._trimmed_through = self._positions[cut - 1]
+                del self._changes[:cut], self._positions[:cut]
+            return cut
+
+    def feed_cursor(self, subscription: str) -> int | None:
+        with self._lock:
+            return self._cursors.get(subscription)
+
+    def save_feed_cursor(self, subscription: str, position: int) -> None:
+        with self._lock:
+            self._cursors[subscription] = max(position, self._cursors.get(subscription, position))
 
     def count_by_status(self) -> dict[str, int]:
         with self._lock:

@@ -8,9 +8,9 @@ a store opens it: each step in a transaction holding an advisory lock keyed
 on the schema's name, so replicas starting at once take turns and every
 step runs once (a store whose schema is at this build's version takes no
 lock). A schema that holds tables but no ``lifecycle_meta`` is refused,
-never joined. Apart from that lock the SQL is plain: no stored procedures,
-nothing a PostgreSQL-compatible distributed database lacks. The database
-enforces every rule:
+never joined. Apart from that lock the SQL is plain: no stored procedures;
+the change feed needs ``pg_current_xact_id()`` and ``pg_current_snapshot()``
+(PostgreSQL 13 and later). The database enforces every rule:
 
 - a save is ``UPDATE ... WHERE name = %s AND version = %s`` with its history
   rows in the same transaction;
@@ -20,7 +20,27 @@ enforces every rule:
   incremented in the create's transaction only while below the limit; the
   row lock makes concurrent creates on every replica take turns on it;
 - the reconciler claims due work with ``FOR UPDATE SKIP LOCKED`` and a
-  lease, so two replicas never take the same step at once.
+  lease, so two replicas never take the same step at once;
+- the change feed's positions grow in the order readers can see them, below.
+
+**Positions on PostgreSQL.** A sequence would not do: a transaction can take
+position 10, another take 11 and commit first, and a reader that has read 11
+moves past 10 before 10 commits. So a change's position is its
+transaction's id and its ordinal in that transaction,
+``pg_current_xact_id() << 16 | ordinal``, and a reader reads only positions
+below ``pg_snapshot_xmin(pg_current_snapshot()) << 16``: the oldest
+transaction id still running when its statement started. Every transaction
+with a smaller id has ended (committed or rolled back), and every one that
+starts later gets a larger id, so the changes below that bound are final:
+none can commit there afterwards. A reader that has read up to a position
+finds only larger positions later, and sees each change once. The price is
+a delay: a change becomes readable when every writing transaction older
+than its own has ended, on the whole server (transaction ids are the
+server's, not the database's). Writes here are short (bounded by
+``lock_timeout``); a session left idle inside a writing transaction holds
+the feed back until it ends, which ``idle_in_transaction_session_timeout``
+bounds. A transaction writes at most 65,536 changes (16 bits of ordinal),
+and the ids fit 47 bits: 140 trillion transactions.
 
 A transaction that the database aborts as a serialization failure or a
 deadlock (distributed databases run SERIALIZABLE) is retried.
@@ -80,6 +100,12 @@ _DIALECT = Dialect(
     insert_new="INSERT INTO",
     if_new=" ON CONFLICT (key) DO NOTHING",
     for_update=" FOR UPDATE",  # a concurrent save or delete of the row waits for this one
+    greatest="GREATEST",
+    # the transaction's id, then the change's ordinal in it; readable once no older
+    # transaction is open (see the module docstring)
+    change_key="bigint PRIMARY KEY",
+    change_position="(pg_current_xact_id()::text::bigint << 16) | %s",
+    readable="position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)",
 )
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -111,6 +137,8 @@ _CREATED_CONCURRENTLY = (
 
 T = TypeVar("T")
 _Conn = psycopg.Connection[Any]
+#: a save with more entries than this sends its history rows and changes apart
+_ENTRIES_AT_ONCE = 64
 
 
 def _check_schema_name(schema: str) -> None:
@@ -419,9 +447,23 @@ class PostgresStore(SqlStore[_Conn]):
                 f"PostgreSQL store: cannot create '{exp.name}': {str(err).strip()}"
             ) from None
 
-    def _insert_history(self, conn: _Conn, rows: builtins.list[tuple[Any, ...]]) -> None:
+    def _many(self, conn: _Conn, sql: str, rows: builtins.list[tuple[Any, ...]]) -> None:
         with conn.cursor() as c:
-            c.executemany(self._sql.insert_history, rows)
+            c.executemany(sql, rows)
+
+    def _insert_entries(
+        self,
+        conn: _Conn,
+        history: builtins.list[tuple[Any, ...]],
+        changes: builtins.list[tuple[Any, ...]],
+    ) -> None:
+        if len(changes) != len(history) or not 0 < len(history) <= _ENTRIES_AT_ONCE:
+            super()._insert_entries(conn, history, changes)
+            return
+        # one statement, one round trip: the history rows and their changes
+        params = [value for row in history for value in row]
+        params.extend(value for row in changes for value in row)
+        conn.execute(self._sql.insert_entries(len(history)), params)
 
     def _delete_row(self, conn: _Conn, name: str, expected_version: int) -> Sequence[Any] | None:
         return conn.execute(

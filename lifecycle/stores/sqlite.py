@@ -10,7 +10,15 @@ nested configurations are JSON text. The database itself enforces the rules:
 - one live experiment per endpoint is a partial unique index on
   ``endpoint_name`` over the statuses that are not terminal;
 - the limit on live experiments is a counted row (``counters.live``),
-  incremented in the create's transaction only while below the limit.
+  incremented in the create's transaction only while below the limit;
+- the change feed is a table keyed by its rowid, the position, written in
+  the transition's transaction. SQLite has one writer at a time (every
+  write holds the file's lock from its start to its commit) and numbers a
+  row one past the largest rowid there is, so positions are given in the
+  order transactions commit: a reader that has seen a position never sees a
+  smaller one appear after it, and every committed change is readable at
+  once. Trimming always keeps the newest change, so no position is given
+  twice (``AUTOINCREMENT`` would too, at a second page written per commit).
 
 By default (``synchronous="FULL"``) a transition that was acknowledged
 survives a power cut. ``synchronous="NORMAL"`` is the speed option: in WAL
@@ -59,6 +67,11 @@ _DIALECT = Dialect(
     insert_new="INSERT OR IGNORE INTO",
     if_new="",
     for_update="",  # a write transaction holds the file's write lock from its start
+    greatest="max",
+    # one writer at a time: the rowid's numbering is the commit order (see the docstring)
+    change_key="INTEGER PRIMARY KEY",
+    change_position=None,
+    readable=None,
 )
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: SQLite's primary result codes that are outages (retry later), not bugs: the kind of each
@@ -471,10 +484,10 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 raise NameInUseError(exp.name) from None
             raise StoreError(f"SQLite store: cannot create '{exp.name}': {message}") from None
 
-    def _insert_history(
-        self, conn: sqlite3.Connection, rows: builtins.list[tuple[Any, ...]]
+    def _many(
+        self, conn: sqlite3.Connection, sql: str, rows: builtins.list[tuple[Any, ...]]
     ) -> None:
-        conn.executemany(self._sql.insert_history, rows)
+        conn.executemany(sql, rows)
 
     def _delete_row(
         self, conn: sqlite3.Connection, name: str, expected_version: int
@@ -498,7 +511,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 conn.executemany(self._sql.insert, rows)
             except sqlite3.IntegrityError as err:
                 raise BulkCreateError(str(err)) from None
-            self._insert_history(conn, entries)
+            self._many(conn, self._sql.insert_history, entries)
             conn.execute(self._sql.recount_live)
         return len(rows)
 

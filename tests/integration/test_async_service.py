@@ -442,3 +442,58 @@ async def test_a_pass_that_fails_after_a_cancel_is_logged_not_lost(
     [record] = [r for r in caplog.records if r.getMessage() == "reconciler pass failed"]
     assert record.exc_info is not None
     assert str(record.exc_info[1]) == "the store went away mid-pass"
+
+
+# -- the change feed ------------------------------------------------------------------------------
+
+
+async def test_changes_reads_the_feed_as_the_sync_service_does(
+    api: AsyncExperimentService,
+) -> None:
+    from tests._feed import settled
+
+    await api.invoke("CreateInferenceExperiment", create("exp"))
+    await api.invoke("CreateInferenceExperiment", create("other"))
+    settled(api.store)
+    page = await api.changes()
+    assert [(c.name, c.event) for c in page.changes] == [("exp", "create"), ("other", "create")]
+    assert page == api.service.changes()
+    assert (await api.changes(page.changes[0].position, 1)).changes == page.changes[1:]
+
+
+async def test_a_waiting_read_of_the_feed_wakes_at_a_commit_of_its_service(
+    api: AsyncExperimentService,
+) -> None:
+    first = await api.changes()
+    started = time.monotonic()
+    waiting = asyncio.create_task(api.changes(first.next_position, wait=10))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    await api.invoke("CreateInferenceExperiment", create("late"))
+    committed = time.monotonic()
+    page = await asyncio.wait_for(waiting, 10)
+    assert [c.name for c in page.changes] == ["late"]
+    assert time.monotonic() - committed < 0.5 and committed - started >= 0.3
+
+
+async def test_a_waiting_read_with_nothing_new_ends_empty_after_its_wait(
+    api: AsyncExperimentService,
+) -> None:
+    started = time.monotonic()
+    page = await api.changes(12345, wait=0.3)
+    assert page.changes == [] and page.next_position == 12345
+    assert 0.28 <= time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("wait", [-1, float("nan"), float("inf"), "1", True])
+async def test_a_bad_wait_is_a_validation_error_naming_it(
+    api: AsyncExperimentService, wait: Any
+) -> None:
+    from lifecycle.errors import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        await api.changes(wait=wait)
+    assert caught.value.field == "wait"
+    with pytest.raises(ValidationError) as caught:
+        await api.changes(limit=0)
+    assert caught.value.field == "limit"

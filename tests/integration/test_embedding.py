@@ -135,6 +135,36 @@ def test_boto3_signed_is_served_under_the_prefix_and_the_reconciler_runs(
         connection.close()
 
 
+def test_the_change_feed_under_the_prefix_checks_the_path_the_client_signed(
+    mounted: tuple[Any, LifecycleApp], client_for: Any, create_request: Any
+) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    running, _ = mounted
+    client = client_for(
+        running.url + "/sagemaker", aws_access_key_id=KEY, aws_secret_access_key=SECRET
+    )
+    client.create_inference_experiment(**create_request("fed"))
+
+    def get(path: str, signed_path: str) -> tuple[int, dict[str, Any]]:
+        request = AWSRequest(method="GET", url=f"{running.url}{signed_path}?after=0")
+        SigV4Auth(Credentials(KEY, SECRET), "sagemaker", "us-east-1").add_auth(request)
+        connection = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+        try:
+            connection.request("GET", f"{path}?after=0", headers=dict(request.headers.items()))
+            response = connection.getresponse()
+            return response.status, json.loads(response.read())
+        finally:
+            connection.close()
+
+    status, page = get("/sagemaker/events", "/sagemaker/events")
+    assert status == 200 and page["Events"][0]["detail"]["Name"] == "fed"
+    status, body = get("/sagemaker/events", "/events")  # signed without the prefix
+    assert (status, body["__type"]) == (403, "InvalidSignatureException")
+
+
 def test_a_wrong_signature_under_the_prefix_is_refused(
     mounted: tuple[Any, LifecycleApp], client_for: Any
 ) -> None:

@@ -271,17 +271,17 @@ def test_a_bad_migrate_option_names_itself(tmp_path: Path) -> None:
 
 
 def _later_build(monkeypatch: pytest.MonkeyPatch) -> None:
-    """This process becomes a build that knows one more version: a table of changes."""
+    """This process becomes a build that knows one more version: a table of notes."""
 
-    def changes(sql: Statements) -> list[str]:
+    def notes(sql: Statements) -> list[str]:
         d = sql.dialect
         return [
-            f"CREATE TABLE {sql.prefix}changes (seq {d.bigint} PRIMARY KEY, name {d.text} NOT NULL)"
+            f"CREATE TABLE {sql.prefix}later_notes (seq {d.bigint} PRIMARY KEY, name {d.text} NOT NULL)"
         ]
 
     later = (
         *_migrations.MIGRATIONS,
-        Migration(LATEST + 1, "changes: a feed of every write", changes),
+        Migration(LATEST + 1, "later_notes: a note of every write", notes),
     )
     monkeypatch.setattr(_migrations, "MIGRATIONS", later)
     monkeypatch.setattr(_migrations, "LATEST", LATEST + 1)
@@ -297,8 +297,8 @@ def test_a_later_build_adds_a_version_in_a_few_lines_and_this_build_refuses_it(
         store.close()
         migration = store.migration
         assert (migration.from_version, migration.to_version) == (LATEST, LATEST + 1)
-        assert [m.description for m in migration.steps] == ["changes: a feed of every write"]
-    assert "changes" in db.tables()
+        assert [m.description for m in migration.steps] == ["later_notes: a note of every write"]
+    assert "later_notes" in db.tables()
     assert db.version_log() == list(range(1, LATEST + 2))
     before = db.query("SELECT * FROM {p}lifecycle_meta ORDER BY key")
     with pytest.raises(SchemaTooNewError) as info:
@@ -561,3 +561,25 @@ def test_lifecycle_migrate_needs_a_store() -> None:
     done = run_cli("migrate")
     assert done.returncode == 2
     assert "--store" in done.stderr
+
+
+def test_a_landed_store_gains_the_change_feed_empty_and_feeds_it_from_then_on(
+    landed: Db,
+) -> None:
+    from tests._feed import read_all
+
+    store = open_sql(landed.url)
+    try:
+        steps = [m.description for m in store.migration.steps]
+        assert any(d.startswith("the change feed") for d in steps), steps
+        assert {"changes", "feed_cursors"} <= landed.tables()
+        assert read_all(store) == []  # the landed transitions stay in their history only
+        service = ExperimentService(store, settle_seconds=0.0, max_live_experiments=None)
+        service.invoke(
+            "CreateInferenceExperiment", create_payload(Name="fed", EndpointName="ep-fed")
+        )
+        assert [(c.name, c.event) for c in read_all(store)] == [("fed", "create")]
+        store.save_feed_cursor("hook", 7)
+        assert store.feed_cursor("hook") == 7
+    finally:
+        store.close()

@@ -32,6 +32,13 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "actuator_url": ("http://127.0.0.1:9/steps", "http://127.0.0.1:9/steps"),
     "actuator_secret_file": ("/etc/lifecycle/webhook", "/etc/lifecycle/webhook"),
     "actuator_timeout": ("3", 3.0),
+    "webhook": (
+        "http://127.0.0.1:9/a,https://hooks.test/b",
+        ["http://127.0.0.1:9/a", "https://hooks.test/b"],
+    ),
+    "webhook_secret_file": ("/etc/lifecycle/hook-a", ["/etc/lifecycle/hook-a"]),
+    "events_max_age": ("3600", 3600.0),
+    "events_max_count": ("1000", 1000),
     "lock_timeout": ("1.5", 1.5),
     "workers": ("2", 2),
     "threads": ("3", 3),

@@ -222,8 +222,8 @@ def test_terminated_postgres_connections_give_no_500_and_lose_nothing_acknowledg
                 if _code(err) != ("ServiceUnavailable", 503):
                     failures.append(f"read {name}: {_code(err)} {err}")
 
-    workers = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-    for t in workers:
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
         t.start()
     killed = 0
     try:
@@ -239,7 +239,7 @@ def test_terminated_postgres_connections_give_no_500_and_lose_nothing_acknowledg
     finally:
         time.sleep(0.5)
         stop.set()
-        for t in workers:
+        for t in threads:
             t.join(60)
     assert killed >= 5, "the test terminated too few of the server's connections"
     assert not failures, failures[:5]
