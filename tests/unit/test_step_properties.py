@@ -90,6 +90,7 @@ class StepMachine(RuleBasedStateMachine):
         #: (experiment, action, variant) -> (status, entered_at, key) of its last failed try
         self.last_failed: dict[tuple[str, str, str | None], tuple[str, float, str]] = {}
         self.failed_before = 0
+        self.keys_seen = 0
 
     def call(self, operation: str, payload: dict[str, Any]) -> None:
         with contextlib.suppress(LifecycleError):  # a refused request is part of the game
@@ -162,7 +163,10 @@ class StepMachine(RuleBasedStateMachine):
     @invariant()
     def the_tries_of_one_step_carry_one_key(self) -> None:
         where = getattr(self, "_where", {})
-        for step in self.actuator.failed[self.failed_before :] + self.actuator.confirmed[-8:]:
+        # the steps handed over since the last check only: an older plan's confirmed step
+        # (the first of two updates, say) is not a try of the step that failed since
+        new = self.actuator.failed[self.failed_before :] + self.actuator.confirmed[self.keys_seen :]
+        for step in new:
             triple = (step.experiment, str(step.action), step.variant)
             status, entered = where.get(step.experiment, ("", -1.0))
             last = self.last_failed.get(triple)
@@ -176,6 +180,7 @@ class StepMachine(RuleBasedStateMachine):
                 step.key,
             )
         self.failed_before = len(self.actuator.failed)
+        self.keys_seen = len(self.actuator.confirmed)
 
     @invariant()
     def once_tested_an_endpoint_always_has_its_production_variant(self) -> None:
