@@ -162,11 +162,13 @@ def test_a_worker_killed_after_a_step_was_answered_is_replaced_and_the_step_hand
     while marker.exists():
         assert time.monotonic() < deadline, server.output
         time.sleep(0.05)
+    while "died" not in server.output:  # the supervisor saw the worker go, and replaces it
+        assert time.monotonic() < deadline, server.output
+        time.sleep(0.05)
     # a new client: the old one's kept-alive connection went to the worker that died
     client = client_for(server.url)
     # the killed worker's claim holds for its lease (30 s), then lapses
     wait_for_status(client, "crash-w", "Running", timeout=45)
-    assert "died" in server.output  # the supervisor saw the worker go and replaced it
     server.signal(signal.SIGTERM)
     assert server.wait() == 0, server.output
     starts = [s["key"] for s in received(log) if s["action"] == "start-shadow-test"]
