@@ -42,19 +42,13 @@ def _args() -> argparse.Namespace:
 
 def app() -> Any:
     """The worker's app: what ``lifecycle serve`` builds from the parent's flags."""
-    from lifecycle.http.serve import build_app, tune_gc
+    from lifecycle.http.serve import build_app, close_if_closable, tune_gc
 
     built, closing = build_app(_args())
     for thing in closing:
-        atexit.register(_close, thing)
+        atexit.register(close_if_closable, thing)
     tune_gc()
     return built
-
-
-def _close(thing: object) -> None:
-    close = getattr(thing, "close", None)
-    if callable(close):
-        close()
 
 
 def _protocol() -> type:

@@ -265,21 +265,20 @@ class LifecycleApp:
             self.feed.notify()
         if self.metrics is not None:
             self.metrics.transition(entry)
-        if _log.isEnabledFor(logging.INFO):
-            log(
-                _log,
-                logging.INFO,
-                "transition",
-                {
-                    "experiment": entry.name,
-                    "machine": "experiment",
-                    "event": entry.event,
-                    "from": None if entry.from_status is None else str(entry.from_status),
-                    "to": str(entry.to_status),
-                    "reason": entry.reason,
-                    "request_id": entry.request_id,
-                },
-            )
+        log(
+            _log,
+            logging.INFO,
+            "transition",
+            {
+                "experiment": entry.name,
+                "machine": "experiment",
+                "event": entry.event,
+                "from": None if entry.from_status is None else str(entry.from_status),
+                "to": str(entry.to_status),
+                "reason": entry.reason,
+                "request_id": entry.request_id,
+            },
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -69,6 +69,7 @@ __all__ = [
     "bind",
     "build_actuator",
     "build_app",
+    "close_if_closable",
     "default_store_url",
     "http_protocol",
     "is_loopback",
@@ -240,7 +241,7 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"error: {refused}", file=sys.stderr)
         return refused.code
     finally:
-        _close(actuator)
+        close_if_closable(actuator)
 
 
 def _serve_with(
@@ -273,7 +274,7 @@ def _serve_with(
     finally:
         for subscription in subscriptions:
             subscription.close()
-        _close(store)
+        close_if_closable(store)
 
 
 def _serve_workers(
@@ -296,7 +297,7 @@ def _serve_workers(
             args, sock, FeedWorkers(service, _subscriptions(service, webhooks), _retention(args))
         )
     finally:
-        _close(store)
+        close_if_closable(store)
 
 
 def _supervise(args: argparse.Namespace, sock: socket.socket, feed: Any) -> int:
@@ -389,7 +390,7 @@ def _shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _close(thing: object) -> None:
+def close_if_closable(thing: object) -> None:
     """Call ``thing.close()`` when it has one (a store, an actuator)."""
     close = getattr(thing, "close", None)
     if callable(close):

@@ -27,7 +27,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -175,13 +174,6 @@ def _worker_write(url: str, seed: str) -> dict[str, Any]:
 
 
 # -- the test ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'lifecycle.db'}"
-    return cast(str, request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

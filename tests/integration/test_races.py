@@ -80,14 +80,6 @@ def running(
 # -- the stores under test ------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A store URL that several processes open at once."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'lifecycle.db'}"
-    return cast(str, request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def shared_store(shared_url: str) -> Iterator[Store]:
     store = open_store(shared_url)
