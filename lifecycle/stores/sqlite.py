@@ -209,7 +209,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             )
         try:
             conn = self._conn()
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._use_wal(conn)
             if str(mode).lower() != "wal":
                 raise StoreError(
                     f"cannot open SQLite store {self.path!r}: it cannot use WAL mode (journal mode is {mode})"
@@ -221,6 +221,28 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         except StoreError:
             self.close()
             raise
+
+    def _use_wal(self, conn: sqlite3.Connection) -> str:
+        """Switch the file to WAL (it stays so), within the lock bound.
+
+        Openers of one new file race to switch it; SQLite answers the loser "database is
+        locked" at once, without its busy handler (waiting could deadlock there), so the
+        switch is tried again until the bound has passed.
+        """
+        deadline = time.monotonic() + self._timeout
+        pause = 0.001
+        while True:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+            if mode.lower() == "wal":
+                return mode
+            try:
+                return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as err:
+                code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+                if code != sqlite3.SQLITE_BUSY or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     # -- connections ----------------------------------------------------------------
 
