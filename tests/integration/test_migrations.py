@@ -494,29 +494,34 @@ def test_two_processes_opening_a_new_sqlite_file_at_once_run_each_step_once(
     assert db.query("PRAGMA user_version") == [(LATEST,)]
 
 
-def test_many_threads_opening_one_new_sqlite_file_run_each_step_once(tmp_path: Path) -> None:
+def _open_from_threads(path: Path, count: int) -> tuple[list[SqliteStore], list[BaseException]]:
+    """``count`` threads open ``path`` at once: the stores they opened and what they raised."""
     import threading
 
+    stores: list[SqliteStore] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def open_it() -> None:
+        barrier.wait(10)
+        try:
+            stores.append(SqliteStore(path))
+        except BaseException as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=open_it) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return stores, errors
+
+
+def test_many_threads_opening_one_new_sqlite_file_run_each_step_once(tmp_path: Path) -> None:
     # the race (every opener switching a new file to WAL at once) is lost only now and
     # then, so run it for several new files
     for round_ in range(40):
-        path = tmp_path / f"lifecycle-{round_}.db"
-        stores: list[SqliteStore] = []
-        errors: list[BaseException] = []
-        barrier = threading.Barrier(6)
-
-        def open_it() -> None:
-            barrier.wait(10)
-            try:
-                stores.append(SqliteStore(path))
-            except BaseException as err:  # noqa: BLE001 - reported below, with the round
-                errors.append(err)
-
-        threads = [threading.Thread(target=open_it) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        stores, errors = _open_from_threads(tmp_path / f"lifecycle-{round_}.db", 6)
         steps = sorted(m.version for s in stores for m in s.migration.steps)
         for s in stores:
             s.close()
