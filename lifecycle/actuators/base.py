@@ -33,6 +33,8 @@ class Step:
     infrastructure: dict[str, Any] | None = None
     #: the experiment's ARN
     arn: str = ""
+    #: the account the experiment belongs to (the account in its ARN)
+    account: str = ""
     #: which try of this step (1 for the first; a retry carries the same key)
     attempt: int = 1
 

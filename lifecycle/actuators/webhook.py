@@ -28,6 +28,7 @@ __all__ = ["STEP_MEMBERS", "WebhookActuator", "step_body"]
 #: the members of the JSON body, in the order they are sent
 STEP_MEMBERS = (
     "key",
+    "account",
     "experiment",
     "arn",
     "endpoint",

@@ -7,15 +7,22 @@ what Describe returns. Times are epoch seconds (float).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, NamedTuple
 
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
 
-__all__ = ["Experiment", "HistoryEntry", "Variant"]
+__all__ = ["Experiment", "HistoryEntry", "Variant", "is_account_id"]
 
 JSON = dict[str, Any]
+_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+
+
+def is_account_id(value: object) -> bool:
+    """Whether ``value`` is an AWS account id: a string of 12 digits (what an ARN holds)."""
+    return type(value) is str and _ACCOUNT_ID.fullmatch(value) is not None
 
 
 @dataclass(slots=True)
@@ -52,8 +59,14 @@ class Variant:
 
 @dataclass(slots=True)
 class Experiment:
-    """One inference experiment as stored. ``version`` grows by one on every save."""
+    """One inference experiment as stored. ``version`` grows by one on every save.
 
+    ``account`` is the AWS account the experiment belongs to (the account in
+    its ARN): names are unique per account, and an experiment is found by
+    its account and its name together.
+    """
+
+    account: str
     name: str
     arn: str
     endpoint_name: str
@@ -117,6 +130,7 @@ class Experiment:
                 a.assign(b)
         else:
             self.variants = [v.copy() for v in theirs]
+        self.account = other.account
         self.name = other.name
         self.arn = other.arn
         self.endpoint_name = other.endpoint_name

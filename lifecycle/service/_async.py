@@ -11,9 +11,11 @@ A call cancelled before a worker takes it never runs; one cancelled while it
 runs finishes in its thread (a save is not interrupted half-way) and its
 answer is dropped, as a request whose client hung up.
 
-:meth:`AsyncExperimentService.changes` reads the change feed, and with
-``wait`` waits for a change when nothing is new: woken at once by a commit
-of this service, within 0.2 s by another process's.
+:meth:`AsyncExperimentService.changes` reads the change feed (all accounts',
+or one account's), and with ``wait`` waits for a change when nothing is
+new: woken at once by a commit of this service, within 0.2 s by another
+process's. :meth:`AsyncExperimentService.for_account` is the service of
+another account, on the same pool.
 
 :class:`AsyncReconciler` runs a :class:`Reconciler`'s passes as an asyncio
 task, each pass in a thread of its own; stopped or cancelled, it ends after
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import math
 import re
@@ -36,7 +39,7 @@ from typing import Any, Self, TypeVar
 from lifecycle.domain.statuses import OPERATIONS, Operation
 from lifecycle.errors import LifecycleError, ValidationError
 from lifecycle.service._waiter import FeedWaiter
-from lifecycle.service.feed import DEFAULT_PAGE, check_read
+from lifecycle.service.feed import DEFAULT_PAGE, check_account, check_read
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService, Listener
 from lifecycle.stores.base import ChangePage, Store
@@ -91,13 +94,28 @@ class AsyncExperimentService:
         self._closed = False
         self._waiter = FeedWaiter()
         self.service.add_listener(lambda entry: self._waiter.notify())
+        #: the one whose pool this is: views of other accounts answer to its state
+        self._root = self
+        self._accounts: dict[str, AsyncExperimentService] = {self.service.account_id: self}
+
+    def for_account(self, account_id: str) -> AsyncExperimentService:
+        """The service of ``account_id`` (:meth:`ExperimentService.for_account`), awaited
+        on this one's pool and feed waiter: one per account, made once. Closing any of
+        them closes them all (they share the threads). ``ValueError`` for an account id
+        that is not 12 digits."""
+        view = self._accounts.get(account_id)
+        if view is None:
+            service = self.service.for_account(account_id)
+            view = self._accounts.setdefault(account_id, copy.copy(self))
+            view.service = service
+        return view
 
     @property
     def store(self) -> Store:
         return self.service.store
 
     async def _call(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
-        if self._closed:
+        if self._root._closed:
             raise RuntimeError("AsyncExperimentService is closed")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, partial(fn, *args, **kwargs))
@@ -115,22 +133,30 @@ class AsyncExperimentService:
         return await self._call(self.service.explain, operation, payload)
 
     async def changes(
-        self, after: int | None = None, limit: int = DEFAULT_PAGE, *, wait: float = 0.0
+        self,
+        after: int | None = None,
+        limit: int = DEFAULT_PAGE,
+        account: str | None = None,
+        *,
+        wait: float = 0.0,
     ) -> ChangePage:
         """:meth:`ExperimentService.changes` in a worker: up to ``limit`` committed
-        transitions after position ``after``, in position order.
+        transitions after position ``after``, in position order (with ``account``, only
+        that account's).
 
         ``wait`` (seconds): when nothing is new, wait up to that long for a change
         and answer as soon as one is committed (by this service: at once; by another
         process: within 0.2 s); an empty page after the wait says none came.
         """
         check_read(after, limit)
+        if account is not None:
+            check_account(account)
         if type(wait) not in (int, float) or not (math.isfinite(wait) and wait >= 0):
             raise ValidationError(
                 f"wait must be a number of seconds, 0 or more, not {wait!r}", field="wait"
             )
         return await self._waiter.page(
-            lambda at: self._call(self.service.changes, at, limit), after, float(wait)
+            lambda at: self._call(self.service.changes, at, limit, account), after, float(wait)
         )
 
     def add_listener(self, listener: Listener) -> None:
@@ -155,9 +181,10 @@ class AsyncExperimentService:
     async def aclose(self) -> None:
         """Refuse new calls, answer the waiting reads of the feed, wait for the calls running
         (off the loop), and stop the threads."""
-        self._closed = True
-        self._waiter.close()
-        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
+        root = self._root
+        root._closed = True
+        root._waiter.close()
+        await asyncio.get_running_loop().run_in_executor(None, root._pool.shutdown)
 
     async def __aenter__(self) -> Self:
         return self

@@ -4,7 +4,8 @@ The step contract (``docs/actuators.md``):
 
 - A step's idempotency key is fixed by the committed transition that planned
   it: ``{arn}|v{version}|{action}|{variant}``, where ``version`` is the record
-  version that transition wrote. A failed attempt saves only its retry
+  version that transition wrote. The ARN carries the experiment's account and
+  name, so experiments of one name in two accounts never share a key. A failed attempt saves only its retry
   bookkeeping, which raises the version by one and the attempt count by one,
   so ``version - attempts`` is that same version on every retry, after a
   restart and on every replica.
@@ -77,6 +78,7 @@ class Attempt:
         """Hand one step to the actuator; ``ActuatorError`` when it is not carried out."""
         step = Step(
             key=self.key(exp.arn, action, variant),
+            account=exp.account,
             experiment=exp.name,
             endpoint=exp.endpoint_name,
             action=action,
@@ -157,6 +159,7 @@ def _undo(
 ) -> Step:
     return Step(
         key=f"{done.key}|undo",
+        account=done.account,
         experiment=done.experiment,
         endpoint=done.endpoint,
         action=action,

@@ -57,7 +57,7 @@ __all__ = ["OPERATION_SPECS"]
 
 def _load(svc: ExperimentService, name: str, gate: Gate) -> Experiment | None:
     """The existence stage: the stored experiment, or None (ResourceNotFound) when there is none."""
-    exp = svc.store.get(name)
+    exp = svc.store.get(svc.account_id, name)
     if exp is None:
         gate.passes(Stage.of([NotFoundError(name)]))
     return exp
@@ -109,9 +109,10 @@ def _check_create(
 def _store_rules(
     svc: ExperimentService, req: shapes.CreateInferenceExperimentRequest
 ) -> list[LifecycleError]:
-    """The rules the store enforces at create, asked of it through queries (a dry run)."""
+    """The rules the store enforces at create, asked of it through queries (a dry run), in
+    the service's account."""
     out: list[LifecycleError] = []
-    if svc.store.get(req.Name) is not None:
+    if svc.store.get(svc.account_id, req.Name) is not None:
         out.append(NameInUseError(req.Name))
     live = [e for status in ExperimentStatus if not status.terminal for e in _all(svc, status)]
     if any(e.endpoint_name == req.EndpointName for e in live):
@@ -127,7 +128,14 @@ def _all(svc: ExperimentService, status: ExperimentStatus) -> list[Experiment]:
     after = None
     while True:
         page = svc.store.list(
-            ListQuery(status=status, sort_by="Name", descending=False, limit=100, after=after)
+            ListQuery(
+                svc.account_id,
+                status=status,
+                sort_by="Name",
+                descending=False,
+                limit=100,
+                after=after,
+            )
         )
         out.extend(page.items)
         if not page.has_more:
@@ -142,6 +150,7 @@ def _apply_create(
 ) -> Response:
     req, (start, end), now = ready
     exp = Experiment(
+        account=svc.account_id,
         name=req.Name,
         arn=svc.arn(req.Name),
         endpoint_name=req.EndpointName,
@@ -208,6 +217,7 @@ def _check_list(
     gate: Gate,
 ) -> tuple[ListQuery, dict[str, Any]] | None:
     scope = {k: getattr(req, k) for k in _SCOPE}
+    scope["Account"] = svc.account_id  # a token of one account is no token in another
     after = None
     if req.NextToken:
         try:
@@ -217,6 +227,7 @@ def _check_list(
                 return None
     sort_by: SortBy = req.SortBy or "CreationTime"
     query = ListQuery(
+        svc.account_id,
         name_contains=req.NameContains,
         type=req.Type,
         status=ExperimentStatus(req.StatusEquals) if req.StatusEquals else None,
@@ -297,7 +308,7 @@ def _check_delete(
 
 
 def _apply_delete(svc: ExperimentService, exp: Experiment, request_id: str | None) -> Response:
-    svc.store.delete(exp.name, exp.version)
+    svc.store.delete(exp.account, exp.name, exp.version)
     return {"InferenceExperimentArn": exp.arn}
 
 

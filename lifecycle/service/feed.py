@@ -16,8 +16,9 @@ object in the shape of an Amazon EventBridge event::
 
 The ``id`` is fixed by the change (a UUID of its ARN and position): the same
 on every delivery and every read, so a receiver drops repeats by it.
-``account`` and ``region`` are the ARN's. :class:`Retention` says how long
-the feed keeps changes.
+``account`` is the account the experiment belongs to (the account in its
+ARN) and ``region`` the ARN's. :class:`Retention` says how long the feed
+keeps changes.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from lifecycle.domain.experiment import is_account_id
 from lifecycle.errors import ValidationError
 from lifecycle.stores.base import Change
 
@@ -38,6 +40,7 @@ __all__ = [
     "MAX_POSITION",
     "SOURCE",
     "Retention",
+    "check_account",
     "check_read",
     "event",
     "event_bytes",
@@ -68,6 +71,17 @@ def check_read(after: object, limit: object) -> None:
         raise ValidationError(
             f"limit must be a whole number from 1 to {MAX_PAGE}, not {limit!r}", field="limit"
         )
+
+
+def check_account(account: object) -> str:
+    """``account`` when it is an account id (12 digits); else ``ValidationError`` naming it."""
+    if not is_account_id(account):
+        shown = repr(account) if len(repr(account)) <= 40 else repr(account)[:40] + "..."
+        raise ValidationError(
+            f"account must be a 12-digit AWS account id, not {shown}", field="account"
+        )
+    assert isinstance(account, str)
+    return account
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +115,13 @@ def _iso(seconds: float) -> str:
 def event(change: Change) -> dict[str, Any]:
     """The change as an EventBridge-shaped event (see the module docstring)."""
     parts = change.arn.split(":", 5)
-    region, account = (parts[3], parts[4]) if len(parts) == 6 else ("", "")
+    region = parts[3] if len(parts) == 6 else ""
     return {
         "version": "0",
         "id": event_id(change),
         "detail-type": DETAIL_TYPE,
         "source": SOURCE,
-        "account": account,
+        "account": change.account,
         "time": _iso(change.time),
         "region": region,
         "resources": [change.arn],

@@ -1,8 +1,8 @@
 """The reconciler: moves experiments through their transitional statuses.
 
-``run_once()`` claims from the store the experiments that are due (an index
-on due time, not a scan; a claim with a lease, so another reconciler on
-another replica leaves them alone), and for each carries out the step its status calls for
+``run_once()`` claims from the store the experiments that are due, in every
+account (an index on due time, not a scan; a claim with a lease, so another
+reconciler on another replica leaves them alone), and for each carries out the step its status calls for
 through the :class:`~lifecycle.actuators.Actuator`, then fires the event that
 ends the step and saves with the version it loaded; the saves of one round
 out of statuses only the reconciler moves go to the store together, in one
@@ -43,7 +43,7 @@ from lifecycle.errors import StaleVersionError
 from lifecycle.service._attempt import PENDING_ORDER, Attempt, StepObserver, cut
 from lifecycle.service._logfields import log
 from lifecycle.service.service import ExperimentService
-from lifecycle.stores.base import Save
+from lifecycle.stores.base import ExperimentKey, Save
 
 __all__ = ["STATUS_ACTIONS", "VARIANT_ACTIONS", "Observer", "Reconciler"]
 
@@ -166,10 +166,10 @@ class Reconciler:
                 break
             now = whole_ms(self.clock())
             # claimed, not just listed: two replicas never take the same step at once
-            names = self.service.store.claim(now, self.batch, self.owner, self.lease_seconds)
-            if not names:
+            keys = self.service.store.claim(now, self.batch, self.owner, self.lease_seconds)
+            if not keys:
                 break
-            round_moved = self._advance_all(names, now, stop)
+            round_moved = self._advance_all(keys, now, stop)
             moved += round_moved
             if round_moved == 0:
                 break
@@ -177,9 +177,11 @@ class Reconciler:
             self.observer.finished_pass(time.perf_counter() - started, self._oldest_due)
         return moved
 
-    def advance(self, name: str, now: float) -> int:
-        """Carry out the due step of one experiment; 1 if it was saved, else 0."""
-        prepared = self._prepare(name, now)
+    def advance(self, name: str, now: float, account: str | None = None) -> int:
+        """Carry out the due step of one experiment (``name`` of ``account``, by default the
+        service's account); 1 if it was saved, else 0."""
+        key = ExperimentKey(self.service.account_id if account is None else account, name)
+        prepared = self._prepare(key, now)
         return 0 if prepared is None else self._commit(prepared[0])
 
     def _commit(self, save: Save) -> int:
@@ -190,9 +192,9 @@ class Reconciler:
         return 1
 
     def _advance_all(
-        self, names: list[str], now: float, stop: threading.Event | None = None
+        self, keys: list[ExperimentKey], now: float, stop: threading.Event | None = None
     ) -> int:
-        """Carry out the due steps of ``names``; how many were saved.
+        """Carry out the due steps of the experiments ``keys``; how many were saved.
 
         Steps out of a status no request can change (Creating, Starting,
         Updating, Stopping) are saved together, in one transaction: one
@@ -203,7 +205,7 @@ class Reconciler:
         """
         moved = 0
         batch: list[Save] = []
-        for name in names:
+        for key in keys:
             if self._stopping.is_set() or (stop is not None and stop.is_set()):
                 break
             # let other threads in between two steps once this pass has held the
@@ -213,7 +215,7 @@ class Reconciler:
             if time.perf_counter() - self._held_since > _HOLD_SECONDS:
                 _yield_interpreter()
                 self._held_since = time.perf_counter()
-            prepared = self._prepare(name, now)
+            prepared = self._prepare(key, now)
             if prepared is None:
                 continue
             save, loaded_status = prepared
@@ -225,7 +227,7 @@ class Reconciler:
             moved += sum(self.service.commit_many(batch))
         return moved
 
-    def _prepare(self, name: str, now: float) -> tuple[Save, S] | None:
+    def _prepare(self, key: ExperimentKey, now: float) -> tuple[Save, S] | None:
         """Load one experiment and carry out its due step, unsaved: the save to make and
         the status it was loaded in; None when nothing is due.
 
@@ -234,7 +236,7 @@ class Reconciler:
         so no status changes before the actuator confirms its step.
         """
         now = whole_ms(now)
-        loaded = self.service.store.get(name)
+        loaded = self.service.store.get(key.account, key.name)
         if loaded is None or loaded.due_at is None or loaded.due_at > now:
             return None
         self._oldest_due = max(self._oldest_due, now - loaded.due_at)
@@ -275,6 +277,7 @@ class Reconciler:
         """One line per failed step attempt: which step, which try, the error, what next."""
         step = attempt.failed
         fields = {
+            "account": exp.account,
             "experiment": exp.name,
             "action": str(step.action) if step else None,
             "variant": step.variant if step else None,

@@ -10,17 +10,24 @@ writes nothing. :meth:`explain` answers the same questions without
 changing anything and lists every rule a request breaks. :meth:`changes`
 reads the change feed: every committed transition, in one order
 (``docs/events.md``).
+
+A service runs every operation in one account (``account_id``: the ARNs it
+makes carry it, and it sees only that account's experiments);
+:meth:`ExperimentService.for_account` gives the service of another account
+over the same store.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lifecycle.domain.experiment import Experiment, HistoryEntry
+from lifecycle.domain.experiment import Experiment, HistoryEntry, is_account_id
 from lifecycle.domain.machine import fire
 from lifecycle.domain.rules import Firing, whole_ms
 from lifecycle.domain.statuses import OPERATIONS, Operation
@@ -28,7 +35,7 @@ from lifecycle.errors import LifecycleError, UnknownOperationError, ValidationEr
 from lifecycle.service._checks import RAISE, Collect
 from lifecycle.service._operations import OPERATION_SPECS
 from lifecycle.service._tokens import TokenCodec
-from lifecycle.service.feed import DEFAULT_PAGE, Retention, check_read
+from lifecycle.service.feed import DEFAULT_PAGE, Retention, check_account, check_read
 from lifecycle.stores.base import ChangePage, Save, Store
 from lifecycle.wire.shapes import parse_request
 
@@ -41,12 +48,19 @@ Listener = Callable[[HistoryEntry], None]
 _REASON_FROM_RECORD = frozenset({"stop", "fail", "stopped"})
 
 
+def _check_account_id(account_id: str) -> str:
+    if not is_account_id(account_id):
+        raise ValueError(f"account_id must be a 12-digit AWS account id, not {account_id!r}")
+    return account_id
+
+
 def _unknown_operation(operation: str) -> UnknownOperationError:
     return UnknownOperationError(f"Operation '{operation}' is not one of {', '.join(OPERATIONS)}")
 
 
 class ExperimentService:
-    """The seven operations of the inference-experiment lifecycle over one store."""
+    """The seven operations of the inference-experiment lifecycle over one store, in one
+    account (``account_id``, a 12-digit AWS account id; ``ValueError`` for another value)."""
 
     OPERATIONS = OPERATIONS
 
@@ -64,7 +78,7 @@ class ExperimentService:
         self.store = store
         self.clock = clock
         self.region = region
-        self.account_id = account_id
+        self.account_id = _check_account_id(account_id)
         self.settle_seconds = settle_seconds
         self.max_live_experiments = max_live_experiments
         #: signs and checks List's NextTokens, with ``token_secret`` or else the store's secret
@@ -74,6 +88,32 @@ class ExperimentService:
         self._id_prefix = f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-"
         self._id_counter = itertools.count()
         self._listeners: list[Listener] = []
+        #: the service of each account over this store, this one's own among them
+        self._accounts: dict[str, ExperimentService] = {account_id: self}
+        self._accounts_lock = threading.Lock()
+
+    def for_account(self, account_id: str) -> ExperimentService:
+        """The service of ``account_id`` over the same store: every operation runs in
+        that account (its ARNs carry it; it sees only its experiments, and another
+        account's are to it as names that do not exist; List's NextTokens are bound to
+        it).
+
+        It shares this service's store, clock, region, token codec, listeners and
+        request ids, and its settings (settle time, live limit) as they are when it is
+        first asked for; one per account, made once: asking again, here or on any
+        service of the family, gives the same object. ``ValueError`` for an account id
+        that is not 12 digits.
+        """
+        view = self._accounts.get(account_id)
+        if view is None:
+            _check_account_id(account_id)
+            with self._accounts_lock:
+                view = self._accounts.get(account_id)
+                if view is None:
+                    view = copy.copy(self)  # shares every part; only the account is its own
+                    view.account_id = account_id
+                    self._accounts[account_id] = view
+        return view
 
     # -- the one entry point ----------------------------------------------------
 
@@ -116,17 +156,26 @@ class ExperimentService:
         """Call ``listener(entry)`` after each committed transition."""
         self._listeners.append(listener)
 
-    def changes(self, after: int | None = None, limit: int = DEFAULT_PAGE) -> ChangePage:
+    def changes(
+        self, after: int | None = None, limit: int = DEFAULT_PAGE, account: str | None = None
+    ) -> ChangePage:
         """Up to ``limit`` (1 to 1,000) committed transitions after position ``after``, in
         position order, and the position to read the next page after.
 
         ``after=None`` starts at the oldest change kept. Positions only grow in
         the order they become readable, so reading on from ``next_position``
-        sees each change once. ``ValidationError`` for a bad argument;
-        ``TrimmedChangesError`` when the retention removed changes after ``after``.
+        sees each change once. With ``account``, only the changes of that
+        account's experiments, on the same positions; a page that is not full
+        has passed every other account's change up to the newest, and its
+        ``next_position`` moves on past them. Without it, every account's
+        (whichever account this service is in). ``ValidationError`` for a bad
+        argument; ``TrimmedChangesError`` when the retention removed changes
+        after ``after``.
         """
         check_read(after, limit)
-        return self.store.changes(after, limit)
+        if account is None:
+            return self.store.changes(after, limit)
+        return self.store.changes(after, limit, check_account(account))
 
     def trim_changes(self, retention: Retention) -> int:
         """Remove the changes ``retention`` no longer keeps; how many."""

@@ -24,6 +24,12 @@ is recognised by its ``lifecycle_meta`` row ``schema_version = '1'`` and
 migrated from there, its rows untouched. **Version 2** adds the log (and, in
 SQLite, the ``user_version`` stamp). **Version 3** adds the change feed:
 ``changes``, ``feed_cursors`` and the ``counters`` row ``changes_trimmed``.
+**Version 4** puts experiments in accounts: ``experiments`` and ``history``
+are keyed by ``account`` first (every row gets the account of its ARN; in
+SQLite the two tables are made again, as SQLite cannot change a primary
+key), the live-endpoint index and the List indexes start with it,
+``changes`` gains it (and an index on it), and the ``counters`` row
+``live`` becomes a row per account in ``live_counts``.
 
 Opening a store (:func:`migrate`): read the version without a lock; a
 version newer than :data:`LATEST` is refused (:class:`SchemaTooNewError`);
@@ -176,6 +182,133 @@ def _v3_change_feed(sql: Statements) -> list[str]:
     ]
 
 
+#: the columns of the experiments and history tables of version 4 after ``account``, each
+#: with its type (a :class:`Dialect` word) and whether it may be NULL: SQLite makes the
+#: tables anew from these
+_V4_EXPERIMENT_COLUMNS = (
+    ("name", "key", False), ("arn", "text", False), ("endpoint_name", "text", False),
+    ("role_arn", "text", False), ("type", "text", False), ("status", "key", False),
+    ("description", "text", True), ("kms_key", "text", True), ("status_reason", "text", True),
+    ("start_time", "real", False), ("end_time", "real", False),
+    ("creation_time", "real", False), ("last_modified_time", "real", False),
+    ("completion_time", "real", True), ("version", "bigint", False),
+    ("entered_at", "real", False), ("due_at", "real", True), ("update_origin", "text", True),
+    ("desired_state", "text", True), ("attempts", "integer", False),
+    ("last_error", "text", True), ("variants", "text", False),
+    ("shadow_mode_config", "text", False), ("data_storage_config", "text", True),
+    ("tags", "text", False), ("stop_actions", "text", True), ("claim_owner", "text", True),
+    ("claim_until", "real", True),
+)  # fmt: skip
+_V4_HISTORY_COLUMNS = (
+    ("name", "key", False), ("seq", "bigint", False), ("time", "real", False),
+    ("event", "text", False), ("from_status", "text", True), ("to_status", "text", False),
+    ("reason", "text", True), ("request_id", "text", True), ("version", "bigint", False),
+)  # fmt: skip
+
+
+def _v4_table(
+    sql: Statements, table: str, columns: tuple[tuple[str, str, bool], ...], key: str
+) -> str:
+    """``CREATE TABLE`` of a version-4 table: ``account``, then ``columns``, keyed by ``key``."""
+    d = sql.dialect
+    defined = [f"account {d.key} NOT NULL"] + [
+        f"{name} {getattr(d, kind)}{'' if nullable else ' NOT NULL'}"
+        for name, kind, nullable in columns
+    ]
+    return f"CREATE TABLE {table} ({', '.join(defined)}, PRIMARY KEY ({key}))"
+
+
+def _v4_indexes(sql: Statements) -> list[str]:
+    """The indexes of the experiments table at version 4: each starts with the account."""
+    exp = sql.experiments
+    return [
+        f"CREATE INDEX experiments_created ON {exp} (account, creation_time, name)",
+        f"CREATE INDEX experiments_status_created ON {exp} (account, status, creation_time, name)",
+        f"CREATE INDEX experiments_status_name ON {exp} (account, status, name)",
+        f"CREATE INDEX experiments_due ON {exp} (due_at, account, name) WHERE due_at IS NOT NULL",
+        f"CREATE UNIQUE INDEX experiments_live_endpoint ON {exp} (account, endpoint_name)"
+        f" WHERE status NOT IN {TERMINAL_SQL}",
+    ]
+
+
+def _v4_sqlite_tables(sql: Statements) -> list[str]:
+    """SQLite: experiments and history made again, keyed by account first, their rows
+    copied over (a primary key cannot change in place)."""
+    d, exp, hist = sql.dialect, sql.experiments, sql.history
+    of_arn = d.arn_account.format(arn="arn")
+    columns = ", ".join(c for c, _, _ in _V4_EXPERIMENT_COLUMNS)
+    history = [c for c, _, _ in _V4_HISTORY_COLUMNS]
+    return [
+        _v4_table(sql, f"{exp}_v4", _V4_EXPERIMENT_COLUMNS, "account, name"),
+        f"INSERT INTO {exp}_v4 (account, {columns}) SELECT {of_arn}, {columns} FROM {exp}",
+        _v4_table(sql, f"{hist}_v4", _V4_HISTORY_COLUMNS, "account, name, seq") + d.history_options,
+        # names were unique before accounts: each history row is of the one experiment of its name
+        f"INSERT INTO {hist}_v4 (account, {', '.join(history)})"
+        f" SELECT coalesce((SELECT e.account FROM {exp}_v4 e WHERE e.name = h.name), ''),"
+        f" {', '.join('h.' + c for c in history)} FROM {hist} h",
+        f"DROP TABLE {exp}",
+        f"DROP TABLE {hist}",
+        f"ALTER TABLE {exp}_v4 RENAME TO experiments",
+        f"ALTER TABLE {hist}_v4 RENAME TO history",
+        *_v4_indexes(sql),
+        f"ALTER TABLE {sql.changes} ADD COLUMN account {d.key} NOT NULL DEFAULT ''",
+        f"UPDATE {sql.changes} SET account = {of_arn}",
+    ]
+
+
+def _v4_postgres_tables(sql: Statements) -> list[str]:
+    """PostgreSQL: the account column added, filled from the ARN, and put first in the keys."""
+    d, exp, hist, changes = sql.dialect, sql.experiments, sql.history, sql.changes
+    of_arn = d.arn_account.format(arn="arn")
+    out = [
+        f"ALTER TABLE {exp} ADD COLUMN account {d.key}",
+        f"UPDATE {exp} SET account = {of_arn}",
+        f"ALTER TABLE {exp} ALTER COLUMN account SET NOT NULL",
+        f"ALTER TABLE {exp} DROP CONSTRAINT experiments_pkey",
+        f"ALTER TABLE {exp} ADD CONSTRAINT experiments_pkey PRIMARY KEY (account, name)",
+    ]
+    out += [
+        f"DROP INDEX {sql.prefix}{index}"
+        for index in (
+            "experiments_created",
+            "experiments_status_created",
+            "experiments_status_name",
+            "experiments_due",
+            "experiments_live_endpoint",
+        )
+    ]
+    out += _v4_indexes(sql)
+    out += [
+        f"ALTER TABLE {hist} ADD COLUMN account {d.key}",
+        # names were unique before accounts: each history row is of the one experiment of its name
+        f"UPDATE {hist} h SET account = coalesce("
+        f"(SELECT e.account FROM {exp} e WHERE e.name = h.name), '')",
+        f"ALTER TABLE {hist} ALTER COLUMN account SET NOT NULL",
+        f"ALTER TABLE {hist} DROP CONSTRAINT history_pkey",
+        f"ALTER TABLE {hist} ADD CONSTRAINT history_pkey PRIMARY KEY (account, name, seq)",
+        f"ALTER TABLE {changes} ADD COLUMN account {d.key}",
+        f"UPDATE {changes} SET account = {of_arn}",
+        f"ALTER TABLE {changes} ALTER COLUMN account SET NOT NULL",
+    ]
+    return out
+
+
+def _v4_accounts(sql: Statements) -> list[str]:
+    """Experiments in accounts: the account (from each row's ARN) first in every key and
+    index, in the change feed, and a live count per account."""
+    d = sql.dialect
+    tables = _v4_sqlite_tables(sql) if d.name == "sqlite" else _v4_postgres_tables(sql)
+    live = f"{sql.prefix}live_counts"
+    return [
+        *tables,
+        f"CREATE INDEX changes_account ON {sql.changes} (account, position)",
+        f"CREATE TABLE {live} (account {d.key} PRIMARY KEY, live {d.bigint} NOT NULL)",
+        f"INSERT INTO {live} (account, live) SELECT account, count(*) FROM {sql.experiments}"
+        f" WHERE status NOT IN {TERMINAL_SQL} GROUP BY account",
+        f"DELETE FROM {sql.counters} WHERE key = 'live'",
+    ]
+
+
 #: every version, in order: ``MIGRATIONS[n - 1]`` makes version ``n``
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -188,6 +321,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         3,
         "the change feed: changes, feed_cursors and the counters row changes_trimmed",
         _v3_change_feed,
+    ),
+    Migration(
+        4,
+        "accounts: experiments, history and changes keyed by account (from each ARN),"
+        " live counts per account in live_counts",
+        _v4_accounts,
     ),
 )
 #: the newest version this build knows, and makes

@@ -1,12 +1,13 @@
 """Records as the SQLite and PostgreSQL stores keep them: the columns and the row mapping.
 
-Every field of an :class:`Experiment` is a column; the nested configurations
-(variants, shadow-mode and data-storage configs, tags, stop actions) are JSON
-text. Two more columns, ``claim_owner`` and ``claim_until``, hold a
-reconciler's claim; a save clears them. History rows are keyed by
-``(name, seq)`` where ``seq`` is ``version << 16 | position``: the order of
-an experiment's history without a sequence or a read. Change-feed rows are
-a history entry with the experiment's ARN, keyed by their position.
+Every field of an :class:`Experiment` is a column, keyed by ``(account,
+name)``; the nested configurations (variants, shadow-mode and data-storage
+configs, tags, stop actions) are JSON text. Two more columns,
+``claim_owner`` and ``claim_until``, hold a reconciler's claim; a save
+clears them. History rows are keyed by ``(account, name, seq)`` where
+``seq`` is ``version << 16 | position``: the order of an experiment's
+history without a sequence or a read. Change-feed rows are a history entry
+with the experiment's account and ARN, keyed by their position.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ __all__ = [
 
 #: the experiment columns, in the order of :func:`row_params` and :func:`row_experiment`
 COLUMNS = (
-    "name", "arn", "endpoint_name", "role_arn", "type", "status", "description", "kms_key",
+    "account", "name", "arn", "endpoint_name", "role_arn", "type", "status", "description", "kms_key",
     "status_reason", "start_time", "end_time", "creation_time", "last_modified_time",
     "completion_time", "version", "entered_at", "due_at", "update_origin", "desired_state",
     "attempts", "last_error", "variants", "shadow_mode_config", "data_storage_config", "tags",
@@ -42,6 +43,7 @@ COLUMNS = (
 )  # fmt: skip
 
 HISTORY_COLUMNS = (
+    "account",
     "name",
     "seq",
     "time",
@@ -55,6 +57,7 @@ HISTORY_COLUMNS = (
 
 #: the change-feed columns after ``position``, in the order of :func:`change_params`
 CHANGE_COLUMNS = (
+    "account",
     "name",
     "arn",
     "time",
@@ -99,7 +102,7 @@ def _variant(d: dict[str, Any]) -> Variant:
 def row_params(exp: Experiment) -> tuple[Any, ...]:
     """The column values of ``exp``, in :data:`COLUMNS` order."""
     return (
-        exp.name, exp.arn, exp.endpoint_name, exp.role_arn, exp.type, exp.status.value,
+        exp.account, exp.name, exp.arn, exp.endpoint_name, exp.role_arn, exp.type, exp.status.value,
         exp.description, exp.kms_key, exp.status_reason, exp.start_time, exp.end_time,
         exp.creation_time, exp.last_modified_time, exp.completion_time, exp.version,
         exp.entered_at, exp.due_at,
@@ -116,10 +119,11 @@ def row_params(exp: Experiment) -> tuple[Any, ...]:
 
 def row_experiment(row: Sequence[Any]) -> Experiment:
     """An :class:`Experiment` from a row of :data:`COLUMNS`."""
-    (name, arn, endpoint, role, type_, status, description, kms_key, reason, start, end, created,
+    (account, name, arn, endpoint, role, type_, status, description, kms_key, reason, start, end, created,
      modified, completed, version, entered_at, due_at, origin, desired, attempts, last_error,
      variants, smc, dsc, tags, stop_actions) = row  # fmt: skip
     return Experiment(
+        account=account,
         name=name,
         arn=arn,
         endpoint_name=endpoint,
@@ -156,8 +160,10 @@ def history_seq(version: int, position: int) -> int:
     return (version << 16) | position
 
 
-def entry_params(entry: HistoryEntry, seq: int) -> tuple[Any, ...]:
+def entry_params(account: str, entry: HistoryEntry, seq: int) -> tuple[Any, ...]:
+    """The :data:`HISTORY_COLUMNS` of a history entry of an experiment of ``account``."""
     return (
+        account,
         entry.name,
         seq,
         entry.time,
@@ -171,7 +177,7 @@ def entry_params(entry: HistoryEntry, seq: int) -> tuple[Any, ...]:
 
 
 def row_entry(row: Sequence[Any]) -> HistoryEntry:
-    name, _seq, time, event, from_status, to_status, reason, request_id, version = row
+    _account, name, _seq, time, event, from_status, to_status, reason, request_id, version = row
     return HistoryEntry(
         name,
         time,
@@ -184,9 +190,10 @@ def row_entry(row: Sequence[Any]) -> HistoryEntry:
     )
 
 
-def change_params(arn: str, entry: HistoryEntry) -> tuple[Any, ...]:
-    """The :data:`CHANGE_COLUMNS` of the change a history entry of ``arn`` is."""
+def change_params(account: str, arn: str, entry: HistoryEntry) -> tuple[Any, ...]:
+    """The :data:`CHANGE_COLUMNS` of the change a history entry of ``arn`` (of ``account``) is."""
     return (
+        account,
         entry.name,
         arn,
         entry.time,
@@ -204,6 +211,7 @@ def row_change(row: Sequence[Any]) -> Change:
     """A :class:`Change` from a row of ``position`` and :data:`CHANGE_COLUMNS`."""
     (
         position,
+        account,
         name,
         arn,
         time,
@@ -217,6 +225,7 @@ def row_change(row: Sequence[Any]) -> Change:
     ) = row
     return Change(
         position,
+        account,
         name,
         arn,
         time,

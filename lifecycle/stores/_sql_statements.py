@@ -28,6 +28,8 @@ _SORT_COLUMN = {"Name": None, "CreationTime": "creation_time", "Status": "status
 class Dialect:
     """What one database spells in its own way."""
 
+    #: which database: ``sqlite`` or ``postgresql`` (for migrations that differ in kind)
+    name: str
     #: the parameter placeholder
     ph: str
     #: the condition that ``name`` contains the parameter, with one placeholder
@@ -57,6 +59,9 @@ class Dialect:
     #: the condition a change's position meets once it can be read (no transaction still
     #: open could commit a smaller one); None where every committed change can
     readable: str | None
+    #: the account field of an ARN (``arn:PARTITION:sagemaker:REGION:ACCOUNT:...``): an
+    #: expression of the column ``{arn}``
+    arn_account: str
 
 
 class Statements:
@@ -80,47 +85,60 @@ class Statements:
             f"{d.insert_new} {meta} (key, value) VALUES ('token_secret', {ph}){d.if_new}"
         )
         self.select_token_secret = f"SELECT value FROM {meta} WHERE key = 'token_secret'"
-        self.select_one = f"SELECT {columns} FROM {exp} WHERE name = {ph}"
+        one = f"account = {ph} AND name = {ph}"
+        self.select_one = f"SELECT {columns} FROM {exp} WHERE {one}"
         self.insert = f"INSERT INTO {exp} ({columns}) VALUES ({', '.join([ph] * len(COLUMNS))})"
+        #: ``(*row_params[2:], account, name, version)``
         self.update = (
             f"UPDATE {exp} SET "
-            + ", ".join(f"{c} = {ph}" for c in COLUMNS[1:])
-            + f", claim_owner = NULL, claim_until = NULL WHERE name = {ph} AND version = {ph}"
+            + ", ".join(f"{c} = {ph}" for c in COLUMNS[2:])
+            + f", claim_owner = NULL, claim_until = NULL WHERE {one} AND version = {ph}"
         )
         #: the status of a row at a version (locked, where the dialect locks rows)
         self.select_status = (
-            f"SELECT status FROM {exp} WHERE name = {ph} AND version = {ph}{d.for_update}"
+            f"SELECT status FROM {exp} WHERE {one} AND version = {ph}{d.for_update}"
         )
-        self.delete = f"DELETE FROM {exp} WHERE name = {ph} AND version = {ph}"
+        self.delete = f"DELETE FROM {exp} WHERE {one} AND version = {ph}"
         self.live_holder = (
-            f"SELECT name FROM {exp} WHERE endpoint_name = {ph} AND status NOT IN {TERMINAL_SQL}"
+            f"SELECT name FROM {exp} WHERE account = {ph} AND endpoint_name = {ph}"
+            f" AND status NOT IN {TERMINAL_SQL}"
         )
         self.insert_history = (
             f"INSERT INTO {hist} ({history_columns})"
             f" VALUES ({', '.join([ph] * len(HISTORY_COLUMNS))})"
         )
-        self.select_history = f"SELECT {history_columns} FROM {hist} WHERE name = {ph} ORDER BY seq"
-        self.delete_history = f"DELETE FROM {hist} WHERE name = {ph}"
+        self.select_history = f"SELECT {history_columns} FROM {hist} WHERE {one} ORDER BY seq"
+        self.delete_history = f"DELETE FROM {hist} WHERE {one}"
         self.select_due = (
-            f"SELECT name FROM {exp} WHERE due_at <= {ph} ORDER BY due_at, name LIMIT {ph}"
+            f"SELECT account, name FROM {exp} WHERE due_at <= {ph}"
+            f" ORDER BY due_at, account, name LIMIT {ph}"
         )
         #: the due experiments no other owner's lease holds: ``(now, owner, now, limit)``
         self.claimable = (
-            f"SELECT name FROM {exp} WHERE due_at <= {ph}"
+            f"SELECT account, name FROM {exp} WHERE due_at <= {ph}"
             f" AND (claim_owner IS NULL OR claim_owner = {ph} OR claim_until <= {ph})"
-            f" ORDER BY due_at, name LIMIT {ph}"
+            f" ORDER BY due_at, account, name LIMIT {ph}"
         )
         self.select_count = f"SELECT count(*) FROM {exp}"
-        self.select_live = f"SELECT value FROM {count} WHERE key = 'live'"
-        #: one more live experiment, while below the limit: ``(max_live, max_live)``, None for none
+        self.live_counts = live = f"{prefix}live_counts"
+        #: ``(account,)``: how many of the account's experiments are live
+        self.select_live = f"SELECT live FROM {live} WHERE account = {ph}"
+        self.select_all_live = f"SELECT coalesce(sum(live), 0) FROM {live}"
+        #: one more live experiment of an account, while below the limit:
+        #: ``(account, max_live, max_live, max_live, max_live)``, None for no limit
         self.take_live = (
-            f"UPDATE {count} SET value = value + 1"
-            f" WHERE key = 'live' AND ({d.bigint_param} IS NULL OR value < {d.bigint_param})"
+            f"INSERT INTO {live} AS c (account, live) SELECT {ph}, 1"
+            f" WHERE {d.bigint_param} IS NULL OR {d.bigint_param} > 0"
+            " ON CONFLICT (account) DO UPDATE SET live = c.live + 1"
+            f" WHERE {d.bigint_param} IS NULL OR c.live < {d.bigint_param}"
         )
-        self.release_live = f"UPDATE {count} SET value = value - 1 WHERE key = 'live'"
+        #: ``(account,)``
+        self.release_live = f"UPDATE {live} SET live = live - 1 WHERE account = {ph}"
+        #: the live counts made again from the rows (after a bulk load), in this order
         self.recount_live = (
-            f"UPDATE {count} SET value = (SELECT count(*) FROM {exp} WHERE status NOT IN {TERMINAL_SQL})"
-            " WHERE key = 'live'"
+            f"DELETE FROM {live}",
+            f"INSERT INTO {live} (account, live) SELECT account, count(*) FROM {exp}"
+            f" WHERE status NOT IN {TERMINAL_SQL} GROUP BY account",
         )
         self._feed_statements(d, count, changes, cursors)
 
@@ -140,6 +158,18 @@ class Statements:
         self.select_changes = (
             f"SELECT position, {change_columns} FROM {changes}"
             f" WHERE position > {ph}{readable} ORDER BY position LIMIT {ph}"
+        )
+        #: ``(after,)``: the newest readable change past ``after`` (every change at or below
+        #: it is final: none can commit there later)
+        self.select_newest_readable = (
+            f"SELECT max(position) FROM {changes} WHERE position > {ph}{readable}"
+        )
+        #: ``(account, after, newest, limit)``: a page of one account's changes up to a
+        #: readable position
+        self.select_account_changes = (
+            f"SELECT position, {change_columns} FROM {changes}"
+            f" WHERE account = {ph} AND position > {ph} AND position <= {ph}"
+            f" ORDER BY position LIMIT {ph}"
         )
         self.select_oldest_change = f"SELECT min(position) FROM {changes} WHERE position > {ph}"
         #: ``(after, limit)``: the times of readable changes, oldest first (what trimming walks)
@@ -189,12 +219,13 @@ class Statements:
     def select_page(self, query: ListQuery) -> tuple[str, list[Any]]:
         """The SELECT of one List page (``limit + 1`` rows) and its parameters.
 
-        The filters and the keyset position are ``WHERE`` terms and the order
-        is that of an index, so the database walks the index from the position.
+        The account, the filters and the keyset position are ``WHERE`` terms
+        and the order is that of an index that starts with the account, so the
+        database walks one account's part of the index from the position.
         """
         ph = self.dialect.ph
-        where: list[str] = []
-        params: list[Any] = []
+        where: list[str] = [f"account = {ph}"]
+        params: list[Any] = [query.account]
         if query.name_contains is not None:
             where.append(self.dialect.contains)
             params.append(query.name_contains)
@@ -232,8 +263,7 @@ class Statements:
             else f"{sort_column} {direction}, name {direction}"
         )
         sql = f"SELECT {', '.join(COLUMNS)} FROM {self.experiments}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql += " WHERE " + " AND ".join(where)
         sql += f" ORDER BY {order} LIMIT {ph}"
         params.append(query.limit + 1)
         return sql, params

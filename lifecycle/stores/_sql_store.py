@@ -1,10 +1,10 @@
 """SqlStore: what the SQLite and PostgreSQL stores do alike, written once.
 
 A store on SQL keeps the rules in the database: a save is an ``UPDATE ...
-WHERE name = ? AND version = ?`` with its history rows in the same
-transaction; the live limit is a counted row, taken in the create's
-transaction only while below the limit and given back when a live
-experiment ends or goes. Creates, saves, deletes and reads are written
+WHERE account = ? AND name = ? AND version = ?`` with its history rows in
+the same transaction; the live limit is a counted row per account
+(``live_counts``), taken in the create's transaction only while below the
+limit and given back when a live experiment ends or goes. Creates, saves, deletes and reads are written
 here once, on the :class:`~lifecycle.stores._sql_statements.Statements` of
 the store's dialect. Each dialect's store supplies its transactions and
 reads, a savepoint, and the steps its database does in its own way: an
@@ -51,7 +51,14 @@ from lifecycle.stores._sql import (
     row_params,
 )
 from lifecycle.stores._sql_statements import Statements
-from lifecycle.stores.base import TOKEN_SECRET_BYTES, ChangePage, ListPage, ListQuery, Save
+from lifecycle.stores.base import (
+    TOKEN_SECRET_BYTES,
+    ChangePage,
+    ExperimentKey,
+    ListPage,
+    ListQuery,
+    Save,
+)
 
 if TYPE_CHECKING:
     from lifecycle.stores._migrations import MigrationReport
@@ -139,7 +146,9 @@ class SqlStore(ABC, Generic[C]):
                 self._many(conn, sql, rows)
 
     @abstractmethod
-    def _delete_row(self, conn: C, name: str, expected_version: int) -> Sequence[Any] | None:
+    def _delete_row(
+        self, conn: C, account: str, name: str, expected_version: int
+    ) -> Sequence[Any] | None:
         """Delete the experiment at that version; its ``(status,)``, or None when there was none."""
 
     @abstractmethod
@@ -159,11 +168,13 @@ class SqlStore(ABC, Generic[C]):
             self._insert(conn, exp)
             self._insert_entries(
                 conn,
-                [entry_params(entry, history_seq(1, 0))],
-                self._change_rows(exp.arn, [entry], itertools.count()),
+                [entry_params(exp.account, entry, history_seq(1, 0))],
+                self._change_rows(exp, [entry], itertools.count()),
             )
             if not exp.status.terminal:
-                cur = conn.execute(self._sql.take_live, (max_live, max_live))
+                cur = conn.execute(
+                    self._sql.take_live, (exp.account, max_live, max_live, max_live, max_live)
+                )
                 if cur.rowcount != 1:
                     assert max_live is not None  # take_live refuses only under a limit
                     raise LiveLimitError(exp.name, max_live)
@@ -177,7 +188,7 @@ class SqlStore(ABC, Generic[C]):
 
     def _endpoint_in_use(self, conn: C, exp: Experiment) -> EndpointInUseError:
         """The refusal of a create whose endpoint has a live experiment, naming that one."""
-        row = conn.execute(self._sql.live_holder, (exp.endpoint_name,)).fetchone()
+        row = conn.execute(self._sql.live_holder, (exp.account, exp.endpoint_name)).fetchone()
         return EndpointInUseError(exp.name, exp.endpoint_name, row[0] if row else None)
 
     def save(
@@ -224,28 +235,33 @@ class SqlStore(ABC, Generic[C]):
         values = list(row_params(exp))
         values[_VERSION] = version
         was_live = False
+        account = exp.account
         if exp.status.terminal:
-            row = conn.execute(self._sql.select_status, (exp.name, expected_version)).fetchone()
+            row = conn.execute(
+                self._sql.select_status, (account, exp.name, expected_version)
+            ).fetchone()
             was_live = row is not None and row[0] not in _TERMINAL
-        cur = conn.execute(self._sql.update, (*values[1:], exp.name, expected_version))
+        cur = conn.execute(self._sql.update, (*values[2:], account, exp.name, expected_version))
         if cur.rowcount != 1:
             raise StaleVersionError(exp.name)
         if entries:
             self._insert_entries(
                 conn,
-                [entry_params(e, history_seq(version, i)) for i, e in enumerate(entries)],
-                self._change_rows(exp.arn, entries, numbering),
+                [entry_params(account, e, history_seq(version, i)) for i, e in enumerate(entries)],
+                self._change_rows(exp, entries, numbering),
             )
         if was_live:
-            conn.execute(self._sql.release_live)
+            conn.execute(self._sql.release_live, (account,))
         return version
 
     def _change_rows(
-        self, arn: str, entries: Sequence[HistoryEntry], numbering: Iterator[int]
+        self, exp: Experiment, entries: Sequence[HistoryEntry], numbering: Iterator[int]
     ) -> builtins.list[tuple[Any, ...]]:
-        """The change-feed row of each entry (with its ordinal where the dialect wants it)."""
+        """The change-feed row of each entry of ``exp`` (with its ordinal where the dialect
+        wants it)."""
+        account, arn = exp.account, exp.arn
         if self._sql.dialect.change_position is None:
-            return [change_params(arn, e) for e in entries]
+            return [change_params(account, arn, e) for e in entries]
         rows = []
         for e in entries:
             ordinal = next(numbering)
@@ -254,24 +270,24 @@ class SqlStore(ABC, Generic[C]):
                     f"one transaction may write at most {MAX_CHANGES_PER_TRANSACTION} "
                     "changes; save fewer experiments at once"
                 )
-            rows.append((ordinal, *change_params(arn, e)))
+            rows.append((ordinal, *change_params(account, arn, e)))
         return rows
 
-    def delete(self, name: str, expected_version: int) -> None:
+    def delete(self, account: str, name: str, expected_version: int) -> None:
         def work(conn: C) -> None:
-            row = self._delete_row(conn, name, expected_version)
+            row = self._delete_row(conn, account, name, expected_version)
             if row is None:
                 raise StaleVersionError(name, deleting=True)
-            conn.execute(self._sql.delete_history, (name,))
+            conn.execute(self._sql.delete_history, (account, name))
             if row[0] not in _TERMINAL:
-                conn.execute(self._sql.release_live)
+                conn.execute(self._sql.release_live, (account,))
 
         self._transact(work)
 
     # -- reads ------------------------------------------------------------------------
 
-    def get(self, name: str) -> Experiment | None:
-        rows = self._fetch(self._sql.select_one, (name,))
+    def get(self, account: str, name: str) -> Experiment | None:
+        rows = self._fetch(self._sql.select_one, (account, name))
         return row_experiment(rows[0]) if rows else None
 
     def list(self, query: ListQuery) -> ListPage:
@@ -279,31 +295,43 @@ class SqlStore(ABC, Generic[C]):
         rows = self._fetch(sql, params)
         return ListPage([row_experiment(r) for r in rows[: query.limit]], len(rows) > query.limit)
 
-    def history(self, name: str) -> builtins.list[HistoryEntry]:
-        return [row_entry(r) for r in self._fetch(self._sql.select_history, (name,))]
+    def history(self, account: str, name: str) -> builtins.list[HistoryEntry]:
+        return [row_entry(r) for r in self._fetch(self._sql.select_history, (account, name))]
 
-    def due(self, now: float, limit: int = 100) -> builtins.list[str]:
-        return [r[0] for r in self._fetch(self._sql.select_due, (now, limit))]
+    def due(self, now: float, limit: int = 100) -> builtins.list[ExperimentKey]:
+        return [ExperimentKey(*r) for r in self._fetch(self._sql.select_due, (now, limit))]
 
     # -- the change feed ------------------------------------------------------------
 
     def _trimmed_through(self) -> int:
         return int(self._fetch(self._sql.select_trimmed)[0][0])
 
-    def changes(self, after: int | None, limit: int) -> ChangePage:
-        if after is None:
-            start = self._trimmed_through()
+    def changes(self, after: int | None, limit: int, account: str | None = None) -> ChangePage:
+        start = self._trimmed_through() if after is None else after
+        newest: int | None = None
+        if account is None:
             rows = self._fetch(self._sql.select_changes, (start, limit))
         else:
+            # the newest readable change first: every change at or below it is final, so
+            # the page holds each of this account's up to it, and the reader may go on
+            # from there when the page is not full
+            found = self._fetch(self._sql.select_newest_readable, (start,))[0][0]
+            newest = None if found is None else int(found)
+            rows = (
+                []
+                if newest is None
+                else self._fetch(self._sql.select_account_changes, (account, start, newest, limit))
+            )
+        if after is not None:
             # the page first, then the trim mark: a trim between the two reads is seen
-            start = after
-            rows = self._fetch(self._sql.select_changes, (start, limit))
             trimmed = self._trimmed_through()
             if after < trimmed:
                 oldest = self._fetch(self._sql.select_oldest_change, (trimmed,))[0][0]
                 raise TrimmedChangesError(after, trimmed, None if oldest is None else int(oldest))
         page = [row_change(r) for r in rows]
-        return ChangePage(page, page[-1].position if page else start)
+        if page and (newest is None or len(page) == limit):
+            return ChangePage(page, page[-1].position)
+        return ChangePage(page, start if newest is None else newest)
 
     def trim_changes(self, *, before: float | None = None, keep: int | None = None) -> int:
         def work(conn: C) -> int:
@@ -359,9 +387,13 @@ class SqlStore(ABC, Generic[C]):
             )
         )
 
-    def live_count(self) -> int:
-        """How many experiments are live (not Completed or Cancelled), from the counted row."""
-        return int(self._fetch(self._sql.select_live)[0][0])
+    def live_count(self, account: str | None = None) -> int:
+        """How many experiments of ``account`` (None: of every account) are live (not
+        Completed or Cancelled), from the counted rows."""
+        if account is None:
+            return int(self._fetch(self._sql.select_all_live)[0][0])
+        rows = self._fetch(self._sql.select_live, (account,))
+        return int(rows[0][0]) if rows else 0
 
     def ping(self) -> None:
         self._fetch("SELECT 1")

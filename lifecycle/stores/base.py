@@ -1,6 +1,13 @@
 """The Store protocol: what every store (memory, SQLite, PostgreSQL) does.
 
-A store keeps experiments and their history. Every write is versioned:
+A store keeps experiments and their history, each experiment in the account
+it belongs to (``Experiment.account``): an experiment is found by its
+account and its name together (an :class:`ExperimentKey`), so two accounts
+may each have an experiment of one name, and another account's experiment
+is, to every read and write by account and name, one that does not exist.
+The rules of create count per account: a name once per account, one live
+experiment per endpoint of an account, ``max_live`` live experiments per
+account. Every write is versioned:
 ``save`` succeeds only when the stored version is the one the caller
 loaded, and writes the record and its history entries together, or nothing.
 Records handed out are private copies: changing one changes nothing stored.
@@ -10,7 +17,9 @@ or a save writes becomes a :class:`Change` in the same transaction, with a
 position in one order over the whole store. A reader that asks for the
 changes after a position it has seen never finds, later, one below it: a
 position becomes readable only when no transaction that could still commit
-a smaller one is open (each store says how in its docstring).
+a smaller one is open (each store says how in its docstring). Each change
+carries its experiment's account; a read may ask for one account's changes
+only, on the same positions.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ __all__ = [
     "TOKEN_SECRET_BYTES",
     "Change",
     "ChangePage",
+    "ExperimentKey",
     "ListPage",
     "ListQuery",
     "Save",
@@ -44,15 +54,24 @@ Save = tuple[Experiment, int, list[HistoryEntry]]
 SortBy = Literal["Name", "CreationTime", "Status"]
 
 
+class ExperimentKey(NamedTuple):
+    """Which experiment: the account it belongs to and its name (unique in that account)."""
+
+    account: str
+    name: str
+
+
 @dataclass(frozen=True, slots=True)
 class ListQuery:
-    """Filters, sort and keyset position of one List page.
+    """The account, filters, sort and keyset position of one List page.
 
-    Time filters are strict (``created_after`` keeps experiments created
-    after that instant). ``after`` is the sort key of the last experiment of
-    the previous page (see :func:`sort_key`); the page starts past it.
+    A page holds experiments of ``account`` only. Time filters are strict
+    (``created_after`` keeps experiments created after that instant).
+    ``after`` is the sort key of the last experiment of the previous page
+    (see :func:`sort_key`); the page starts past it.
     """
 
+    account: str
     name_contains: str | None = None
     type: str | None = None
     status: ExperimentStatus | None = None
@@ -98,7 +117,8 @@ class ListPage:
 
 
 class Change(NamedTuple):
-    """One committed transition in the change feed: its position, and the history entry it is.
+    """One committed transition in the change feed: its position, the account of its
+    experiment, and the history entry it is.
 
     ``machine`` is the machine the transition fired on (``experiment``);
     ``variant`` names the variant of a variant machine's transition (None for
@@ -106,6 +126,7 @@ class Change(NamedTuple):
     """
 
     position: int
+    account: str
     name: str
     arn: str
     time: float
@@ -118,10 +139,12 @@ class Change(NamedTuple):
     variant: str | None = None
 
     @classmethod
-    def of(cls, position: int, arn: str, entry: HistoryEntry) -> Change:
-        """The change a history entry of the experiment ``arn`` is, at ``position``."""
+    def of(cls, position: int, account: str, arn: str, entry: HistoryEntry) -> Change:
+        """The change a history entry of the experiment ``arn`` (of ``account``) is, at
+        ``position``."""
         return cls(
             position,
+            account,
             entry.name,
             arn,
             entry.time,
@@ -138,7 +161,11 @@ class ChangePage:
     """Changes in position order, and the position to read the next page after.
 
     ``next_position`` is the last change's position, or (no change) the
-    position the read started after: pass it as ``after`` to go on.
+    position the read started after: pass it as ``after`` to go on. A read
+    of one account's changes that is not a full page has passed every
+    change of other accounts up to the newest readable one, and its
+    ``next_position`` says so (it is that newest position), so a reader
+    reading on does not walk them again.
     """
 
     changes: list[Change]
@@ -150,16 +177,18 @@ class Store(Protocol):
     """Where experiments live. Every implementation passes ``tests/contract``."""
 
     def create(self, exp: Experiment, entry: HistoryEntry, *, max_live: int | None = None) -> None:
-        """Store a new experiment (version 1) with its first history entry.
+        """Store a new experiment (version 1) in ``exp.account`` with its first history entry.
 
-        Raises ``ResourceInUseError`` when the name exists or another live
-        (not terminal) experiment targets the same endpoint, and
-        ``ResourceLimitExceededError`` when ``max_live`` live experiments exist.
+        Raises ``ResourceInUseError`` when the name exists in that account or
+        another live (not terminal) experiment of that account targets the
+        same endpoint, and ``ResourceLimitExceededError`` when ``max_live``
+        live experiments exist in that account. Other accounts' experiments
+        count for none of these.
         """
         ...
 
-    def get(self, name: str) -> Experiment | None:
-        """A private copy of the experiment, or None.
+    def get(self, account: str, name: str) -> Experiment | None:
+        """A private copy of the experiment ``name`` of ``account``, or None.
 
         The record and its variants are the caller's to change; their nested
         configurations (``infrastructure``, ``shadow_mode_config``,
@@ -170,7 +199,8 @@ class Store(Protocol):
         ...
 
     def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
-        """Write ``exp`` as version ``expected_version + 1`` with its history entries.
+        """Write ``exp`` (the experiment ``exp.name`` of ``exp.account``) as version
+        ``expected_version + 1`` with its history entries.
 
         Raises ``StaleVersionError`` (and writes nothing) when the stored
         version is not ``expected_version`` or the experiment is gone.
@@ -190,24 +220,29 @@ class Store(Protocol):
         """
         ...
 
-    def delete(self, name: str, expected_version: int) -> None:
-        """Remove the experiment and its history; ``StaleVersionError`` if it changed."""
+    def delete(self, account: str, name: str, expected_version: int) -> None:
+        """Remove the experiment ``name`` of ``account`` and its history;
+        ``StaleVersionError`` if it changed or is not there."""
         ...
 
     def list(self, query: ListQuery) -> ListPage:
-        """One page of experiments matching the query, in its order."""
+        """One page of the experiments of ``query.account`` matching the query, in its order."""
         ...
 
-    def history(self, name: str) -> builtins.list[HistoryEntry]:
-        """The experiment's committed transitions, oldest first."""
+    def history(self, account: str, name: str) -> builtins.list[HistoryEntry]:
+        """The committed transitions of the experiment ``name`` of ``account``, oldest first
+        (none when there is no such experiment)."""
         ...
 
-    def due(self, now: float, limit: int = 100) -> builtins.list[str]:
-        """Names of experiments whose next step is due at ``now``, soonest first."""
+    def due(self, now: float, limit: int = 100) -> builtins.list[ExperimentKey]:
+        """The experiments, of every account, whose next step is due at ``now``, soonest first."""
         ...
 
-    def claim(self, now: float, limit: int, owner: str, lease_seconds: float) -> builtins.list[str]:
-        """Claim up to ``limit`` due experiments for ``owner``; their names, soonest first.
+    def claim(
+        self, now: float, limit: int, owner: str, lease_seconds: float
+    ) -> builtins.list[ExperimentKey]:
+        """Claim up to ``limit`` due experiments (of every account) for ``owner``; which,
+        soonest first.
 
         Like :meth:`due`, but an experiment claimed by another owner is left
         out until that claim's lease (``now + lease_seconds`` at claim time)
@@ -230,10 +265,12 @@ class Store(Protocol):
         another reconciler takes its work at once instead of after the lease; how many."""
         ...
 
-    def changes(self, after: int | None, limit: int) -> ChangePage:
+    def changes(self, after: int | None, limit: int, account: str | None = None) -> ChangePage:
         """Up to ``limit`` changes with positions above ``after``, in position order.
 
-        ``after=None`` starts at the oldest change kept. Raises
+        With ``account``, only the changes of that account's experiments (the
+        positions are the same ones; see :class:`ChangePage` for where such a
+        read goes on). ``after=None`` starts at the oldest change kept. Raises
         ``TrimmedChangesError`` when changes above ``after`` were removed by
         :meth:`trim_changes` (the reader is behind the retention).
         """
@@ -254,7 +291,8 @@ class Store(Protocol):
         ...
 
     def count_by_status(self) -> dict[str, int]:
-        """How many experiments there are in each status that has any (for metrics)."""
+        """How many experiments there are, in all accounts, in each status that has any
+        (for metrics)."""
         ...
 
     def ping(self) -> None:

@@ -12,13 +12,14 @@ never joined. Apart from that lock the SQL is plain: no stored procedures;
 the change feed needs ``pg_current_xact_id()`` and ``pg_current_snapshot()``
 (PostgreSQL 13 and later). The database enforces every rule:
 
-- a save is ``UPDATE ... WHERE name = %s AND version = %s`` with its history
-  rows in the same transaction;
-- one live experiment per endpoint is a partial unique index on
-  ``endpoint_name`` over the statuses that are not terminal;
-- the limit on live experiments is a counted row (``counters.live``)
-  incremented in the create's transaction only while below the limit; the
-  row lock makes concurrent creates on every replica take turns on it;
+- a save is ``UPDATE ... WHERE account = %s AND name = %s AND version = %s``
+  with its history rows in the same transaction;
+- one live experiment per endpoint of an account is a partial unique index
+  on ``(account, endpoint_name)`` over the statuses that are not terminal;
+- the limit on live experiments is a counted row per account
+  (``live_counts``) incremented in the create's transaction only while
+  below the limit; the row lock makes concurrent creates of one account on
+  every replica take turns on it (other accounts' creates do not wait);
 - the reconciler claims due work with ``FOR UPDATE SKIP LOCKED`` and a
   lease, so two replicas never take the same step at once;
 - the change feed's positions grow in the order readers can see them, below.
@@ -84,10 +85,12 @@ from lifecycle.stores._migrations import migrate as _migrate
 from lifecycle.stores._sql import COLUMNS, HISTORY_COLUMNS, entry_params, history_seq, row_params
 from lifecycle.stores._sql_statements import Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore
+from lifecycle.stores.base import ExperimentKey
 
 __all__ = ["PostgresStore", "migration_lock_key"]
 
 _DIALECT = Dialect(
+    name="postgresql",
     ph="%s",
     contains="strpos(name, %s) > 0",
     bigint_param="%s::bigint",
@@ -106,6 +109,7 @@ _DIALECT = Dialect(
     change_key="bigint PRIMARY KEY",
     change_position="(pg_current_xact_id()::text::bigint << 16) | %s",
     readable="position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)",
+    arn_account="split_part({arn}, ':', 5)",
 )
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -465,9 +469,11 @@ class PostgresStore(SqlStore[_Conn]):
         params.extend(value for row in changes for value in row)
         conn.execute(self._sql.insert_entries(len(history)), params)
 
-    def _delete_row(self, conn: _Conn, name: str, expected_version: int) -> Sequence[Any] | None:
+    def _delete_row(
+        self, conn: _Conn, account: str, name: str, expected_version: int
+    ) -> Sequence[Any] | None:
         return conn.execute(
-            f"{self._sql.delete} RETURNING status", (name, expected_version)
+            f"{self._sql.delete} RETURNING status", (account, name, expected_version)
         ).fetchone()
 
     def bulk_create(self, items: Iterable[tuple[Experiment, HistoryEntry]]) -> int:
@@ -484,9 +490,10 @@ class PostgresStore(SqlStore[_Conn]):
                 with cur.copy(
                     f"COPY {self._sql.history} ({', '.join(HISTORY_COLUMNS)}) FROM STDIN"
                 ) as copy:
-                    for _, entry in pairs:
-                        copy.write_row(entry_params(entry, history_seq(1, 0)))
-                cur.execute(self._sql.recount_live)
+                    for exp, entry in pairs:
+                        copy.write_row(entry_params(exp.account, entry, history_seq(1, 0)))
+                for statement in self._sql.recount_live:
+                    cur.execute(statement)
             return len(pairs)
 
         try:
@@ -496,17 +503,21 @@ class PostgresStore(SqlStore[_Conn]):
                 raise BulkCreateError(err.message) from None
             raise
 
-    def claim(self, now: float, limit: int, owner: str, lease_seconds: float) -> builtins.list[str]:
+    def claim(
+        self, now: float, limit: int, owner: str, lease_seconds: float
+    ) -> builtins.list[ExperimentKey]:
         sql = (
             f"UPDATE {self._sql.experiments} SET claim_owner = %s, claim_until = %s"
-            f" WHERE name IN ({self._sql.claimable} FOR UPDATE SKIP LOCKED) RETURNING name, due_at"
+            f" WHERE (account, name) IN ({self._sql.claimable} FOR UPDATE SKIP LOCKED)"
+            " RETURNING account, name, due_at"
         )
 
-        def work(conn: _Conn) -> builtins.list[str]:
+        def work(conn: _Conn) -> builtins.list[ExperimentKey]:
             rows = conn.execute(
                 sql, (owner, now + lease_seconds, now, owner, now, limit)
             ).fetchall()
-            return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[0]))]
+            ordered = sorted(rows, key=lambda r: (r[2], r[0], r[1]))
+            return [ExperimentKey(account, name) for account, name, _ in ordered]
 
         return self._run(work, transaction=False)
 

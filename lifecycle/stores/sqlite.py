@@ -5,12 +5,13 @@ and by processes (each write a ``BEGIN IMMEDIATE`` transaction that waits up
 to ``timeout`` seconds for the file's write lock). Every field is a column;
 nested configurations are JSON text. The database itself enforces the rules:
 
-- a save is ``UPDATE ... WHERE name = ? AND version = ?`` with its history
-  rows in the same transaction, or nothing;
-- one live experiment per endpoint is a partial unique index on
-  ``endpoint_name`` over the statuses that are not terminal;
-- the limit on live experiments is a counted row (``counters.live``),
-  incremented in the create's transaction only while below the limit;
+- a save is ``UPDATE ... WHERE account = ? AND name = ? AND version = ?``
+  with its history rows in the same transaction, or nothing;
+- one live experiment per endpoint of an account is a partial unique index
+  on ``(account, endpoint_name)`` over the statuses that are not terminal;
+- the limit on live experiments is a counted row per account
+  (``live_counts``), incremented in the create's transaction only while
+  below the limit;
 - the change feed is a table keyed by its rowid, the position, written in
   the transition's transaction. SQLite has one writer at a time (every
   write holds the file's lock from its start to its commit) and numbers a
@@ -51,10 +52,22 @@ from lifecycle.stores._migrations import migrate as _migrate
 from lifecycle.stores._sql import entry_params, history_seq, row_params
 from lifecycle.stores._sql_statements import Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore
+from lifecycle.stores.base import ExperimentKey
 
 __all__ = ["SqliteStore"]
 
+
+def _arn_account(arn: str) -> str:
+    """The account field of an ARN in SQLite's words (it has no split): past the fourth
+    ``:``, up to the fifth."""
+    rest = arn
+    for _ in range(4):
+        rest = f"substr({rest}, instr({rest}, ':') + 1)"
+    return f"substr({rest}, 1, instr({rest}, ':') - 1)"
+
+
 _DIALECT = Dialect(
+    name="sqlite",
     ph="?",
     contains="instr(name, ?) > 0",
     bigint_param="?",
@@ -72,6 +85,7 @@ _DIALECT = Dialect(
     change_key="INTEGER PRIMARY KEY",
     change_position=None,
     readable=None,
+    arn_account=_arn_account("{arn}"),
 )
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 #: SQLite's primary result codes that are outages (retry later), not bugs: the kind of each
@@ -512,13 +526,12 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         conn.executemany(sql, rows)
 
     def _delete_row(
-        self, conn: sqlite3.Connection, name: str, expected_version: int
+        self, conn: sqlite3.Connection, account: str, name: str, expected_version: int
     ) -> Sequence[Any] | None:
-        row: Sequence[Any] | None = conn.execute(
-            self._sql.select_status, (name, expected_version)
-        ).fetchone()
+        key = (account, name, expected_version)
+        row: Sequence[Any] | None = conn.execute(self._sql.select_status, key).fetchone()
         if row is not None:
-            conn.execute(self._sql.delete, (name, expected_version))
+            conn.execute(self._sql.delete, key)
         return row
 
     def bulk_create(self, items: Iterable[tuple[Experiment, HistoryEntry]]) -> int:
@@ -527,28 +540,35 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         for exp, entry in items:
             exp.version = 1
             rows.append(row_params(exp))
-            entries.append(entry_params(entry, history_seq(1, 0)))
+            entries.append(entry_params(exp.account, entry, history_seq(1, 0)))
         with self._write() as conn:
             try:
                 conn.executemany(self._sql.insert, rows)
             except sqlite3.IntegrityError as err:
                 raise BulkCreateError(str(err)) from None
             self._many(conn, self._sql.insert_history, entries)
-            conn.execute(self._sql.recount_live)
+            for statement in self._sql.recount_live:
+                conn.execute(statement)
         return len(rows)
 
-    def claim(self, now: float, limit: int, owner: str, lease_seconds: float) -> builtins.list[str]:
+    def claim(
+        self, now: float, limit: int, owner: str, lease_seconds: float
+    ) -> builtins.list[ExperimentKey]:
         if not self._fetch("SELECT 1 FROM experiments WHERE due_at <= ? LIMIT 1", (now,)):
             return []  # nothing due: no write lock taken (the server polls twice a second)
 
-        def work(conn: sqlite3.Connection) -> builtins.list[str]:
-            names = [r[0] for r in conn.execute(self._sql.claimable, (now, owner, now, limit))]
+        def work(conn: sqlite3.Connection) -> builtins.list[ExperimentKey]:
+            keys = [
+                ExperimentKey(*r)
+                for r in conn.execute(self._sql.claimable, (now, owner, now, limit))
+            ]
             until = now + lease_seconds
             conn.executemany(
-                "UPDATE experiments SET claim_owner = ?, claim_until = ? WHERE name = ?",
-                [(owner, until, n) for n in names],
+                "UPDATE experiments SET claim_owner = ?, claim_until = ?"
+                " WHERE account = ? AND name = ?",
+                [(owner, until, *key) for key in keys],
             )
-            return names
+            return keys
 
         return self._transact(work)  # grouped with the requests' writes: no fsync of its own
 

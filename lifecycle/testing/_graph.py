@@ -172,8 +172,8 @@ def _carry_out(node: Node, prefix: tuple[Edge, ...], event: str, way: Way) -> Ed
     for edge in prefix:
         for step in edge.steps:
             step.apply(world)
-    before = world.store.get(NAME)
-    seen = len(world.store.history(NAME))
+    before = world.record(NAME)
+    seen = len(world.history(NAME))
     label = way.label.format(source=node.status.value if node.status else "")
     if before is not None:  # a Fail of the next step: the one the record says is next
         steps = tuple(Fail(next_action(before)) if s == Fail() else s for s in way.steps)
@@ -185,12 +185,12 @@ def _carry_out(node: Node, prefix: tuple[Edge, ...], event: str, way: Way) -> Ed
                 step.apply(world)
     except (LifecycleError, PathError) as err:
         raise _refusal(node, event, label, err) from err
-    entries = world.store.history(NAME)[seen:]
+    entries = world.history(NAME)[seen:]
     if not entries or entries[0].event != event:
         fired = entries[0].event if entries else "nothing"
         raise PathError(f"the way {label!r} from {node} fired {fired}, not {event}")
     rows = [_experiment_row(e) for e in entries]
-    after = world.store.get(NAME)
+    after = world.record(NAME)
     assert after is not None
     created = [
         (_VARIANT_CREATE, v.name)

@@ -12,6 +12,8 @@ server, no thread. Any other SageMaker operation raises
 ``mock_aws()`` is active: then the handler leaves it to moto, and moto
 leaves the seven operations to the mock (:mod:`lifecycle.testing._moto`),
 each experiment living in the moto account of the request's credentials.
+``accounts={access_key: account_id}`` puts the requests signed with a key in
+that account, with or without moto.
 
 boto3 and botocore are imported only when the mock is entered, moto never.
 """
@@ -30,6 +32,7 @@ from types import MappingProxyType
 from typing import Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlsplit
 
+from lifecycle.domain.experiment import is_account_id
 from lifecycle.domain.rules.schedule import whole_ms
 from lifecycle.errors import NotEmulatedError, install_hint
 from lifecycle.service.service import OPERATIONS, ExperimentService
@@ -103,8 +106,10 @@ class MockSageMaker:
 
     ``service``, ``store``, ``reconciler``, ``actuator`` and ``clock`` are
     those of ``world`` (a :class:`~lifecycle.testing.World`), the engine of
-    the mock's account (``account_id``). Beside moto each moto account has
-    an engine of its own on the same clock: :meth:`account` gives it. Before
+    the mock's account (``account_id``). A request signed with an access key
+    of ``accounts`` is in that key's account, and beside moto any other in
+    the moto account of its credentials; each account has an engine of its
+    own on the same clock: :meth:`account` gives it. Before
     each request the clock moves on ``tick`` seconds and the reconciler runs,
     so a polling loop sees experiments move on; :meth:`advance` moves the
     clock further (a test's stand-in for waiting). ``calls`` lists each
@@ -120,6 +125,7 @@ class MockSageMaker:
         settle: float = 0.0,
         region: str | None = None,
         account_id: str = _moto.DEFAULT_ACCOUNT,
+        accounts: Mapping[str, str] | None = None,
         start: float | None = None,
         tick: float = 0.0,
         reconcile_on_request: bool = True,
@@ -128,10 +134,12 @@ class MockSageMaker:
         **world_options: Any,
     ) -> None:
         _check_options(world_options)
+        self._keys = _check_accounts(account_id, accounts)
         self._options: dict[str, Any] = {
             "settle": settle,
             "region": region,
             "account_id": account_id,
+            "accounts": dict(self._keys),
             "start": start,
             "tick": tick,
             "reconcile_on_request": reconcile_on_request,
@@ -363,7 +371,7 @@ class MockSageMaker:
         self._log(operation, body)
         if self.reconcile_on_request:
             self.advance(self.tick)
-        world = self.account(_moto.account_of(headers) if beside_moto else self._account_id)
+        world = self.account(self._account_of(headers, beside_moto))
         response = self._refused_by_moto(world, operation, body, client, beside_moto)
         if response is None:
             from lifecycle.http.protocol import handle
@@ -379,6 +387,14 @@ class MockSageMaker:
         return AWSResponse(
             request.url, response.status, dict(response.headers), _Body(response.body)
         )
+
+    def _account_of(self, headers: Mapping[str, str], beside_moto: bool) -> str:
+        """The account a request is in: its access key's in ``accounts``, else (beside
+        moto) moto's account of its credentials, else the mock's own."""
+        mapped = self._keys.get(_moto.access_key_of(headers) or "")
+        if mapped is not None:
+            return mapped
+        return _moto.account_of(headers) if beside_moto else self._account_id
 
     def _refused_by_moto(
         self, world: World, operation: str, body: bytes, client: Any, beside_moto: bool
@@ -425,6 +441,28 @@ class MockSageMaker:
 _MOCK_SETS = frozenset({"settle", "clock", "region", "account_id"})
 
 
+def _check_accounts(account_id: object, accounts: Mapping[str, str] | None) -> dict[str, str]:
+    """``accounts`` as a dict; ``ValueError`` naming the first access key or account id
+    (``account_id`` too) that is not one."""
+    if not is_account_id(account_id):
+        raise ValueError(f"account_id must be a 12-digit AWS account id, not {account_id!r}")
+    if accounts is None:
+        return {}
+    if not isinstance(accounts, Mapping):
+        raise TypeError(
+            f"accounts must map access keys to account ids, not {type(accounts).__name__}"
+        )
+    for key, account in accounts.items():
+        if type(key) is not str or not key or "/" in key:
+            raise ValueError(f"accounts: {key!r} is not an access key")
+        if not is_account_id(account):
+            raise ValueError(
+                f"accounts: the account of access key {key!r} must be a 12-digit AWS "
+                f"account id, not {account!r}"
+            )
+    return dict(accounts)
+
+
 def _keywords(function: Callable[..., Any]) -> set[str]:
     return {
         name
@@ -456,6 +494,7 @@ def mock_sagemaker(
     settle: float = 0.0,
     region: str | None = None,
     account_id: str = ...,
+    accounts: Mapping[str, str] | None = None,
     start: float | None = None,
     tick: float = 0.0,
     reconcile_on_request: bool = True,
@@ -481,10 +520,12 @@ def mock_sagemaker(
     virtual clock instead of sleeping. A region (``region``, else
     ``us-east-1``) and dummy credentials are put in the environment when it
     has none, and taken out again on exit. Experiments are in ``account_id``
-    (``123456789012``). Other SageMaker operations raise
-    :class:`NotEmulatedError`, unless moto's ``mock_aws()`` is active: then
-    moto answers them, and each experiment is in the moto account of the
-    request's credentials. Beside moto, ``check_endpoints=True`` makes a
+    (``123456789012``), except those of a client whose access key
+    ``accounts`` maps (``{access_key: account_id}``): they are in that
+    account. Other SageMaker operations raise :class:`NotEmulatedError`,
+    unless moto's ``mock_aws()`` is active: then moto answers them, and each
+    experiment of a key ``accounts`` does not map is in the moto account of
+    the request's credentials. Beside moto, ``check_endpoints=True`` makes a
     Create ask moto whether its endpoint is InService and its models exist
     (ResourceNotFound when not).
 

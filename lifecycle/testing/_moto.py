@@ -38,6 +38,7 @@ __all__ = [
     "ENDPOINT_EXISTS",
     "ENDPOINT_IN_SERVICE",
     "MODEL_EXISTS",
+    "access_key_of",
     "account_of",
     "active",
     "check_endpoint",
@@ -120,6 +121,13 @@ def mark_answered(request: Any) -> None:
         _answered.add(request)
 
 
+def access_key_of(headers: Mapping[str, str]) -> str | None:
+    """The access key a SigV4-signed request was signed with (None: not signed).
+    ``headers`` have lower-case names."""
+    found = _CREDENTIAL.search(headers.get("authorization", ""))
+    return None if found is None else found.group(1)
+
+
 def account_of(headers: Mapping[str, str]) -> str:
     """The moto account a request is in, by moto's own rules (its multi-account
     documentation): the ``MOTO_ACCOUNT_ID`` environment variable, else an
@@ -130,12 +138,12 @@ def account_of(headers: Mapping[str, str]) -> str:
         return os.environ["MOTO_ACCOUNT_ID"]
     if headers.get("x-moto-account-id"):
         return headers["x-moto-account-id"]
-    found = _CREDENTIAL.search(headers.get("authorization", ""))
-    if found is None:
+    key = access_key_of(headers)
+    if key is None:
         return DEFAULT_ACCOUNT
     from moto.iam.models import get_account_id_from  # moto is active: it is imported
 
-    return str(get_account_id_from(found.group(1)))
+    return str(get_account_id_from(key))
 
 
 def check_endpoint(client: Any, payload: Mapping[str, Any], account: str) -> tuple[str, str] | None:

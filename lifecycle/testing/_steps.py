@@ -121,7 +121,7 @@ class Advance:
 
 
 def _record(world: World) -> Experiment:
-    exp = world.store.get(world.name)
+    exp = world.record()
     if exp is None:
         raise PathError(f"inference experiment {world.name!r} does not exist")
     return exp
@@ -184,7 +184,7 @@ class Fail:
         for _ in range(attempts):
             _wait_out(world)
             world.reconciler.advance(world.name, world.clock())
-            exp = world.store.get(world.name)
+            exp = world.record()
             if exp is None or exp.status is not start:
                 return
         raise PathError(

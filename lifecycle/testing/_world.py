@@ -29,7 +29,6 @@ __all__ = [
 T0 = 1_800_000_000.0
 PRODUCTION_VARIANT = "prod"
 SHADOW_VARIANT = "shadow"
-_EVERY = ListQuery(limit=1_000_000)
 
 
 def variant_config(
@@ -182,22 +181,34 @@ class World:
         """Each variant's status by variant name."""
         return {n: v["Status"] for n, v in self.variants(name).items()}
 
+    def record(self, name: str | None = None) -> Experiment | None:
+        """The stored record of experiment ``name`` in the world's account (None: there is none)."""
+        return self.store.get(self.service.account_id, name or self.name)
+
+    def history(self, name: str | None = None) -> list[HistoryEntry]:
+        """The committed transitions of experiment ``name`` in the world's account."""
+        return self.store.history(self.service.account_id, name or self.name)
+
     def snapshot(self) -> list[tuple[Experiment, list[HistoryEntry]]]:
-        """Every stored experiment with its history: what a refused request must leave alone."""
-        return [(e, self.store.history(e.name)) for e in self.store.list(_EVERY).items]
+        """Every stored experiment, of every account, with its history: what a refused
+        request must leave alone."""
+        return [
+            (e, self.store.history(account, e.name))
+            for account in self.store.accounts()
+            for e in self.store.list(ListQuery(account, limit=1_000_000)).items
+        ]
 
     # -- time ---------------------------------------------------------------------------
 
     def next_due(self) -> float | None:
         """The earliest time the reconciler has something to do, across every experiment."""
-        due = [e.due_at for e in self.store.list(_EVERY).items if e.due_at is not None]
-        return min(due, default=None)
+        return self.store.next_due()
 
     def settle(self, name: str | None = None) -> None:
         """While experiment ``name`` is in a transitional status, move the clock to its
         step's due time and run the reconciler (past no StartTime or EndTime)."""
         for _ in range(100):
-            exp = self.store.get(name or self.name)
+            exp = self.record(name)
             if exp is None or not exp.status.transitional or exp.due_at is None:
                 return
             self.clock.set(max(exp.due_at, self.clock.now))

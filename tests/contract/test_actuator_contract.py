@@ -45,6 +45,7 @@ ARN = "arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/exp"
 def step(n: int = 1, action: StepAction = A.PROVISION_VARIANT, attempt: int = 1) -> Step:
     return Step(
         key=f"{ARN}|v{n}|{action}|shadow",
+        account="123456789012",
         experiment="exp",
         endpoint="ep",
         action=action,
@@ -337,6 +338,7 @@ def test_the_body_is_exactly_the_steps_members_and_the_key_is_the_header(
     [sent] = receiver.requests
     assert sent.json() == {
         "key": f"{ARN}|v7|promote-variant|shadow",
+        "account": "123456789012",
         "experiment": "exp",
         "arn": ARN,
         "endpoint": "ep",

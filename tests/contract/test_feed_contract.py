@@ -12,6 +12,9 @@ from tests._feed import read_all as everything
 from tests._feed import settled
 from tests.contract.test_store_contract import T0, S, entry, make
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 
 def created_and_saved(store: Store, name: str, *, time: float = T0) -> list[HistoryEntry]:
     """Create ``name`` and save it once with two entries; the three entries, in order."""
@@ -73,7 +76,7 @@ def test_an_empty_feed_reads_empty_from_the_start(store: Store) -> None:
 def test_a_stale_save_and_a_save_without_entries_write_no_change(store: Store) -> None:
     created_and_saved(store, "a")
     before = everything(store)
-    exp = store.get("a")
+    exp = store.get(ACCOUNT, "a")
     assert exp is not None
     with pytest.raises(StaleVersionError):
         store.save(exp, 1, [entry("a", "stop", S.STOPPING, source=S.STARTING)])
@@ -86,7 +89,7 @@ def test_save_many_writes_the_changes_of_the_saves_written_only(store: Store) ->
         store.create(make(name), entry(name))
     settled(store)
     start = store.changes(None, 100).next_position
-    a, b, c = (store.get(n) for n in "abc")
+    a, b, c = (store.get(ACCOUNT, n) for n in "abc")
     assert a is not None and b is not None and c is not None
     written = store.save_many(
         [
@@ -115,8 +118,8 @@ def test_a_refused_create_writes_no_change(store: Store) -> None:
 def test_a_delete_keeps_the_changes_that_happened(store: Store) -> None:
     created_and_saved(store, "a")
     before = everything(store)
-    store.delete("a", 2)
-    assert store.history("a") == []
+    store.delete(ACCOUNT, "a", 2)
+    assert store.history(ACCOUNT, "a") == []
     assert everything(store) == before
 
 
@@ -218,5 +221,7 @@ def replace_entry(e: HistoryEntry) -> HistoryEntry:
 
 def test_a_change_of_an_entry_has_the_entrys_fields() -> None:
     e = entry("a", "stop", S.STOPPING, source=S.RUNNING, reason="r", request_id="q")
-    change = Change.of(9, "arn:x", e)
-    assert change == Change(9, "a", "arn:x", T0, "stop", S.RUNNING, S.STOPPING, "r", "q")
+    change = Change.of(9, "210987654321", "arn:x", e)
+    assert change == Change(
+        9, "210987654321", "a", "arn:x", T0, "stop", S.RUNNING, S.STOPPING, "r", "q"
+    )

@@ -15,6 +15,9 @@ from lifecycle.stores import Store
 from lifecycle.testing import variant_config as variant
 from lifecycle.wire import shapes
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 T0 = 1_800_000_000.0
 
 
@@ -131,6 +134,7 @@ def test_every_try_of_one_step_carries_the_same_key(store: Store) -> None:
 def test_a_desired_item_for_a_retained_variant_is_a_step_the_record_shows_once_carried_out(
     store: Store,
 ) -> None:
+
     world = World(store, SimulatedActuator())
     world.running()
     world.service.invoke(
@@ -182,13 +186,46 @@ def test_a_failed_attempt_changes_only_its_retry_bookkeeping(store: Store) -> No
     world.service.invoke(
         "StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}}
     )
-    before = store.get("exp")
+    before = store.get(ACCOUNT, "exp")
     world.passes(1)
-    after = store.get("exp")
+    after = store.get(ACCOUNT, "exp")
     assert before is not None and after is not None
     assert (after.version, after.attempts) == (before.version + 1, 1)
     assert after.last_error is not None and "no capacity" in after.last_error
     for field in ("status", "variants", "status_reason", "entered_at", "start_time", "end_time"):
         assert getattr(after, field) == getattr(before, field), field
-    assert store.history("exp") == store.history("exp")[: len(store.history("exp"))]
-    assert [e.event for e in store.history("exp")][-1] == "stop"
+    assert (
+        store.history(ACCOUNT, "exp")
+        == store.history(ACCOUNT, "exp")[: len(store.history(ACCOUNT, "exp"))]
+    )
+    assert [e.event for e in store.history(ACCOUNT, "exp")][-1] == "stop"
+
+
+OTHER_ACCOUNT = "210987654321"
+
+
+def test_two_accounts_experiments_of_one_name_never_share_a_step_key(store: Store) -> None:
+    world = World(store, SimulatedActuator())
+    other = world.service.for_account(OTHER_ACCOUNT)
+    world.service.invoke("CreateInferenceExperiment", CREATE)
+    other.invoke("CreateInferenceExperiment", CREATE)
+    world.reconciler.run_once()
+    for service in (world.service, other):
+        assert service.invoke("DescribeInferenceExperiment", {"Name": "exp"})["Status"] == (
+            "Running"
+        )
+    steps = list(world.actuator.calls)
+    by_account: dict[str, set[str]] = {}
+    for step in steps:
+        by_account.setdefault(step.account, set()).add(step.key)
+        assert step.account in step.key, step
+        assert step.arn == store_arn(step.account)
+    assert set(by_account) == {"123456789012", OTHER_ACCOUNT}
+    assert by_account["123456789012"].isdisjoint(by_account[OTHER_ACCOUNT])
+    # each account's steps are the same steps, and every one of them was carried out
+    assert len(by_account["123456789012"]) == len(by_account[OTHER_ACCOUNT]) == len(steps) // 2
+    assert set(world.actuator.applied) == {s.key for s in steps}
+
+
+def store_arn(account: str) -> str:
+    return f"arn:aws:sagemaker:us-east-1:{account}:inference-experiment/exp"

@@ -16,7 +16,10 @@ from lifecycle.domain.experiment import Experiment, HistoryEntry, Variant
 from lifecycle.domain.statuses import DesiredState, ExperimentStatus, VariantAction, VariantStatus
 from lifecycle.errors import ResourceInUseError, ResourceLimitExceededError, StaleVersionError
 from lifecycle.stores import MemoryStore, SqliteStore, Store, open_store
-from lifecycle.stores.base import ListQuery, SortBy, sort_key
+from lifecycle.stores.base import ExperimentKey, ListQuery, SortBy, sort_key
+
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
 
 S = ExperimentStatus
 T0 = 1_800_000_000.0
@@ -34,11 +37,13 @@ def make(
     modified: float | None = None,
     endpoint: str | None = None,
     due: float | None = None,
+    account: str = ACCOUNT,
     **fields: Any,
 ) -> Experiment:
     exp = Experiment(
+        account=account,
         name=name,
-        arn=f"arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/{name}",
+        arn=f"arn:aws:sagemaker:us-east-1:{account}:inference-experiment/{name}",
         endpoint_name=endpoint or f"ep-{name}",
         role_arn="arn:aws:iam::123456789012:role/r",
         variants=[
@@ -65,6 +70,12 @@ def entry(
     name: str, event: str = "create", to: ExperimentStatus = S.CREATING, **kw: Any
 ) -> HistoryEntry:
     return HistoryEntry(name, kw.pop("time", T0), event, kw.pop("source", None), to, **kw)
+
+
+def names(keys: list[ExperimentKey], account: str = ACCOUNT) -> list[str]:
+    """The names of ``keys`` (due or claimed experiments), each of ``account``."""
+    assert all(k.account == account for k in keys), keys
+    return [k.name for k in keys]
 
 
 def add(store: Store, exp: Experiment, max_live: int | None = None) -> Experiment:
@@ -137,7 +148,7 @@ def test_create_then_get_returns_every_field_as_stored(store: Store) -> None:
     exp = every_field("everything")
     store.create(exp, entry("everything"))
     assert exp.version == 1
-    assert store.get("everything") == exp
+    assert store.get(ACCOUNT, "everything") == exp
 
 
 def test_a_save_round_trips_every_field_including_none(store: Store) -> None:
@@ -145,7 +156,7 @@ def test_a_save_round_trips_every_field_including_none(store: Store) -> None:
     changed = every_field("e")
     changed.endpoint_name = "ep-e"
     store.save(changed, 1, [])
-    assert store.get("e") == changed
+    assert store.get(ACCOUNT, "e") == changed
     cleared = make(
         "e",
         description=None,
@@ -156,24 +167,24 @@ def test_a_save_round_trips_every_field_including_none(store: Store) -> None:
         due=None,
     )
     store.save(cleared, 2, [])
-    got = store.get("e")
+    got = store.get(ACCOUNT, "e")
     assert got == cleared
     assert got is not None and got.version == 3
 
 
 def test_get_of_an_unknown_name_is_none(store: Store) -> None:
-    assert store.get("nope") is None
+    assert store.get(ACCOUNT, "nope") is None
 
 
 def test_records_handed_out_are_private_copies(store: Store) -> None:
     exp = add(store, make("e"))
     exp.status = S.CANCELLED
     exp.variants[0].status = VariantStatus.DELETED
-    got = store.get("e")
+    got = store.get(ACCOUNT, "e")
     assert got is not None
     assert got.status is S.RUNNING and got.variants[0].status is VariantStatus.IN_SERVICE
     got.variants[1].model_name = "changed"
-    again = store.get("e")
+    again = store.get(ACCOUNT, "e")
     assert again is not None and again.variants[1].model_name == "model-b"
 
 
@@ -185,7 +196,7 @@ def test_a_saved_record_stays_the_callers(store: Store) -> None:
     exp.status = S.CANCELLED
     exp.variants[1].status = VariantStatus.DELETED
     exp.variants.append(exp.variants[0].copy())
-    got = store.get("e")
+    got = store.get(ACCOUNT, "e")
     assert got is not None
     assert got.status is S.STOPPING and [v.status for v in got.variants] == [
         VariantStatus.IN_SERVICE,
@@ -198,7 +209,7 @@ def test_a_save_that_renames_or_drops_variants_stores_the_new_set(store: Store) 
     exp.variants = [exp.variants[1].copy()]
     exp.variants[0].name = "only"
     store.save(exp, 1, [])
-    got = store.get("e")
+    got = store.get(ACCOUNT, "e")
     assert got is not None and [(v.name, v.model_name) for v in got.variants] == [
         ("only", "model-b")
     ]
@@ -213,14 +224,14 @@ def test_each_save_raises_the_version_by_one(store: Store) -> None:
         exp.description = f"v{expected}"
         store.save(exp, expected, [])
         assert exp.version == expected + 1
-    got = store.get("e")
+    got = store.get(ACCOUNT, "e")
     assert got is not None and got.version == 4 and got.description == "v3"
 
 
 def test_a_save_with_a_stale_version_is_refused_and_writes_nothing(store: Store) -> None:
     add(store, make("e"))
-    first = store.get("e")
-    second = store.get("e")
+    first = store.get(ACCOUNT, "e")
+    second = store.get(ACCOUNT, "e")
     assert first is not None and second is not None
     first.status = S.STOPPING
     store.save(first, 1, [entry("e", "stop", S.STOPPING, source=S.RUNNING)])
@@ -228,38 +239,38 @@ def test_a_save_with_a_stale_version_is_refused_and_writes_nothing(store: Store)
     with pytest.raises(StaleVersionError) as info:
         store.save(second, 1, [entry("e", "update", S.UPDATING, source=S.RUNNING)])
     assert info.value.code == "ConflictException"
-    got = store.get("e")
+    got = store.get(ACCOUNT, "e")
     assert (
         got is not None
         and got.version == 2
         and got.description is None
         and got.status is S.STOPPING
     )
-    assert [h.event for h in store.history("e")] == ["create", "stop"]
+    assert [h.event for h in store.history(ACCOUNT, "e")] == ["create", "stop"]
 
 
 def test_save_many_writes_each_save_and_skips_only_the_stale_ones(store: Store) -> None:
     for name in ("a", "b", "c"):
         add(store, make(name, status=S.STOPPING))
-    late = store.get("b")
+    late = store.get(ACCOUNT, "b")
     assert late is not None
-    moved = store.get("b")
+    moved = store.get(ACCOUNT, "b")
     assert moved is not None
     moved.description = "moved first"
     store.save(moved, 1, [entry("b", "update", S.STOPPING, source=S.STOPPING)])
     saves = []
-    for exp in (store.get("a"), late, store.get("c")):
+    for exp in (store.get(ACCOUNT, "a"), late, store.get(ACCOUNT, "c")):
         assert exp is not None
         exp.status = S.COMPLETED
         saves.append((exp, 1, [entry(exp.name, "stopped", S.COMPLETED, source=S.STOPPING)]))
     assert store.save_many(saves) == [True, False, True]
     assert [exp.version for exp, _, _ in saves] == [2, 1, 2]
-    got = {name: store.get(name) for name in ("a", "b", "c")}
+    got = {name: store.get(ACCOUNT, name) for name in ("a", "b", "c")}
     assert {n: (e.status, e.version) for n, e in got.items() if e is not None} == {
         "a": (S.COMPLETED, 2), "b": (S.STOPPING, 2), "c": (S.COMPLETED, 2),
     }  # fmt: skip
-    assert [h.event for h in store.history("a")] == ["create", "stopped"]
-    assert [h.event for h in store.history("b")] == ["create", "update"]
+    assert [h.event for h in store.history(ACCOUNT, "a")] == ["create", "stopped"]
+    assert [h.event for h in store.history(ACCOUNT, "b")] == ["create", "update"]
     assert store.save_many([]) == []
 
 
@@ -282,9 +293,9 @@ def test_save_many_that_meets_a_database_error_writes_none_of_its_saves(
         )
         with pytest.raises(StoreError):
             store.save_many([(first, 1, [entry("a", "update", S.RUNNING)]), (second, 1, [])])
-        got = store.get("a")
+        got = store.get(ACCOUNT, "a")
         assert got is not None and (got.description, got.version) == (None, 1)
-        assert [h.event for h in store.history("a")] == ["create"]
+        assert [h.event for h in store.history(ACCOUNT, "a")] == ["create"]
         assert first.version == 1
     finally:
         store.close()
@@ -295,15 +306,15 @@ def test_save_many_frees_the_endpoints_of_experiments_it_ends(store: Store) -> N
     exp.status = S.CANCELLED
     assert store.save_many([(exp, 1, [])]) == [True]
     add(store, make("b", endpoint="shared"), max_live=1)
-    assert store.get("b") is not None
+    assert store.get(ACCOUNT, "b") is not None
 
 
 def test_a_save_of_a_deleted_experiment_is_stale(store: Store) -> None:
     exp = add(store, make("e", status=S.CREATED))
-    store.delete("e", 1)
+    store.delete(ACCOUNT, "e", 1)
     with pytest.raises(StaleVersionError):
         store.save(exp, 1, [])
-    assert store.get("e") is None
+    assert store.get(ACCOUNT, "e") is None
 
 
 def test_history_keeps_every_entry_in_commit_order(store: Store) -> None:
@@ -321,26 +332,26 @@ def test_history_keeps_every_entry_in_commit_order(store: Store) -> None:
     for version, batch in enumerate(batches, start=1):
         store.save(exp, version, batch)
     want = [entry("e"), *(e for batch in batches for e in batch)]
-    assert store.history("e") == want
+    assert store.history(ACCOUNT, "e") == want
 
 
 def test_history_of_an_unknown_name_is_empty(store: Store) -> None:
-    assert store.history("nope") == []
+    assert store.history(ACCOUNT, "nope") == []
 
 
 def test_delete_removes_record_and_history_and_checks_the_version(store: Store) -> None:
     exp = add(store, make("e", status=S.CREATED))
     store.save(exp, 1, [entry("e", "provisioned", S.CREATED)])
     with pytest.raises(StaleVersionError):
-        store.delete("e", 1)
-    assert store.get("e") is not None
-    store.delete("e", 2)
-    assert store.get("e") is None
-    assert store.history("e") == []
+        store.delete(ACCOUNT, "e", 1)
+    assert store.get(ACCOUNT, "e") is not None
+    store.delete(ACCOUNT, "e", 2)
+    assert store.get(ACCOUNT, "e") is None
+    assert store.history(ACCOUNT, "e") == []
     with pytest.raises(StaleVersionError):
-        store.delete("e", 2)
+        store.delete(ACCOUNT, "e", 2)
     add(store, make("e"))  # the name is free again
-    assert [h.event for h in store.history("e")] == ["create"]
+    assert [h.event for h in store.history(ACCOUNT, "e")] == ["create"]
 
 
 # -- create rules ----------------------------------------------------------------------------
@@ -353,7 +364,7 @@ def test_a_taken_name_is_resource_in_use(store: Store) -> None:
         store.create(dup, entry("e"))
     assert info.value.rule == "unique-name"
     assert dup.version == 0
-    assert store.get("e") is not None and store.get("e").endpoint_name == "ep-e"  # type: ignore[union-attr]
+    assert store.get(ACCOUNT, "e") is not None and store.get(ACCOUNT, "e").endpoint_name == "ep-e"  # type: ignore[union-attr]
 
 
 def test_a_second_live_experiment_on_an_endpoint_is_resource_in_use(store: Store) -> None:
@@ -362,8 +373,8 @@ def test_a_second_live_experiment_on_an_endpoint_is_resource_in_use(store: Store
         store.create(make("second", endpoint="shared"), entry("second"))
     assert info.value.rule == "one-live-experiment-per-endpoint"
     assert "'first'" in info.value.message
-    assert store.get("second") is None
-    assert store.history("second") == []
+    assert store.get(ACCOUNT, "second") is None
+    assert store.history(ACCOUNT, "second") == []
 
 
 def test_an_endpoint_is_free_again_once_its_experiment_is_terminal_or_deleted(store: Store) -> None:
@@ -371,7 +382,7 @@ def test_an_endpoint_is_free_again_once_its_experiment_is_terminal_or_deleted(st
     first.status = S.COMPLETED
     store.save(first, 1, [])
     second = add(store, make("second", endpoint="shared", status=S.CREATED))
-    store.delete("second", 1)
+    store.delete(ACCOUNT, "second", 1)
     add(store, make("third", endpoint="shared"))
     add(store, make("done", endpoint="shared", status=S.CANCELLED))  # terminal ones never hold it
     assert second.version == 1
@@ -384,14 +395,14 @@ def test_the_live_limit_counts_only_experiments_that_are_not_terminal(store: Sto
     with pytest.raises(ResourceLimitExceededError) as info:
         store.create(make("c"), entry("c"), max_live=2)
     assert info.value.rule == "max-live-experiments"
-    assert store.get("c") is None and store.history("c") == []
+    assert store.get(ACCOUNT, "c") is None and store.history(ACCOUNT, "c") == []
     add(store, make("terminal", status=S.CANCELLED), max_live=2)  # terminal: no slot taken
     a.status = S.CANCELLED
     store.save(a, 1, [])  # frees a slot
     add(store, make("c"), max_live=2)
     with pytest.raises(ResourceLimitExceededError):
         store.create(make("d"), entry("d"), max_live=2)
-    store.delete("b", 1)  # deleting a live (Created) experiment frees a slot too
+    store.delete(ACCOUNT, "b", 1)  # deleting a live (Created) experiment frees a slot too
     add(store, make("d"), max_live=2)
     add(store, make("e"))  # no limit given: no limit applied
 
@@ -402,7 +413,9 @@ def test_the_live_limit_counts_only_experiments_that_are_not_terminal(store: Sto
 def _listed(store: Store, **kw: Any) -> list[str]:
     return [
         e.name
-        for e in store.list(ListQuery(limit=100, sort_by="Name", descending=False, **kw)).items
+        for e in store.list(
+            ListQuery(ACCOUNT, limit=100, sort_by="Name", descending=False, **kw)
+        ).items
     ]
 
 
@@ -492,9 +505,11 @@ def test_each_sort_and_order_with_name_breaking_ties(
     want = [e.name for e in sorted(made, key=lambda e: sort_key(e, sort_by), reverse=descending)]
     assert [
         e.name
-        for e in store.list(ListQuery(sort_by=sort_by, descending=descending, limit=100)).items
+        for e in store.list(
+            ListQuery(ACCOUNT, sort_by=sort_by, descending=descending, limit=100)
+        ).items
     ] == want
-    pages = _pages(store, ListQuery(sort_by=sort_by, descending=descending, limit=7))
+    pages = _pages(store, ListQuery(ACCOUNT, sort_by=sort_by, descending=descending, limit=7))
     assert [len(p) for p in pages] == [7, 7, 7, 7, 7, 5]
     assert [n for p in pages for n in p] == want
 
@@ -511,7 +526,8 @@ def test_pages_of_a_status_filter_follow_the_sort(
         if e.status is S.STOPPING
     ]
     pages = _pages(
-        store, ListQuery(status=S.STOPPING, sort_by=sort_by, descending=descending, limit=2)
+        store,
+        ListQuery(ACCOUNT, status=S.STOPPING, sort_by=sort_by, descending=descending, limit=2),
     )
     assert [n for p in pages for n in p] == want
 
@@ -520,7 +536,8 @@ def test_status_sorts_alphabetically(store: Store) -> None:
     for i, status in enumerate(ExperimentStatus):
         add(store, make(f"e{i}", status=status))
     listed = [
-        e.status.value for e in store.list(ListQuery(sort_by="Status", descending=False)).items
+        e.status.value
+        for e in store.list(ListQuery(ACCOUNT, sort_by="Status", descending=False)).items
     ]
     assert listed == sorted(s.value for s in ExperimentStatus)[:10]
 
@@ -528,7 +545,11 @@ def test_status_sorts_alphabetically(store: Store) -> None:
 def test_the_default_page_is_ten_newest_first(store: Store) -> None:
     for i in range(12):
         add(store, make(f"e{i:02d}", created=T0 + i))
-    page = store.list(ListQuery())
+    page = store.list(
+        ListQuery(
+            ACCOUNT,
+        )
+    )
     assert [e.name for e in page.items] == [f"e{i:02d}" for i in range(11, 1, -1)]
     assert page.has_more
 
@@ -536,10 +557,13 @@ def test_the_default_page_is_ten_newest_first(store: Store) -> None:
 def test_an_exact_last_page_says_no_more(store: Store) -> None:
     for i in range(3):
         add(store, make(f"e{i}"))
-    page = store.list(ListQuery(limit=3))
+    page = store.list(ListQuery(ACCOUNT, limit=3))
     assert len(page.items) == 3 and not page.has_more
     assert (
-        store.list(ListQuery(limit=3, after=sort_key(page.items[-1], "CreationTime"))).items == []
+        store.list(
+            ListQuery(ACCOUNT, limit=3, after=sort_key(page.items[-1], "CreationTime"))
+        ).items
+        == []
     )
 
 
@@ -550,7 +574,7 @@ def test_pages_neither_skip_nor_repeat_while_others_are_created(
 ) -> None:
     rng = random.Random(11)
     original = {e.name for e in _seed_for_sorting(store)}
-    query = ListQuery(sort_by=sort_by, descending=descending, limit=4)
+    query = ListQuery(ACCOUNT, sort_by=sort_by, descending=descending, limit=4)
     seen: list[str] = []
     created = 0
     for _ in range(MAX_PAGES):
@@ -611,6 +635,7 @@ def test_any_query_pages_through_exactly_what_a_sort_of_everything_gives(
             add(store, make(f"{stem}{i}", status=st_, created=T0 + created, modified=T0 + modified))
         )
     query = ListQuery(
+        ACCOUNT,
         status=status,
         name_contains=contains,
         created_after=None if created_after is None else T0 + created_after,
@@ -630,7 +655,7 @@ def test_any_query_pages_through_exactly_what_a_sort_of_everything_gives(
         assert [n for p in _pages(store, query) for n in p] == want
     finally:
         for e in made:
-            store.delete(e.name, e.version)
+            store.delete(ACCOUNT, e.name, e.version)
 
 
 def test_a_status_change_moves_an_experiment_between_status_filters_and_status_sort(
@@ -644,11 +669,17 @@ def test_a_status_change_moves_an_experiment_between_status_filters_and_status_s
             listed = {s: _listed(store, status=s) for s in (S.RUNNING, S.STOPPING, S.COMPLETED)}
             by_status = [
                 (e.status, e.name)
-                for e in store.list(ListQuery(sort_by="Status", descending=False, limit=100)).items
+                for e in store.list(
+                    ListQuery(ACCOUNT, sort_by="Status", descending=False, limit=100)
+                ).items
             ]
             assert by_status == sorted((e.status.value, e.name) for e in exps)
             assert listed == {s: sorted(e.name for e in exps if e.status is s) for s in listed}
-    assert [e.name for e in store.list(ListQuery(status=S.COMPLETED)).items] == ["m2", "m1", "m0"]
+    assert [e.name for e in store.list(ListQuery(ACCOUNT, status=S.COMPLETED)).items] == [
+        "m2",
+        "m1",
+        "m0",
+    ]
 
 
 def test_the_memory_store_files_status_moves_in_batches(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -660,7 +691,7 @@ def test_the_memory_store_files_status_moves_in_batches(monkeypatch: pytest.Monk
     for exp in exps:
         exp.status = S.STOPPING
         store.save(exp, 1, [])
-    store.delete("m9", 2)
+    store.delete(ACCOUNT, "m9", 2)
     assert _listed(store, status=S.STOPPING) == [f"m{i}" for i in range(9)]
     assert _listed(store, status=S.RUNNING) == []
 
@@ -674,46 +705,49 @@ def test_due_lists_what_is_due_soonest_first(store: Store) -> None:
     add(store, make("never", status=S.COMPLETED))
     add(store, make("future", due=T0 + 100))
     add(store, make("tie-b", due=T0 + 5))
-    assert store.due(T0) == []
-    assert store.due(T0 + 20) == ["soon", "tie-b", "later"]
-    assert store.due(T0 + 20, limit=2) == ["soon", "tie-b"]
-    assert store.due(T0 + 20) == ["soon", "tie-b", "later"]  # still due until saved
+    assert names(store.due(T0)) == []
+    assert names(store.due(T0 + 20)) == ["soon", "tie-b", "later"]
+    assert names(store.due(T0 + 20, limit=2)) == ["soon", "tie-b"]
+    assert names(store.due(T0 + 20)) == ["soon", "tie-b", "later"]  # still due until saved
 
 
 def test_a_save_moves_the_due_time(store: Store) -> None:
     exp = add(store, make("e", due=T0 + 5))
     exp.due_at = T0 + 50
     store.save(exp, 1, [])
-    assert store.due(T0 + 10) == []
-    assert store.due(T0 + 50) == ["e"]
+    assert names(store.due(T0 + 10)) == []
+    assert names(store.due(T0 + 50)) == ["e"]
     exp.due_at = None
     store.save(exp, 2, [])
-    assert store.due(T0 + 10**6) == []
+    assert names(store.due(T0 + 10**6)) == []
 
 
 def test_a_claim_keeps_due_work_from_other_owners_until_its_lease_ends(store: Store) -> None:
     for name in ("a", "b", "c"):
         add(store, make(name, due=T0 + ord(name)))
     now = T0 + 1000
-    assert store.claim(now, 2, "one", 30.0) == ["a", "b"]
-    assert store.claim(now, 10, "two", 30.0) == ["c"]
-    assert store.claim(now + 1, 10, "three", 30.0) == []
-    assert store.claim(now + 1, 10, "one", 30.0) == ["a", "b"]  # an owner may take its own again
-    assert store.claim(now + 31.5, 10, "three", 30.0) == ["a", "b", "c"]  # leases over
-    assert store.due(now) == ["a", "b", "c"]  # due() ignores claims
+    assert names(store.claim(now, 2, "one", 30.0)) == ["a", "b"]
+    assert names(store.claim(now, 10, "two", 30.0)) == ["c"]
+    assert names(store.claim(now + 1, 10, "three", 30.0)) == []
+    assert names(store.claim(now + 1, 10, "one", 30.0)) == [
+        "a",
+        "b",
+    ]  # an owner may take its own again
+    assert names(store.claim(now + 31.5, 10, "three", 30.0)) == ["a", "b", "c"]  # leases over
+    assert names(store.due(now)) == ["a", "b", "c"]  # due() ignores claims
 
 
 def test_a_save_ends_the_claim_on_the_version_it_replaces(store: Store) -> None:
     exp = add(store, make("e", due=T0))
-    assert store.claim(T0, 10, "one", 60.0) == ["e"]
+    assert names(store.claim(T0, 10, "one", 60.0)) == ["e"]
     store.save(exp, 1, [])  # still due at T0
-    assert store.claim(T0, 10, "two", 60.0) == ["e"]
+    assert names(store.claim(T0, 10, "two", 60.0)) == ["e"]
 
 
 def test_a_claim_leaves_the_version_alone(store: Store) -> None:
     add(store, make("e", due=T0))
     store.claim(T0, 10, "one", 60.0)
-    got = store.get("e")
+    got = store.get(ACCOUNT, "e")
     assert got is not None and got.version == 1
 
 
@@ -800,9 +834,9 @@ def test_bulk_create_loads_many_under_the_same_rules(store: Store) -> None:
     ]
     assert bulk((e, entry(e.name)) for e in made) == 200
     assert len(store) == 200  # type: ignore[arg-type]
-    assert store.get("b007") == made[7]
-    assert store.history("b007") == [entry("b007")]
-    assert [e.name for e in store.list(ListQuery(status=S.RUNNING, limit=3)).items] == [
+    assert store.get(ACCOUNT, "b007") == made[7]
+    assert store.history(ACCOUNT, "b007") == [entry("b007")]
+    assert [e.name for e in store.list(ListQuery(ACCOUNT, status=S.RUNNING, limit=3)).items] == [
         "b199",
         "b197",
         "b195",
@@ -811,7 +845,7 @@ def test_bulk_create_loads_many_under_the_same_rules(store: Store) -> None:
         store.create(make("over"), entry("over"), max_live=100)
     with pytest.raises(ResourceInUseError):
         bulk([(make("fresh"), entry("fresh")), (make("b001", endpoint="elsewhere"), entry("b001"))])
-    assert store.get("fresh") is None  # all of a batch or none of it
+    assert store.get(ACCOUNT, "fresh") is None  # all of a batch or none of it
 
 
 @settings(max_examples=60, deadline=None)
@@ -824,6 +858,7 @@ def test_bulk_create_loads_many_under_the_same_rules(store: Store) -> None:
 def test_sorted_keys_walk_like_a_sorted_list(
     ops: list[tuple[bool, int]], start: int, descending: bool, inclusive: bool
 ) -> None:
+
     from lifecycle.stores import _sorted
 
     original = _sorted._LOAD
@@ -888,13 +923,13 @@ def test_release_gives_back_one_owners_claims_at_once_and_no_one_elses(store: St
     for name in ("a", "b", "c"):
         add(store, make(name, due=T0 + ord(name)))
     now = T0 + 1000
-    assert store.claim(now, 2, "leaving", 30.0) == ["a", "b"]
-    assert store.claim(now, 10, "staying", 30.0) == ["c"]
+    assert names(store.claim(now, 2, "leaving", 30.0)) == ["a", "b"]
+    assert names(store.claim(now, 10, "staying", 30.0)) == ["c"]
     assert store.release("leaving") == 2
     assert store.release("leaving") == 0
     # another owner takes the released work at once, not after the lease
-    assert store.claim(now + 1, 10, "next", 30.0) == ["a", "b"]
-    assert store.get("a") is not None and store.get("a").version == 1  # type: ignore[union-attr]
+    assert names(store.claim(now + 1, 10, "next", 30.0)) == ["a", "b"]
+    assert store.get(ACCOUNT, "a") is not None and store.get(ACCOUNT, "a").version == 1  # type: ignore[union-attr]
 
 
 def test_count_by_status_counts_each_status_that_has_experiments(store: Store) -> None:
@@ -909,6 +944,6 @@ def test_check_writable_changes_nothing_an_experiment_holds(store: Store) -> Non
     exp = add(store, make("kept"))
     store.check_writable()
     store.check_writable()
-    again = store.get("kept")
+    again = store.get(ACCOUNT, "kept")
     assert again is not None and again.version == exp.version
     assert len(store) == 1  # type: ignore[arg-type]

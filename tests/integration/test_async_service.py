@@ -22,6 +22,9 @@ from lifecycle.service.service import ExperimentService
 from lifecycle.stores import MemoryStore, SqliteStore, Store
 from lifecycle.testing import T0, VirtualClock, create_payload
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 pytestmark = pytest.mark.anyio
 
 STOP = {"ModelVariantActions": {"shadow": "Promote"}, "DesiredState": "Completed"}
@@ -120,7 +123,7 @@ async def test_every_operation_answers_as_the_sync_service(tmp_path: Path) -> No
         described = await api.describe_inference_experiment(Name="exp")
         assert (described["Status"], described["Description"]) == ("Stopping", "second")
         assert await api.list_inference_experiments() == sync.list_inference_experiments()
-    assert api.store.history("exp") == sync.store.history("exp")
+    assert api.store.history(ACCOUNT, "exp") == sync.store.history(ACCOUNT, "exp")
 
 
 async def test_every_refusal_is_the_sync_services_error(any_store: Store) -> None:
@@ -164,7 +167,7 @@ async def test_concurrent_stops_of_one_experiment_one_wins(
     for err in lost:
         assert isinstance(err, ConflictError)
         assert shape(err) in allowed
-    assert [h.event for h in any_store.history("raced")].count("stop") == 1
+    assert [h.event for h in any_store.history(ACCOUNT, "raced")].count("stop") == 1
 
 
 class Counting:
@@ -265,8 +268,8 @@ async def test_a_call_cancelled_before_it_runs_never_runs(
     with pytest.raises(asyncio.CancelledError):
         await queued
     await api.aclose()
-    assert store.get("first") is not None
-    assert store.get("queued") is None
+    assert store.get(ACCOUNT, "first") is not None
+    assert store.get(ACCOUNT, "queued") is None
 
 
 async def test_closing_waits_for_the_calls_running_and_refuses_new_ones(
@@ -284,7 +287,7 @@ async def test_closing_waits_for_the_calls_running_and_refuses_new_ones(
         await api.describe_inference_experiment(Name="late")
     holder.execute("ROLLBACK")
     await asyncio.wait_for(closing, 10)
-    assert running.done() and store.get("late") is not None
+    assert running.done() and store.get(ACCOUNT, "late") is not None
 
 
 def test_a_pool_needs_a_worker() -> None:
@@ -300,7 +303,7 @@ async def test_a_store_gets_a_service_of_its_own() -> None:
         api.add_listener(lambda entry: seen.append((entry.name, entry.event)))
         await api.create_inference_experiment(**create("exp"))
     assert seen == [("exp", "create")]
-    assert store.get("exp") is not None
+    assert store.get(ACCOUNT, "exp") is not None
 
 
 # -- the reconciler as an asyncio task -------------------------------------------------------------
@@ -375,7 +378,7 @@ async def test_cancelled_mid_pass_it_stops_after_the_step_in_progress() -> None:
         await asyncio.wait_for(task, 5)
     # ...and takes no other: one experiment's two variants, then it stopped and saved that one
     assert actuator.begun == 2
-    events = sorted([h.event for h in service.store.history(n)] for n in names)
+    events = sorted([h.event for h in service.store.history(ACCOUNT, n)] for n in names)
     assert events == [["create"]] * 4 + [["create", "provisioned"]]
 
 
@@ -489,6 +492,7 @@ async def test_a_waiting_read_with_nothing_new_ends_empty_after_its_wait(
 async def test_a_bad_wait_is_a_validation_error_naming_it(
     api: AsyncExperimentService, wait: Any
 ) -> None:
+
     from lifecycle.errors import ValidationError
 
     with pytest.raises(ValidationError) as caught:

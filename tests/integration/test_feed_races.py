@@ -38,6 +38,9 @@ from lifecycle.service.service import ExperimentService
 from lifecycle.stores import Store, open_store
 from lifecycle.stores.base import Change
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 pytestmark = pytest.mark.slow
 
 NAMES = [f"fed-{i:02d}" for i in range(16)]
@@ -100,8 +103,8 @@ class SlowSaves:
     def __getattr__(self, attr: str) -> Any:
         return getattr(self._store, attr)
 
-    def get(self, name: str) -> Any:
-        exp = self._store.get(name)
+    def get(self, account: str, name: str) -> Any:
+        exp = self._store.get(account, name)
         with self._lock:
             pause = self._random.uniform(0.005, 0.03) if self._random.random() < 1 / 3 else 0
         time.sleep(pause)
@@ -214,6 +217,7 @@ def follow(store: Store, until: threading.Event, seen: list[Change]) -> None:
 def test_a_reader_sees_every_committed_transition_once_in_order_and_nothing_else(
     shared_url: str, reader_store: Store
 ) -> None:
+
     from tests._feed import settled
 
     procs = [start_writer(shared_url, seed) for seed in (1, 2)]
@@ -265,7 +269,7 @@ def test_a_reader_sees_every_committed_transition_once_in_order_and_nothing_else
 
     # each experiment's changes in its history's order
     for name in NAMES:
-        history = [entry_key(e) for e in reader_store.history(name)]
+        history = [entry_key(e) for e in reader_store.history(ACCOUNT, name)]
         assert [change_key(c) for c in seen if c.name == name] == history, name
 
 

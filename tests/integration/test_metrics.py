@@ -33,6 +33,9 @@ from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 DESCRIBE = "DescribeInferenceExperiment"
 CREATE = "CreateInferenceExperiment"
 LIST = "ListInferenceExperiments"
@@ -88,7 +91,7 @@ def settled(store: MemoryStore, names: tuple[str, ...], timeout: float = 10.0) -
     their records."""
     deadline = time.monotonic() + timeout
     while True:
-        records = [store.get(name) for name in names]
+        records = [store.get(ACCOUNT, name) for name in names]
         done = [r for r in records if r is not None and not r.status.transitional]
         if len(done) == len(names):
             return done
@@ -167,7 +170,7 @@ def test_metrics_count_exactly_the_requests_transitions_and_steps_of_a_scripted_
     # transitions: what the store's history holds, each a row of the experiment table
     history: Counter[tuple[str, ...]] = Counter()
     for name in NAMES:
-        for entry in store.history(name):
+        for entry in store.history(ACCOUNT, name):
             source = "" if entry.from_status is None else str(entry.from_status)
             history["experiment", entry.event, source, str(entry.to_status)] += 1
     transitions = by_label(samples, "lifecycle_transitions_total", "machine", "event", "from", "to")
@@ -206,13 +209,14 @@ def test_metrics_count_exactly_the_requests_transitions_and_steps_of_a_scripted_
 class DisconnectedStore(MemoryStore):
     """A store whose database connection is gone: every read is an outage."""
 
-    def get(self, name: str) -> Experiment | None:
+    def get(self, account: str, name: str) -> Experiment | None:
         raise StoreUnavailableError("the database connection was lost", kind="connection")
 
 
 def test_a_store_outage_is_a_503_with_retry_after_and_counts_by_kind(
     start_server: Any, client_for: Any
 ) -> None:
+
     service = ExperimentService(DisconnectedStore(), settle_seconds=0.0)
     server = start_server(LifecycleApp(service, Reconciler(service)), http=guarded_http())
     client = client_for(server.url)  # no retries: each 503 reaches the test

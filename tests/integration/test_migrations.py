@@ -30,6 +30,9 @@ from lifecycle.stores._sql_statements import Statements
 from lifecycle.stores._sql_store import SqlStore
 from lifecycle.testing import create_payload
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 if TYPE_CHECKING:
     from lifecycle.stores.postgres import PostgresStore
 
@@ -174,7 +177,10 @@ def test_opening_a_landed_database_migrates_it_and_keeps_every_experiment(landed
                 json_of(service.describe_inference_experiment(Name=name))
                 == expected["describe"][name]
             )
-            assert json_of([list(e) for e in store.history(name)]) == expected["history"][name]
+            assert (
+                json_of([list(e) for e in store.history(ACCOUNT, name)])
+                == expected["history"][name]
+            )
         assert json_of(service.list_inference_experiments(MaxResults=100)) == expected["list"]
         assert len(store) == expected["count"] == 5
         assert store.live_count() == expected["live_count"] == 3
@@ -579,6 +585,7 @@ def test_lifecycle_migrate_needs_a_store() -> None:
 def test_a_landed_store_gains_the_change_feed_empty_and_feeds_it_from_then_on(
     landed: Db,
 ) -> None:
+
     from tests._feed import read_all
 
     store = open_sql(landed.url)

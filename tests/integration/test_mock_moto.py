@@ -31,6 +31,9 @@ from lifecycle.testing import (
 )
 from lifecycle.testing._world import World
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
@@ -443,6 +446,7 @@ def test_an_experiment_lives_in_the_moto_account_of_the_credentials(both: Nestin
 def test_moto_account_id_in_the_environment_places_the_experiment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+
     with mock_aws(), mock_sagemaker() as mock:
         monkeypatch.setenv("MOTO_ACCOUNT_ID", "222222222222")
         arn = sagemaker().create_inference_experiment(
@@ -497,7 +501,7 @@ def test_every_accounts_experiments_move_at_their_own_due_times() -> None:
         mock.advance(3600)
 
         def times(world: World, name: str) -> list[tuple[str, float]]:
-            return [(h.event, h.time - t0) for h in world.store.history(name)]
+            return [(h.event, h.time - t0) for h in world.history(name)]
 
         assert times(mock.world, "a") == [("create", 0), ("provisioned", 60), ("started", 120)]
         assert times(mock.account(OTHER_ACCOUNT), "b") == [

@@ -126,7 +126,7 @@ def test_advance_moves_the_clock_and_runs_the_reconciler_at_each_due_time() -> N
         t0 = mock.now()
         assert client.describe_inference_experiment(Name="exp")["Status"] == "Creating"
         mock.advance(3600)
-        history = [(h.event, h.time - t0) for h in mock.store.history("exp")]
+        history = [(h.event, h.time - t0) for h in mock.world.history("exp")]
     assert history == [("create", 0), ("provisioned", 60), ("started", 120)]
 
 
@@ -247,7 +247,7 @@ def test_nested_mocks_answer_with_the_innermost_and_the_outer_one_still_works() 
                 Name="in", EndpointName="ep", **create_payload()
             )
         outer_client.create_inference_experiment(Name="out", EndpointName="ep", **create_payload())
-    assert [e.name for e in inner.store.list(ListQuery()).items] == ["in"]
+    assert [e.name for e in inner.store.list(ListQuery(inner.service.account_id)).items] == ["in"]
     assert outer.service.describe_inference_experiment(Name="out")["Name"] == "out"
 
 
@@ -368,7 +368,7 @@ def test_a_marker_option_the_mock_does_not_have_fails_the_test_naming_it(
     assert "2 errors" in result.stdout
     assert (
         "@pytest.mark.sagemaker_mock: mock_sagemaker() has no option 'bogus'; its options are "
-        "account_id, actuator," in result.stdout
+        "account_id, accounts, actuator," in result.stdout
     )
     assert "takes options by name (settle=30), not (30,)" in result.stdout
     assert "Traceback" not in result.stdout and "TypeError" not in result.stdout

@@ -33,6 +33,9 @@ from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore, Store, open_store
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 #: where a stop ends; a worker waits for these, and its test says which one it expects
 TERMINAL_STATUSES = ("Completed", "Cancelled")
 STOP = {
@@ -97,8 +100,8 @@ class LoadTogether:
         self._store = store
         self._barrier = threading.Barrier(parties)
 
-    def get(self, name: str) -> Any:
-        exp = self._store.get(name)
+    def get(self, account: str, name: str) -> Any:
+        exp = self._store.get(account, name)
         self._barrier.wait(timeout=30)
         return exp
 
@@ -146,8 +149,8 @@ def test_16_threads_stopping_one_experiment_one_wins(any_store: Store, load_toge
         16, lambda: service.invoke("StopInferenceExperiment", {"Name": "raced", **STOP})
     )
     assert outcomes == Counter({"ok": 1, "ConflictError": 15})
-    assert [h.event for h in any_store.history("raced")].count("stop") == 1
-    assert any_store.get("raced").status.value == "Stopping"  # type: ignore[union-attr]
+    assert [h.event for h in any_store.history(ACCOUNT, "raced")].count("stop") == 1
+    assert any_store.get(ACCOUNT, "raced").status.value == "Stopping"  # type: ignore[union-attr]
 
 
 def test_concurrent_creates_on_one_endpoint_in_threads_one_wins(any_store: Store) -> None:
@@ -226,7 +229,7 @@ def test_16_stops_from_two_processes_on_one_store_one_wins(
     running(service_on(shared_store), "raced")
     reports = run_together([["stop", shared_url, "raced", "8"], ["stop", shared_url, "raced", "8"]])
     assert total(reports) == Counter({"ok": 1, "ConflictError": 15})
-    assert [h.event for h in shared_store.history("raced")].count("stop") == 1
+    assert [h.event for h in shared_store.history(ACCOUNT, "raced")].count("stop") == 1
 
 
 def test_16_creates_on_one_endpoint_from_two_processes_one_wins(
@@ -240,7 +243,9 @@ def test_16_creates_on_one_endpoint_from_two_processes_one_wins(
     )
     assert total(reports) == Counter({"ok": 1, "ResourceInUseError": 15})
     live = [
-        e for e in (shared_store.get(f"{p}{i}") for p in "ab" for i in range(8)) if e is not None
+        e
+        for e in (shared_store.get(ACCOUNT, f"{p}{i}") for p in "ab" for i in range(8))
+        if e is not None
     ]
     assert [e.endpoint_name for e in live] == ["shared"]
 
@@ -274,8 +279,8 @@ def test_two_reconcilers_in_two_processes_never_take_the_same_step(
     keys = [json.loads(line)["key"] for line in log.read_text().splitlines()]
     assert len(keys) == len(set(keys))
     for name in names:
-        assert shared_store.get(name).status.value == "Completed"  # type: ignore[union-attr]
-        assert [h.event for h in shared_store.history(name)].count("stopped") == 1
+        assert shared_store.get(ACCOUNT, name).status.value == "Completed"  # type: ignore[union-attr]
+        assert [h.event for h in shared_store.history(ACCOUNT, name)].count("stopped") == 1
 
 
 @pytest.mark.parametrize(
@@ -298,21 +303,21 @@ def test_a_reconciler_killed_mid_stop_is_finished_by_a_new_process_each_step_onc
         if doomed.poll() is None:
             doomed.kill()
         doomed.communicate(timeout=30)  # reap it and close its pipes
-    assert shared_store.get("crashy").status.value == "Stopping"  # type: ignore[union-attr]
+    assert shared_store.get(ACCOUNT, "crashy").status.value == "Stopping"  # type: ignore[union-attr]
     assert (
         len(log.read_text().splitlines()) == 3 + crash_after
     )  # the create's 3 steps, then the stop's
 
     (report,) = run_together([["reconcile", shared_url, str(log), "0", "0.5", "1"]])
     assert report["carried_out"] == 3 - crash_after
-    exp = shared_store.get("crashy")
+    exp = shared_store.get(ACCOUNT, "crashy")
     assert exp is not None
     assert exp.status.value == "Completed"
     assert {v.name: v.status.value for v in exp.variants} == {
         "prod": "Deleted",
         "shadow": "InService",
     }
-    events = [h.event for h in shared_store.history("crashy")]
+    events = [h.event for h in shared_store.history(ACCOUNT, "crashy")]
     assert events == ["create", "provisioned", "started", "stop", "stopped"]
     steps = [Step(**json.loads(line)) for line in log.read_text().splitlines()]
     assert len({s.key for s in steps}) == len(steps)
@@ -424,7 +429,7 @@ def _ready() -> None:
 def _worker_stop(url: str, name: str, threads: str) -> dict[str, Any]:
     store = open_store(url)
     service = service_on(store)
-    store.get(name)  # connect before the race
+    store.get(ACCOUNT, name)  # connect before the race
     _ready()
     outcomes = race(
         int(threads), lambda: service.invoke("StopInferenceExperiment", {"Name": name, **STOP})
@@ -437,7 +442,7 @@ def _worker_create(
 ) -> dict[str, Any]:
     store = open_store(url)
     service = service_on(store, max_live_experiments=int(max_live) or None)
-    store.get("warm-up")
+    store.get(ACCOUNT, "warm-up")
     _ready()
     counter = iter(range(int(threads)))
     lock = threading.Lock()
@@ -475,6 +480,7 @@ class _CrashingActuator(SimulatedActuator):
 def _worker_reconcile(
     url: str, log: str, crash_after: str, lease: str, expect: str
 ) -> dict[str, Any]:
+
     store = open_store(url)
     service = service_on(store)
     actuator = _CrashingActuator(log, int(crash_after))

@@ -24,6 +24,9 @@ from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 JSON11 = "application/x-amz-json-1.1"
 FUTURE = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=1)
 
@@ -456,7 +459,7 @@ def test_a_client_that_leaves_mid_body_changes_nothing(
             b"Content-Length: %d\r\n\r\n%s" % (len(body) + 10, body)
         )
     time.sleep(0.3)
-    assert service.store.get("half-1") is None
+    assert service.store.get(ACCOUNT, "half-1") is None
     status, _, _ = raw(server.port, b'{"Name": "half-1"}')
     assert status == 400  # ResourceNotFound, and the server still answers
 
@@ -532,6 +535,7 @@ def test_boto3_sees_the_rule_that_refused_a_request(
 def test_a_token_signed_with_the_secret_but_not_issued_is_a_validation_error_not_a_500(
     start_server: Any, client_for: Any
 ) -> None:
+
     import base64
     import hashlib
     import hmac

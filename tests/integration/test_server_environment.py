@@ -14,6 +14,9 @@ from lifecycle.cli import _parser, main
 from lifecycle.http.options import environment_variable
 from lifecycle.stores import open_store
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 REPO = Path(__file__).resolve().parents[2]
 
 #: a value for each serve flag's variable, none of them the default, and what it parses to
@@ -121,7 +124,7 @@ def test_a_server_runs_on_its_variables_and_a_flag_wins(
             client.create_inference_experiment(**create_request("env-2"))
     store = open_store(f"sqlite:///{database}")
     try:
-        assert store.get("env-1") is not None
+        assert store.get("111122223333", "env-1") is not None
     finally:
         store.close()
 
@@ -134,7 +137,7 @@ def test_a_server_keeps_its_experiments_in_the_postgresql_its_variable_names(
     client_for(server.url).create_inference_experiment(**create_request("env-pg"))
     store = open_store(postgres_url)
     try:
-        found = store.get("env-pg")
+        found = store.get(ACCOUNT, "env-pg")
         assert found is not None and found.endpoint_name == "ep-env-pg"
     finally:
         store.close()
@@ -151,6 +154,7 @@ def test_a_bad_variable_stops_the_server_before_it_starts(serve_process: Any) ->
 def test_migrate_reads_the_store_serve_reads(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+
     database = tmp_path / "migrated.db"
     monkeypatch.setenv("LIFECYCLE_STORE", f"sqlite:///{database}")
     assert main(["migrate", "--dry-run"]) == 0

@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from lifecycle.http.app import LifecycleApp
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
+
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
 
 JSON11 = "application/x-amz-json-1.1"
 
@@ -134,7 +138,7 @@ def test_in_process_shutdown_mid_traffic_loses_no_committed_transition(
     traffic.wait_for(200)
     running.stop()  # uvicorn's graceful shutdown, as on SIGTERM
     traffic.join()
-    check_nothing_lost(traffic.committed, service.store.get)
+    check_nothing_lost(traffic.committed, partial(service.store.get, service.account_id))
 
 
 @pytest.mark.skipif(not sqlite_available(), reason="the SQLite store is not built yet")
@@ -158,6 +162,6 @@ def test_sigterm_mid_traffic_loses_no_committed_transition_in_sqlite(
     open_store = importlib.import_module("lifecycle.stores").open_store
     store = open_store(url)
     try:
-        check_nothing_lost(traffic.committed, store.get)
+        check_nothing_lost(traffic.committed, partial(store.get, ACCOUNT))
     finally:
         store.close()

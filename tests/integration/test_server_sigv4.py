@@ -22,6 +22,9 @@ from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 KEY, SECRET = "AKIDLIFECYCLETEST", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 JSON11 = "application/x-amz-json-1.1"
 HOST = "127.0.0.1:8080"
@@ -290,12 +293,13 @@ def test_boto3_with_a_wrong_secret_or_key_is_refused_and_nothing_changes(
         client.create_inference_experiment(**create_request("refused-1"))
     assert caught.value.response["Error"]["Code"] == code
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
-    assert service.store.get("refused-1") is None
+    assert service.store.get(ACCOUNT, "refused-1") is None
 
 
 def test_an_unsigned_http_request_is_refused(
     signed_server: tuple[Any, ExperimentService],
 ) -> None:
+
     running, _ = signed_server
     connection = http.client.HTTPConnection("127.0.0.1", running.port, timeout=5)
     connection.request(

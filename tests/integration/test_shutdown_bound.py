@@ -32,6 +32,9 @@ from lifecycle.domain.statuses import ExperimentStatus
 from lifecycle.stores import SqliteStore
 from lifecycle.testing import VirtualClock, World
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 EXPERIMENTS = 1_000
 STEP_SECONDS = 0.02
 #: steps the first server carries out before it is told to stop
@@ -136,6 +139,7 @@ def creating_left(client: Any) -> bool:
 def test_sigterm_mid_pass_exits_within_the_bound_and_the_rest_runs_after_a_restart(
     serve_process: Any, client_for: Any, tmp_path: Path
 ) -> None:
+
     db = tmp_path / "shutdown.db"
     names = seed_creating(db, EXPERIMENTS)
     url = f"sqlite:///{db}"
@@ -157,7 +161,7 @@ def test_sigterm_mid_pass_exits_within_the_bound_and_the_rest_runs_after_a_resta
     assert len(confirmed) < EXPERIMENTS, "the pass ran to its end: SIGTERM did not cut it"
     store = SqliteStore(db)
     try:
-        after_first = {name: store.get(name) for name in names}
+        after_first = {name: store.get(ACCOUNT, name) for name in names}
     finally:
         store.close()
     saved: list[str] = []
@@ -191,7 +195,7 @@ def test_sigterm_mid_pass_exits_within_the_bound_and_the_rest_runs_after_a_resta
     assert [key for key in saved if key in repeated] == []  # a saved step is never redone
     store = SqliteStore(db)
     try:
-        final = [store.get(name) for name in names]
+        final = [store.get(ACCOUNT, name) for name in names]
     finally:
         store.close()
     moved_on = {ExperimentStatus.CREATED, ExperimentStatus.STARTING, ExperimentStatus.RUNNING}

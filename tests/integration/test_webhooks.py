@@ -531,10 +531,10 @@ def test_a_store_outage_is_waited_out_and_said_once(
         def __getattr__(self, name: str) -> Any:
             return getattr(self.store, name)
 
-        def changes(self, after: int | None, limit: int) -> Any:
+        def changes(self, after: int | None, limit: int, account: str | None = None) -> Any:
             if self.down:
                 raise StoreUnavailableError("the store is down", kind="connection")
-            return self.store.changes(after, limit)
+            return self.store.changes(after, limit, account)
 
     receiver.start()
     flaky = Down(fed.store)

@@ -14,6 +14,9 @@ from lifecycle.testing import strategies
 
 from .conftest import World
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 
 def test_the_catalogue_names_every_rule_id_of_the_engine_and_no_other() -> None:
     status_rules = {status_rule(event) for event in (*OPERATION_EVENTS.values(), "delete")}
@@ -44,6 +47,7 @@ def test_a_request_breaking_a_rule_gets_the_code_and_operation_the_catalogue_say
 def test_a_rule_broken_only_with_others_gets_the_code_the_catalogue_says(
     rule: str, data: st.DataObject
 ) -> None:
+
     case = data.draw(strategies.implied_requests(rule))
     reasons = case.arrange().service.explain(case.operation, case.payload)
     assert [r.code for r in reasons if r.rule == rule] == [RULE_CATALOG[rule].code]
@@ -53,7 +57,7 @@ def test_a_rule_broken_only_with_others_gets_the_code_the_catalogue_says(
 def test_a_stale_save_is_the_versioned_save_rule() -> None:
     world = World()
     world.running()
-    stale = world.store.get("exp")
+    stale = world.store.get(ACCOUNT, "exp")
     assert stale is not None
     world.service.invoke(
         "StopInferenceExperiment", {"Name": "exp", "ModelVariantActions": {"shadow": "Promote"}}

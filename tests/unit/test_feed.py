@@ -31,6 +31,7 @@ ARN = "arn:aws:sagemaker:eu-west-1:210987654321:inference-experiment/exp-1"
 
 def change(position: int = 7, **kw: Any) -> Change:
     fields: dict[str, Any] = {
+        "account": "210987654321",
         "name": "exp-1",
         "arn": ARN,
         "time": T0 + 0.75,
@@ -80,9 +81,13 @@ def test_an_events_bytes_are_its_json_in_utf8_without_spaces() -> None:
     assert b"\xc3\xbc" in body and b": " not in body
 
 
-def test_an_arn_that_is_not_sagemakers_leaves_account_and_region_empty() -> None:
-    e = event(change(arn="not-an-arn", from_status=None))
-    assert (e["account"], e["region"], e["detail"]["PreviousStatus"]) == ("", "", None)
+def test_an_events_account_is_the_changes_and_its_region_the_arns() -> None:
+    e = event(change(account="111122223333", arn="not-an-arn", from_status=None))
+    assert (e["account"], e["region"], e["detail"]["PreviousStatus"]) == (
+        "111122223333",
+        "",
+        None,
+    )
 
 
 @pytest.fixture

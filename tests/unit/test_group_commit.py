@@ -18,6 +18,9 @@ from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore
 from lifecycle.testing import create_payload
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 
 def _store_with(path: Path, names: list[str]) -> tuple[SqliteStore, ExperimentService]:
     store = SqliteStore(path)
@@ -35,7 +38,7 @@ def _queued(store: SqliteStore, n: int) -> None:
 
 
 def _save(store: SqliteStore, name: str, version: int, results: dict[str, Any]) -> None:
-    exp = store.get(name)
+    exp = store.get(ACCOUNT, name)
     assert exp is not None
     exp.description = f"saved by {threading.current_thread().name}"
     entry = HistoryEntry(name, 1.0, "update", exp.status, ExperimentStatus.CREATING)
@@ -79,9 +82,11 @@ def test_writes_that_wait_together_commit_in_one_transaction_and_a_stale_one_fai
     (stale,) = [r[1] for r in results.values() if r[0] == "error"]
     assert isinstance(stale, StaleVersionError)
     for name in names:
-        exp = store.get(name)
+        exp = store.get(ACCOUNT, name)
         assert exp is not None and exp.version == 2
-        assert len(store.history(name)) == 2  # the create and one save: the stale one left none
+        assert (
+            len(store.history(ACCOUNT, name)) == 2
+        )  # the create and one save: the stale one left none
     store.close()
 
 
@@ -101,13 +106,14 @@ def test_a_failed_transaction_fails_each_of_its_writes_and_writes_nothing(
     assert [r[0] for r in results.values()] == ["error"] * 3
     assert all(isinstance(r[1], StoreUnavailableError) for r in results.values())
     monkeypatch.undo()
-    assert {store.get(n).version for n in names} == {1}  # type: ignore[union-attr]
+    assert {store.get(ACCOUNT, n).version for n in names} == {1}  # type: ignore[union-attr]
     store.close()
 
 
 def test_a_write_that_cannot_get_the_lock_within_the_bound_is_unavailable_and_leaves_the_queue(
     tmp_path: Path,
 ) -> None:
+
     store = SqliteStore(tmp_path / "t.db", timeout=0.2)
     held, done = threading.Event(), threading.Event()
 

@@ -20,6 +20,9 @@ from lifecycle.stores.memory import MemoryStore
 
 from .conftest import T0, World, create_request, variant
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 DAY = 86400.0
 
 
@@ -193,7 +196,7 @@ def test_a_created_experiment_whose_end_passed_is_started_and_stopped_at_once(wo
     d = world.describe()
     assert d["Status"] == "Completed"
     assert "EndTime passed" in d["StatusReason"]
-    events = [h.event for h in world.store.history("exp")]
+    events = [h.event for h in world.store.history(ACCOUNT, "exp")]
     assert events[-4:] == ["start", "started", "stop", "stopped"]
 
 
@@ -345,6 +348,7 @@ def test_a_start_due_while_updating_fires_after_updated(make_world: Any) -> None
 def test_delete_removes_the_record_in_created_completed_cancelled(
     make_world: Any, status: str
 ) -> None:
+
     world = make_world()
     if status == "Created":
         world.create(Schedule={"StartTime": T0 + DAY})
@@ -430,8 +434,8 @@ def test_describe_unknown_is_not_found(world: World) -> None:
 
 def test_a_stale_version_writes_nothing(world: World) -> None:
     world.running()
-    a = world.store.get("exp")
-    b = world.store.get("exp")
+    a = world.store.get(ACCOUNT, "exp")
+    b = world.store.get(ACCOUNT, "exp")
     assert a is not None and b is not None
     a.description = "first"
     world.store.save(a, a.version, [])
@@ -451,7 +455,7 @@ def test_listeners_hear_each_committed_transition(world: World) -> None:
 def test_history_holds_time_event_statuses_and_request_id(world: World) -> None:
     world.create()
     world.service.invoke("DescribeInferenceExperiment", {"Name": "exp"})
-    [entry] = world.store.history("exp")
+    [entry] = world.store.history(ACCOUNT, "exp")
     assert (entry.time, entry.event, entry.from_status, entry.to_status) == (
         T0,
         "create",

@@ -10,9 +10,13 @@ import pytest
 from lifecycle.actuators import SimulatedActuator
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
+from lifecycle.stores.base import ExperimentKey
 from lifecycle.stores.memory import MemoryStore
 
 from .conftest import Clock, World, create_request
+
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
 
 
 def test_each_transitional_status_lasts_the_settle_time(make_world: Any) -> None:
@@ -37,9 +41,9 @@ def test_with_settle_zero_one_pass_runs_a_new_experiment_to_running(world: World
 
 def test_nothing_due_does_nothing(world: World) -> None:
     world.running()
-    version = world.store.get("exp").version  # type: ignore[union-attr]
+    version = world.store.get(ACCOUNT, "exp").version  # type: ignore[union-attr]
     assert world.reconciler.run_once() == 0
-    assert world.store.get("exp").version == version  # type: ignore[union-attr]
+    assert world.store.get(ACCOUNT, "exp").version == version  # type: ignore[union-attr]
 
 
 def failing_world(action: str, times: int, **kw: Any) -> tuple[World, SimulatedActuator]:
@@ -213,7 +217,7 @@ def test_stop_ends_a_pass_between_steps_saving_what_was_carried_out() -> None:
     actuator = StopAfterTwo()
     reconciler = Reconciler(service, actuator)
     assert reconciler.run_once() == 2
-    statuses = {n: store.get(n).status for n in "abcd"}  # type: ignore[union-attr]
+    statuses = {n: store.get(ACCOUNT, n).status for n in "abcd"}  # type: ignore[union-attr]
     assert statuses == {"a": "Starting", "b": "Starting", "c": "Creating", "d": "Creating"}
     assert reconciler.stopping
     assert reconciler.run_once() == 0  # stopped: no more passes
@@ -224,7 +228,7 @@ def test_release_lets_another_reconciler_take_the_work_at_once() -> None:
     store, service, clock = _counted()
     service.invoke("CreateInferenceExperiment", create_request("a"))
     leaving = Reconciler(service, owner="leaving")
-    assert store.claim(clock(), 10, "leaving", 30.0) == ["a"]
+    assert store.claim(clock(), 10, "leaving", 30.0) == [ExperimentKey(ACCOUNT, "a")]
     assert Reconciler(service, owner="next").run_once() == 0  # claimed by another
     assert leaving.release() == 1
     assert Reconciler(service, owner="next").run_once() == 2
@@ -253,6 +257,7 @@ def test_the_observer_hears_each_step_and_each_pass() -> None:
 def test_each_failed_attempt_has_one_log_line_with_its_step(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+
     caplog.set_level(logging.INFO, logger="lifecycle.reconciler")
     _, service, _ = _counted()
     service.invoke("CreateInferenceExperiment", create_request("a"))

@@ -16,6 +16,9 @@ from lifecycle.errors import LifecycleError
 
 from .conftest import World, create_request
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 DAY = 86400.0
 #: 9999-12-31T23:59:59Z: a StartTime here has a default EndTime no client can parse
 LAST_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
@@ -191,7 +194,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 assert r is None and err.code == "ResourceNotFound"
                 continue
             assert r is not None and d["Status"] == r.status
-            version = self.world.store.get(name).version  # type: ignore[union-attr]
+            version = self.world.store.get(ACCOUNT, name).version  # type: ignore[union-attr]
             assert version >= self.versions.get(name, 0), "a version went down"
             self.versions[name] = version
         listed: list[str] = []
@@ -219,4 +222,5 @@ LifecycleMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
 test_lifecycle_against_reference_model = LifecycleMachine.TestCase

@@ -26,6 +26,9 @@ from lifecycle.stores import MemoryStore
 
 from .conftest import Clock, create_request, variant
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 NAMES = st.sampled_from(["a", "b"])
 #: a transitional variant status, and the step that must be confirmed to leave it for this one
 _ENDED_BY = {
@@ -136,7 +139,9 @@ class StepMachine(RuleBasedStateMachine):
     def _note_failures_before(self) -> None:
         """Before a pass: where each experiment is, so this pass's tries can be compared."""
         self._where = {
-            e.name: (e.status.value, e.entered_at) for e in map(self.store.get, ("a", "b")) if e
+            e.name: (e.status.value, e.entered_at)
+            for e in (self.store.get(ACCOUNT, n) for n in ("a", "b"))
+            if e
         }
 
     @invariant()
@@ -144,7 +149,7 @@ class StepMachine(RuleBasedStateMachine):
         new = self.actuator.confirmed[self.confirmed_before :]
         self.confirmed_before = len(self.actuator.confirmed)
         for name in ("a", "b"):
-            exp = self.store.get(name)
+            exp = self.store.get(ACCOUNT, name)
             if exp is None:
                 self.seen.pop(name, None)
                 continue
@@ -185,7 +190,7 @@ class StepMachine(RuleBasedStateMachine):
     @invariant()
     def once_tested_an_endpoint_always_has_its_production_variant(self) -> None:
         for name, endpoint in self.actuator.endpoints.items():
-            exp = self.store.get(name)
+            exp = self.store.get(ACCOUNT, name)
             if endpoint.tested and exp is not None and exp.status.value != "Cancelled":
                 assert endpoint.production in endpoint.live, (
                     name,
@@ -200,4 +205,5 @@ StepMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
 test_steps_under_an_actuator_that_fails_at_random = StepMachine.TestCase

@@ -10,6 +10,9 @@ from lifecycle.errors import ConflictError, NotFoundError, ValidationError
 
 from .conftest import World, variant
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 
 def stop(world: World, **kw: Any) -> dict[str, Any]:
     kw.setdefault("Name", "exp")
@@ -319,6 +322,7 @@ def test_a_promoted_variant_without_a_desired_item_keeps_its_configuration(world
 def test_a_desired_item_replaces_the_promoted_variants_model_and_infrastructure(
     world: World,
 ) -> None:
+
     world.running()
     stop(
         world,
@@ -357,7 +361,7 @@ def test_shadow_mode_config_is_kept_after_a_promotion(world: World) -> None:
 def test_the_stop_is_recorded_once_in_history(world: World) -> None:
     world.running()
     stop(world, ModelVariantActions={"shadow": "Promote"}, Reason="why")
-    entries = [h for h in world.store.history("exp") if h.event == "stop"]
+    entries = [h for h in world.store.history(ACCOUNT, "exp") if h.event == "stop"]
     assert len(entries) == 1
     assert (entries[0].from_status, entries[0].to_status, entries[0].reason) == (
         "Running",

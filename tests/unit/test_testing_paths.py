@@ -24,6 +24,9 @@ from lifecycle.testing.paths import (
     transition_coverage,
 )
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 MACHINES = ["experiment", "variant"]
 ALL_SHORTEST = [p for m in MACHINES for p in shortest_paths(m)]
 
@@ -41,7 +44,7 @@ def experiment_rows(path: Path) -> list[tuple[str, str | None, str]]:
 def history(world: World) -> list[tuple[str, str | None, str]]:
     return [
         (h.event, h.from_status.value if h.from_status else None, h.to_status.value)
-        for h in world.store.history(world.name)
+        for h in world.store.history(ACCOUNT, world.name)
     ]
 
 

@@ -11,12 +11,15 @@ from lifecycle.errors import ConflictError
 from lifecycle.testing import VirtualClock, World, create_payload, experiment_in
 from lifecycle.testing.paths import path_to, shortest_paths
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 
 @pytest.mark.parametrize("status", list(E))
 def test_experiment_in_every_status(status: E) -> None:
     world = experiment_in(status)
     assert world.status() == status.value
-    entries = world.store.history("exp")
+    entries = world.store.history(ACCOUNT, "exp")
     assert entries[-1].to_status is status
     # every change of status is a transition in history: nothing wrote the field
     assert [e.from_status for e in entries[1:]] == [e.to_status for e in entries[:-1]]
@@ -37,7 +40,7 @@ def test_the_world_has_everything_a_test_needs() -> None:
     world = experiment_in("Running", name="my-exp", settle=30)
     assert world.name == "my-exp"
     assert world.service.settle_seconds == 30
-    assert world.store.get("my-exp") is not None
+    assert world.store.get(ACCOUNT, "my-exp") is not None
     assert world.reconciler.clock is world.clock
     assert world.service.clock is world.clock
     assert isinstance(world.actuator, SimulatedActuator)
@@ -91,7 +94,7 @@ def test_the_clock_never_goes_back_and_advance_runs_each_step_at_its_due_time() 
     world.invoke("CreateInferenceExperiment", create_payload(EndpointName="ep"))
     t0 = world.clock.now
     world.advance(3600)
-    assert [(h.event, h.time - t0) for h in world.store.history("exp")] == [
+    assert [(h.event, h.time - t0) for h in world.store.history(ACCOUNT, "exp")] == [
         ("create", 0),
         ("provisioned", 30),
         ("started", 60),

@@ -11,6 +11,9 @@ from lifecycle.errors import ValidationError
 
 from .conftest import T0, World
 
+#: the account of the service and the experiments here (the service's default)
+ACCOUNT = "123456789012"
+
 #: 9999-12-31T23:59:59Z, the last second a datetime (and so boto3) can hold
 LAST_SECOND = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -48,6 +51,7 @@ def test_every_time_describe_returns_is_whole_milliseconds(world: World) -> None
 def test_a_schedule_read_with_describe_and_sent_back_is_no_change_while_running(
     world: World,
 ) -> None:
+
     world.clock.now = T0 + 0.2960184
     world.running()
     schedule = {k: as_boto3_sends(v) for k, v in world.describe()["Schedule"].items()}
@@ -68,7 +72,7 @@ def test_creation_time_after_an_experiments_own_creation_time_leaves_it_out(worl
 def test_the_times_of_the_history_are_whole_milliseconds(world: World) -> None:
     world.clock.now = T0 + 0.98765
     world.running()
-    assert all(whole_ms(e.time) for e in world.store.history("exp"))
+    assert all(whole_ms(e.time) for e in world.store.history(ACCOUNT, "exp"))
 
 
 def test_a_start_time_whose_default_end_passes_year_9999_is_refused_on_create(world: World) -> None:

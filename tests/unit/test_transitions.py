@@ -70,6 +70,7 @@ def _experiment(status: E, *, start: float = NOW - 10) -> Experiment:
         Variant("shadow", "model-b", {}, variant_status),
     ]
     return Experiment(
+        account="123456789012",
         name="exp",
         arn="arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/exp",
         endpoint_name="ep",
