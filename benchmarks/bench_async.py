@@ -158,11 +158,12 @@ async def bench_postgres_transport(dsn: str, schema: str, callers: int, calls: i
     loop = asyncio.get_running_loop()
 
     async def in_threads(i: int) -> object:
-        return await loop.run_in_executor(threads, store.get, f"read-{pick.randrange(SEEDED)}")
+        name = f"read-{pick.randrange(SEEDED)}"
+        return await loop.run_in_executor(threads, store.get, sync.account_id, name)
 
     async def natively(i: int) -> object:
         async with pool.connection() as conn:
-            cursor = await conn.execute(sql, (f"read-{pick.randrange(SEEDED)}",))
+            cursor = await conn.execute(sql, (sync.account_id, f"read-{pick.randrange(SEEDED)}"))
             rows = await cursor.fetchall()
         return row_experiment(rows[0])
 

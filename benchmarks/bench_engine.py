@@ -38,6 +38,7 @@ def seed(n: int) -> tuple[ExperimentService, list[str]]:
     for i in range(n):
         name = f"exp-{i:07d}"
         exp = Experiment(
+            account=service.account_id,
             name=name,
             arn=service.arn(name),
             endpoint_name=f"ep-{i}",

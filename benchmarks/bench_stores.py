@@ -82,6 +82,7 @@ def experiment(
     created = T0 + i
     live = not status.terminal
     exp = Experiment(
+        account="123456789012",
         name=name,
         arn=f"arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/{name}",
         endpoint_name=f"ep-{prefix}-{i}",
@@ -147,7 +148,7 @@ class _WithoutFeed:
     """Mixed in before a SQL store: its change-feed rows left out, so a save writes what it
     wrote before the feed (the record and its history rows, nothing else)."""
 
-    def _change_rows(self, arn: str, entries: Any, numbering: Any) -> list[tuple[Any, ...]]:
+    def _change_rows(self, exp: Any, entries: Any, numbering: Any) -> list[tuple[Any, ...]]:
         return []
 
 

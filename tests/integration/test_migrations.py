@@ -3,9 +3,11 @@ replicas that migrate at once; a schema newer than the build; ``lifecycle migrat
 
 The landed databases are ``tests/fixtures/landed_v1/``: SQL dumps of a
 SQLite file and a PostgreSQL schema that the build of commit e0a89f4 wrote,
-with what that build answered for each experiment, made by
-``scripts/landed_fixtures.py``. Each test loads them into a file or schema
-of its own.
+with what that build answered for each experiment, and
+``tests/fixtures/landed_v3/``, the same of the build of commit 0b731a1 (schema
+version 3: one account per service, the change feed) with experiments of two
+accounts; both made by ``scripts/landed_fixtures.py``. Each test loads them
+into a file or schema of its own.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from lifecycle.errors import EndpointInUseError, SchemaTooNewError, StoreError
+from lifecycle.errors import (
+    EndpointInUseError,
+    LiveLimitError,
+    NameInUseError,
+    NotFoundError,
+    SchemaTooNewError,
+    StoreError,
+)
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore, _migrations, migrate_store, open_store
@@ -29,6 +38,7 @@ from lifecycle.stores._migrations import LATEST, Migration
 from lifecycle.stores._sql_statements import Statements
 from lifecycle.stores._sql_store import SqlStore
 from lifecycle.testing import create_payload
+from tests._feed import read_all
 
 #: the account of the service and the experiments here (the service's default)
 ACCOUNT = "123456789012"
@@ -38,6 +48,10 @@ if TYPE_CHECKING:
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "landed_v1"
 EXPECTED: dict[str, Any] = json.loads((FIXTURES / "expected.json").read_text())
+FIXTURES_V3 = FIXTURES.parent / "landed_v3"
+EXPECTED_V3: dict[str, Any] = json.loads((FIXTURES_V3 / "expected.json").read_text())
+#: the account of the version-3 fixture's other service
+OTHER_ACCOUNT = "210987654321"
 NAMES = sorted(EXPECTED["sqlite"]["describe"])
 #: the schema name the landed build wrote in PostgreSQL, renamed to each test's own
 FIXTURE_SCHEMA = "lifecycle_landed_fixture"
@@ -100,16 +114,16 @@ def postgres_db(dsn: str, schema: str) -> Db:
     )
 
 
-def load_landed(db: Db) -> Db:
-    """Fill ``db`` with what the landed build wrote."""
+def load_landed(db: Db, fixtures: Path = FIXTURES) -> Db:
+    """Fill ``db`` with what the landed build of ``fixtures`` wrote."""
     if db.path is not None:
         conn = sqlite3.connect(db.path)
-        conn.executescript((FIXTURES / "sqlite.sql").read_text())
+        conn.executescript((fixtures / "sqlite.sql").read_text())
         conn.close()
     else:
         import psycopg
 
-        dump = (FIXTURES / "postgres.sql").read_text().replace(FIXTURE_SCHEMA, db.schema)
+        dump = (fixtures / "postgres.sql").read_text().replace(FIXTURE_SCHEMA, db.schema)
         with psycopg.connect(db.dsn, autocommit=True) as conn_pg:
             conn_pg.execute(dump)
     return db
@@ -129,6 +143,13 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Db:
 def landed(db: Db) -> Db:
     """A database of each dialect as the landed build left it."""
     return load_landed(db)
+
+
+@pytest.fixture
+def landed_v3(db: Db) -> Db:
+    """A database of each dialect as the build of schema version 3 left it: two accounts'
+    experiments on one store, and its change feed."""
+    return load_landed(db, FIXTURES_V3)
 
 
 def open_sql(url: str) -> SqliteStore | PostgresStore:
@@ -601,5 +622,97 @@ def test_a_landed_store_gains_the_change_feed_empty_and_feeds_it_from_then_on(
         assert [(c.name, c.event) for c in read_all(store)] == [("fed", "create")]
         store.save_feed_cursor("hook", 7)
         assert store.feed_cursor("hook") == 7
+    finally:
+        store.close()
+
+
+# -- version 3 (one account per service) to accounts in the store ---------------------------------
+
+
+def test_a_version_3_database_is_found_at_3_and_lifecycle_migrate_plans_the_accounts_step(
+    landed_v3: Db,
+) -> None:
+    report = migrate_store(landed_v3.url, dry_run=True)
+    assert (report.from_version, report.to_version) == (3, LATEST)
+    assert report.steps[0].version == 4 and report.steps[0].description.startswith("accounts:")
+    dry = run_cli("migrate", "--store", landed_v3.url, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would migrate from schema version 3 to {LATEST}" in dry.stdout
+    assert "  4: accounts: experiments, history and changes keyed by account" in dry.stdout
+    assert landed_v3.version_log() == [1, 2, 3]  # a dry run writes nothing
+
+
+def test_opening_a_version_3_database_puts_each_experiment_in_the_account_of_its_arn(
+    landed_v3: Db,
+) -> None:
+    expected = EXPECTED_V3[landed_v3.dialect]
+    store = open_sql(landed_v3.url)
+    try:
+        assert (store.migration.from_version, store.migration.to_version) == (3, LATEST)
+        service = ExperimentService(store)
+        for account, described in expected["describe"].items():
+            mine = service.for_account(account)
+            for name, answer in described.items():
+                assert json_of(mine.describe_inference_experiment(Name=name)) == answer
+                history = store.history(account, name)
+                assert json_of([list(e) for e in history]) == expected["history"][account][name]
+            # the build listed every experiment of the store; now each account lists its own
+            listed = expected["list"][account]["InferenceExperiments"]
+            assert json_of(mine.list_inference_experiments(MaxResults=100)) == {
+                "InferenceExperiments": [e for e in listed if e["Name"] in described]
+            }
+        # each account sees only its own: the other's names do not exist to it
+        with pytest.raises(NotFoundError):
+            service.describe_inference_experiment(Name="elsewhere")
+        with pytest.raises(NotFoundError):
+            service.for_account(OTHER_ACCOUNT).describe_inference_experiment(Name="running")
+        assert len(store) == expected["count"] == 7
+        assert store.live_count() == expected["live_count"] == 4
+        assert (store.live_count(ACCOUNT), store.live_count(OTHER_ACCOUNT)) == (3, 1)
+        assert store.token_secret().hex() == expected["token_secret"]
+        # the feed keeps its positions, each change now with its account
+        feed = read_all(store, limit=100)
+        assert json_of([[c[0], *c[2:]] for c in feed]) == expected["changes"]
+        assert [c.account for c in feed] == [c.arn.split(":")[4] for c in feed]
+        assert {c.account for c in feed} == {ACCOUNT, OTHER_ACCOUNT}
+        theirs = read_all(store, limit=100, account=OTHER_ACCOUNT)
+        assert theirs == [c for c in feed if c.account == OTHER_ACCOUNT]
+    finally:
+        store.close()
+    assert landed_v3.version_log() == list(range(1, LATEST + 1))
+    if landed_v3.path is not None:
+        assert landed_v3.query("PRAGMA user_version") == [(LATEST,)]
+
+
+def test_a_migrated_version_3_database_keeps_its_rules_per_account(landed_v3: Db) -> None:
+    store = open_sql(landed_v3.url)
+    try:
+        # the build's clock stood at 1_800_000_180 when it stopped
+        service = ExperimentService(store, clock=lambda: 1_800_000_600.0, max_live_experiments=4)
+        other = service.for_account(OTHER_ACCOUNT)
+        # the live endpoint index holds per account: ep-running is taken in its own only
+        with pytest.raises(EndpointInUseError):
+            service.create_inference_experiment(
+                **create_payload(Name="again", EndpointName="ep-running")
+            )
+        # and a name is taken per account: the other account may have its own "running"
+        arn = other.create_inference_experiment(
+            **create_payload(Name="running", EndpointName="ep-running")
+        )["InferenceExperimentArn"]
+        assert arn == f"arn:aws:sagemaker:us-east-1:{OTHER_ACCOUNT}:inference-experiment/running"
+        with pytest.raises(NameInUseError):
+            service.create_inference_experiment(
+                **create_payload(Name="running", EndpointName="ep-new")
+            )
+        # the live counts were made per account: 3 of 4 here, 2 there
+        service.create_inference_experiment(**create_payload(Name="fourth", EndpointName="ep-4"))
+        with pytest.raises(LiveLimitError):
+            service.create_inference_experiment(**create_payload(Name="fifth", EndpointName="ep-5"))
+        other.create_inference_experiment(**create_payload(Name="third", EndpointName="ep-3"))
+        assert (store.live_count(ACCOUNT), store.live_count(OTHER_ACCOUNT)) == (4, 3)
+        # the due index survived: the one left Creating is picked up and moves on
+        Reconciler(service).run_once()
+        assert service.describe_inference_experiment(Name="creating")["Status"] != "Creating"
+        assert other.describe_inference_experiment(Name="third")["Status"] != "Creating"
     finally:
         store.close()
