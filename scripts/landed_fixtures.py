@@ -54,7 +54,10 @@ LANDED = {
 SCHEMA = "lifecycle_landed_fixture"
 ROOT = Path(__file__).resolve().parents[1]
 
-# runs inside the landed build: argv is the SQLite path, the DSN, the schema, the JSON path
+# runs inside the landed build: argv is the SQLite path, the DSN, the schema, the JSON path,
+# the build's code and the fixture's version; version 3 adds another account's service on
+# the same store (its names and endpoints differ: that build kept them unique in the store)
+# and the change feed
 _FILL = r"""
 import json, sys
 import lifecycle
@@ -65,88 +68,20 @@ from lifecycle.stores.postgres import PostgresStore
 from lifecycle.stores.sqlite import SqliteStore
 from lifecycle.testing import create_payload
 
+V3 = sys.argv[6] == "3"
 NAMES = ["running", "promoted", "cancelled", "scheduled", "creating"]
+ACCOUNTS = {"123456789012": NAMES, "210987654321": ["elsewhere", "elsewhere-done"]}
 
 
 def fill(store):
     now = [1_800_000_000.0]
     service = ExperimentService(store, clock=lambda: now[0], settle_seconds=60)
     reconciler = Reconciler(service)
-
-    def tick():
-        now[0] += 60
-        reconciler.run_once()
-
-    service.create_inference_experiment(**create_payload(
-        Name="running", EndpointName="ep-running", Description="a shadow test left running",
-        Tags=[{"Key": "team", "Value": "ml"}],
-    ))
-    service.create_inference_experiment(**create_payload(Name="promoted", EndpointName="ep-promoted"))
-    service.create_inference_experiment(**create_payload(Name="cancelled", EndpointName="ep-cancelled"))
-    service.create_inference_experiment(**create_payload(
-        Name="scheduled", EndpointName="ep-scheduled",
-        Schedule={"StartTime": now[0] + 86400, "EndTime": now[0] + 2 * 86400},
-    ))
-    tick()
-    tick()
-    service.stop_inference_experiment(
-        Name="promoted", ModelVariantActions={"shadow": "Promote"},
-        DesiredState="Completed", Reason="the shadow model won",
-    )
-    service.stop_inference_experiment(
-        Name="cancelled", ModelVariantActions={"shadow": "Remove"}, DesiredState="Cancelled",
-    )
-    tick()
-    service.create_inference_experiment(**create_payload(Name="creating", EndpointName="ep-creating"))
-    answer = {
-        "describe": {n: service.describe_inference_experiment(Name=n) for n in NAMES},
-        "list": service.list_inference_experiments(MaxResults=100),
-        "history": {n: [list(e) for e in store.history(n)] for n in NAMES},
-        "live_count": store.live_count(),
-        "token_secret": store.token_secret().hex(),
-        "count": len(store),
-    }
-    store.close()
-    return answer
-
-
-answers = {
-    "sqlite": fill(SqliteStore(sys.argv[1])),
-    "postgres": fill(PostgresStore(sys.argv[2], schema=sys.argv[3])),
-}
-with open(sys.argv[4], "w") as out:
-    json.dump(answers, out, indent=1, sort_keys=True)
-    out.write("\n")
-"""
-
-# runs inside the version-3 build: the version-1 fill in the default account, two more
-# experiments of another account's service on the same store, and the change feed
-_FILL_V3 = r"""
-import json, sys
-import lifecycle
-assert lifecycle.__file__.startswith(sys.argv[5]), lifecycle.__file__
-from lifecycle.service.reconciler import Reconciler
-from lifecycle.service.service import ExperimentService
-from lifecycle.stores.postgres import PostgresStore
-from lifecycle.stores.sqlite import SqliteStore
-from lifecycle.testing import create_payload
-
-ACCOUNTS = {
-    "123456789012": ["running", "promoted", "cancelled", "scheduled", "creating"],
-    "210987654321": ["elsewhere", "elsewhere-done"],
-}
-
-
-def fill(store):
-    now = [1_800_000_000.0]
-    services = {
-        account: ExperimentService(
-            store, clock=lambda: now[0], settle_seconds=60, account_id=account
+    if V3:
+        other = ExperimentService(
+            store, clock=lambda: now[0], settle_seconds=60, account_id="210987654321"
         )
-        for account in ACCOUNTS
-    }
-    service, other = services["123456789012"], services["210987654321"]
-    reconciler = Reconciler(service)
+        services = {"123456789012": service, "210987654321": other}
 
     def tick():
         now[0] += 60
@@ -162,8 +97,9 @@ def fill(store):
         Name="scheduled", EndpointName="ep-scheduled",
         Schedule={"StartTime": now[0] + 86400, "EndTime": now[0] + 2 * 86400},
     ))
-    other.create_inference_experiment(**create_payload(Name="elsewhere", EndpointName="ep-elsewhere"))
-    other.create_inference_experiment(**create_payload(Name="elsewhere-done", EndpointName="ep-done"))
+    if V3:
+        other.create_inference_experiment(**create_payload(Name="elsewhere", EndpointName="ep-elsewhere"))
+        other.create_inference_experiment(**create_payload(Name="elsewhere-done", EndpointName="ep-done"))
     tick()
     tick()
     service.stop_inference_experiment(
@@ -173,29 +109,37 @@ def fill(store):
     service.stop_inference_experiment(
         Name="cancelled", ModelVariantActions={"shadow": "Remove"}, DesiredState="Cancelled",
     )
-    other.stop_inference_experiment(
-        Name="elsewhere-done", ModelVariantActions={"shadow": "Remove"}, DesiredState="Completed",
-    )
+    if V3:
+        other.stop_inference_experiment(
+            Name="elsewhere-done", ModelVariantActions={"shadow": "Remove"}, DesiredState="Completed",
+        )
     tick()
     service.create_inference_experiment(**create_payload(Name="creating", EndpointName="ep-creating"))
-    answer = {
-        "describe": {
-            account: {n: services[account].describe_inference_experiment(Name=n) for n in names}
-            for account, names in ACCOUNTS.items()
-        },
-        "list": {
-            account: services[account].list_inference_experiments(MaxResults=100)
-            for account in ACCOUNTS
-        },
-        "history": {
-            account: {n: [list(e) for e in store.history(n)] for n in names}
-            for account, names in ACCOUNTS.items()
-        },
-        "changes": [list(c) for c in store.changes(None, 1000).changes],
-        "live_count": store.live_count(),
-        "token_secret": store.token_secret().hex(),
-        "count": len(store),
-    }
+    if V3:
+        answer = {
+            "describe": {
+                account: {n: services[account].describe_inference_experiment(Name=n) for n in names}
+                for account, names in ACCOUNTS.items()
+            },
+            "list": {
+                account: services[account].list_inference_experiments(MaxResults=100)
+                for account in ACCOUNTS
+            },
+            "history": {
+                account: {n: [list(e) for e in store.history(n)] for n in names}
+                for account, names in ACCOUNTS.items()
+            },
+            "changes": [list(c) for c in store.changes(None, 1000).changes],
+        }
+    else:
+        answer = {
+            "describe": {n: service.describe_inference_experiment(Name=n) for n in NAMES},
+            "list": service.list_inference_experiments(MaxResults=100),
+            "history": {n: [list(e) for e in store.history(n)] for n in NAMES},
+        }
+    answer.update(
+        live_count=store.live_count(), token_secret=store.token_secret().hex(), count=len(store)
+    )
     store.close()
     return answer
 
@@ -208,7 +152,6 @@ with open(sys.argv[4], "w") as out:
     json.dump(answers, out, indent=1, sort_keys=True)
     out.write("\n")
 """
-_FILLS = {1: _FILL, 3: _FILL_V3}
 
 
 def _postgres_dump(dsn: str) -> str:
@@ -271,12 +214,13 @@ def main() -> int:
                 [
                     sys.executable,
                     "-c",
-                    _FILLS[args.version],
+                    _FILL,
                     str(db),
                     args.dsn,
                     SCHEMA,
                     str(out / "expected.json"),
                     str(code),
+                    str(args.version),
                 ],
                 env={**os.environ, "PYTHONPATH": str(code)},
                 cwd=tmp,
