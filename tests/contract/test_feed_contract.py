@@ -16,10 +16,13 @@ from tests.contract.test_store_contract import T0, S, entry, make
 ACCOUNT = "123456789012"
 
 
-def created_and_saved(store: Store, name: str, *, time: float = T0) -> list[HistoryEntry]:
-    """Create ``name`` and save it once with two entries; the three entries, in order."""
+def created_and_saved(
+    store: Store, name: str, *, time: float = T0, account: str = ACCOUNT
+) -> list[HistoryEntry]:
+    """Create ``name`` (in ``account``) and save it once with two entries; the three
+    entries, in order."""
     first = entry(name, time=time, request_id=f"{name}-create")
-    exp = make(name, status=S.CREATING)
+    exp = make(name, status=S.CREATING, account=account)
     store.create(exp, first)
     exp.status = S.RUNNING
     more = [
@@ -225,3 +228,74 @@ def test_a_change_of_an_entry_has_the_entrys_fields() -> None:
     assert change == Change(
         9, "210987654321", "a", "arn:x", T0, "stop", S.RUNNING, S.STOPPING, "r", "q"
     )
+
+
+# -- accounts --------------------------------------------------------------------------------------
+
+OTHER = "210987654321"
+
+
+def test_each_change_carries_the_account_of_its_experiment(store: Store) -> None:
+    created_and_saved(store, "exp")
+    created_and_saved(store, "exp", account=OTHER)
+    changes = everything(store)
+    assert [(c.account, c.name) for c in changes] == [(ACCOUNT, "exp")] * 3 + [(OTHER, "exp")] * 3
+    assert {c.account: c.arn for c in changes} == {
+        ACCOUNT: make("exp").arn,
+        OTHER: make("exp", account=OTHER).arn,
+    }
+
+
+def test_one_accounts_changes_are_the_feeds_changes_of_that_account_on_the_same_positions(
+    store: Store,
+) -> None:
+    for i in range(4):
+        created_and_saved(store, f"exp-{i}", time=T0 + 10 * i, account=(ACCOUNT, OTHER)[i % 2])
+    changes = everything(store)
+    for account in (ACCOUNT, OTHER):
+        want = [c for c in changes if c.account == account]
+        for limit in (1, 2, 5, 100):
+            assert everything(store, limit=limit, account=account) == want, (account, limit)
+    assert everything(store, account="999999999999") == []
+
+
+def test_a_page_of_one_account_that_is_not_full_moves_its_reader_past_the_others(
+    store: Store,
+) -> None:
+    created_and_saved(store, "mine")
+    created_and_saved(store, "theirs", account=OTHER)
+    settled(store)
+    newest = store.changes(None, 100).changes[-1].position
+    page = store.changes(None, 10, ACCOUNT)
+    assert [c.name for c in page.changes] == ["mine"] * 3
+    assert page.next_position == newest  # past their three changes too
+    full = store.changes(None, 2, ACCOUNT)
+    assert full.next_position == full.changes[-1].position  # a full page: no further
+    # the others write on: a reader of this account reads nothing, and moves on with them
+    created_and_saved(store, "more", account=OTHER)
+    settled(store)
+    empty = store.changes(page.next_position, 10, ACCOUNT)
+    assert empty.changes == []
+    assert empty.next_position == store.changes(None, 100).changes[-1].position > newest
+    assert store.changes(empty.next_position, 10, ACCOUNT).next_position == empty.next_position
+    # and its own next change is the next it reads
+    created_and_saved(store, "later")
+    settled(store)
+    assert [c.name for c in store.changes(empty.next_position, 10, ACCOUNT).changes] == [
+        "later"
+    ] * 3
+    assert store.changes(None, 10, "999999999999").next_position == (
+        store.changes(None, 100).changes[-1].position
+    )
+
+
+def test_a_reader_of_one_account_behind_the_retention_is_told_so(store: Store) -> None:
+    created_and_saved(store, "mine")
+    created_and_saved(store, "theirs", account=OTHER)
+    changes = everything(store)
+    store.trim_changes(keep=2)
+    with pytest.raises(TrimmedChangesError) as caught:
+        store.changes(changes[0].position, 10, OTHER)
+    assert caught.value.trimmed_through == changes[3].position
+    assert store.changes(caught.value.trimmed_through, 10, OTHER).changes == changes[4:]
+    assert store.changes(None, 10, ACCOUNT).changes == []

@@ -729,10 +729,8 @@ def test_a_claim_keeps_due_work_from_other_owners_until_its_lease_ends(store: St
     assert names(store.claim(now, 2, "one", 30.0)) == ["a", "b"]
     assert names(store.claim(now, 10, "two", 30.0)) == ["c"]
     assert names(store.claim(now + 1, 10, "three", 30.0)) == []
-    assert names(store.claim(now + 1, 10, "one", 30.0)) == [
-        "a",
-        "b",
-    ]  # an owner may take its own again
+    # an owner may take its own again
+    assert names(store.claim(now + 1, 10, "one", 30.0)) == ["a", "b"]
     assert names(store.claim(now + 31.5, 10, "three", 30.0)) == ["a", "b", "c"]  # leases over
     assert names(store.due(now)) == ["a", "b", "c"]  # due() ignores claims
 
@@ -749,6 +747,114 @@ def test_a_claim_leaves_the_version_alone(store: Store) -> None:
     store.claim(T0, 10, "one", 60.0)
     got = store.get(ACCOUNT, "e")
     assert got is not None and got.version == 1
+
+
+# -- accounts --------------------------------------------------------------------------------------
+
+#: another account than the tests' own
+OTHER = "210987654321"
+
+
+def test_two_accounts_each_keep_an_experiment_of_one_name_on_one_endpoint(store: Store) -> None:
+    mine = add(store, make("exp", endpoint="ep"), max_live=1)
+    theirs = add(store, make("exp", endpoint="ep", account=OTHER, description="theirs"), max_live=1)
+    assert store.get(ACCOUNT, "exp") == mine
+    assert store.get(OTHER, "exp") == theirs
+    assert theirs.arn == mine.arn.replace(ACCOUNT, OTHER)
+    assert len(store) == 2  # type: ignore[arg-type]
+    # within one account the rules hold as ever
+    with pytest.raises(ResourceInUseError) as taken:
+        store.create(make("exp", endpoint="other", account=OTHER), entry("exp"))
+    assert taken.value.rule == "unique-name"
+    with pytest.raises(ResourceInUseError) as busy:
+        store.create(make("second", endpoint="ep", account=OTHER), entry("second"))
+    assert busy.value.rule == "one-live-experiment-per-endpoint"
+
+
+def test_another_accounts_experiment_is_to_every_call_a_name_that_does_not_exist(
+    store: Store,
+) -> None:
+    theirs = add(store, make("exp", account=OTHER, status=S.CREATED))
+    assert store.get(ACCOUNT, "exp") is None
+    assert store.history(ACCOUNT, "exp") == []
+    with pytest.raises(StaleVersionError) as deleting:
+        store.delete(ACCOUNT, "exp", 1)
+    missing = make("exp", status=S.CREATED)  # the same record, in this account
+    with pytest.raises(StaleVersionError) as saving:
+        store.save(missing, 1, [entry("exp", "start", S.STARTING, source=S.CREATED)])
+    with pytest.raises(StaleVersionError) as deleting_nothing:
+        store.delete(ACCOUNT, "nope", 1)
+    with pytest.raises(StaleVersionError) as saving_nothing:
+        store.save(make("nope"), 1, [])
+    for refused, truly in ((deleting, deleting_nothing), (saving, saving_nothing)):
+        assert (refused.value.code, refused.value.rule) == (truly.value.code, truly.value.rule)
+        assert refused.value.message == truly.value.message.replace("nope", "exp")
+    # and the other account's experiment is untouched by all of it
+    assert store.get(OTHER, "exp") == theirs
+    assert store.history(OTHER, "exp") == [entry("exp")]
+    assert missing.version == 0
+
+
+def test_list_shows_one_accounts_experiments_in_every_sort_and_filter(store: Store) -> None:
+    for i, name in enumerate(("a", "b", "c", "d")):
+        add(store, make(name, created=T0 + i, status=S.RUNNING if i % 2 else S.CREATED))
+    for i, name in enumerate(("b", "bb", "c", "z")):
+        add(store, make(name, created=T0 + i + 0.5, account=OTHER))
+    for sort_by in ("Name", "CreationTime", "Status"):
+        for account, want in ((ACCOUNT, {"a", "b", "c", "d"}), (OTHER, {"b", "bb", "c", "z"})):
+            pages = _pages(store, ListQuery(account, sort_by=sort_by, limit=3))
+            listed = [n for p in pages for n in p]
+            assert sorted(listed) == sorted(want), (sort_by, account)
+    assert _listed(store, status=S.RUNNING) == ["b", "d"]
+    assert [
+        e.name for e in store.list(ListQuery(OTHER, status=S.RUNNING, name_contains="b")).items
+    ] == ["bb", "b"]
+    assert store.list(ListQuery("999999999999")).items == []
+
+
+def test_the_live_limit_and_its_slots_count_per_account(store: Store) -> None:
+    first = add(store, make("a"), max_live=1)
+    add(store, make("a", account=OTHER), max_live=1)  # a limit of 1 in each account
+    with pytest.raises(ResourceLimitExceededError):
+        store.create(make("b"), entry("b"), max_live=1)
+    with pytest.raises(ResourceLimitExceededError):
+        store.create(make("b", account=OTHER), entry("b"), max_live=1)
+    first.status = S.COMPLETED
+    store.save(first, 1, [])  # frees this account's slot, not the other's
+    add(store, make("b"), max_live=1)
+    with pytest.raises(ResourceLimitExceededError):
+        store.create(make("c", account=OTHER), entry("c"), max_live=1)
+    store.delete(OTHER, "a", 1)  # deleting a live one frees its own account's slot
+    add(store, make("c", account=OTHER), max_live=1)
+    live = getattr(store, "live_count", None)  # the SQL stores' counted rows
+    if live is not None:
+        assert (live(ACCOUNT), live(OTHER), live()) == (1, 1, 2)
+
+
+def test_due_and_claims_name_the_account_of_each_experiment(store: Store) -> None:
+    add(store, make("exp", due=T0 + 1))
+    add(store, make("exp", due=T0 + 2, account=OTHER))
+    both = [ExperimentKey(ACCOUNT, "exp"), ExperimentKey(OTHER, "exp")]
+    assert store.due(T0 + 5) == both
+    assert store.claim(T0 + 5, 1, "one", 30.0) == both[:1]
+    assert store.claim(T0 + 5, 10, "two", 30.0) == both[1:]  # another experiment, not held
+    theirs = store.get(OTHER, "exp")
+    assert theirs is not None
+    store.save(theirs, 1, [])  # ends the claim on their experiment only
+    assert store.claim(T0 + 5, 10, "three", 30.0) == both[1:]
+    assert store.release("one") == 1
+
+
+def test_bulk_create_keeps_each_accounts_rules_and_counts(store: Store) -> None:
+    bulk = getattr(store, "bulk_create")  # noqa: B009 - not part of the Store protocol
+    made = [make(f"b{i}", endpoint="ep" if i == 0 else None) for i in range(3)]
+    made += [make(f"b{i}", account=OTHER, endpoint="ep" if i == 0 else None) for i in range(2)]
+    assert bulk((e, entry(e.name)) for e in made) == 5
+    assert store.get(OTHER, "b1") == made[4]
+    with pytest.raises(ResourceLimitExceededError):  # 3 live here
+        store.create(make("over"), entry("over"), max_live=3)
+    add(store, make("fits", account=OTHER), max_live=3)  # 2 live there
+    assert store.count_by_status() == {"Running": 6}
 
 
 def test_ping_answers(store: Store) -> None:
