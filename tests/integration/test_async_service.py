@@ -16,7 +16,7 @@ import pytest
 
 from lifecycle import AsyncExperimentService, AsyncReconciler
 from lifecycle.actuators import SimulatedActuator, Step
-from lifecycle.errors import ConflictError, LifecycleError, StaleVersionError
+from lifecycle.errors import ConflictError, LifecycleError, StaleVersionError, ValidationError
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores import MemoryStore, SqliteStore, Store
@@ -501,3 +501,54 @@ async def test_a_bad_wait_is_a_validation_error_naming_it(
     with pytest.raises(ValidationError) as caught:
         await api.changes(limit=0)
     assert caught.value.field == "limit"
+
+
+# -- accounts -------------------------------------------------------------------------------------
+
+THEIRS = "210987654321"
+
+
+async def test_for_account_runs_in_that_account_on_the_same_pool(
+    api: AsyncExperimentService,
+) -> None:
+    theirs = api.for_account(THEIRS)
+    assert api.for_account(THEIRS) is theirs and theirs.for_account(ACCOUNT) is api
+    assert theirs.service is api.service.for_account(THEIRS)
+    mine = await api.create_inference_experiment(**create("exp"))
+    their = await theirs.create_inference_experiment(**create("exp", Description="theirs"))
+    assert their["InferenceExperimentArn"] == mine["InferenceExperimentArn"].replace(
+        f":{ACCOUNT}:", f":{THEIRS}:"
+    )
+    listed = await theirs.list_inference_experiments()
+    assert [s["Name"] for s in listed["InferenceExperiments"]] == ["exp"]
+    assert (await theirs.describe_inference_experiment(Name="exp"))["Description"] == "theirs"
+    assert "Description" not in await api.describe_inference_experiment(Name="exp")
+    with pytest.raises(LifecycleError) as caught:
+        await theirs.describe_inference_experiment(Name="other")
+    assert caught.value.code == "ResourceNotFound"
+
+
+async def test_a_waiting_read_of_one_accounts_changes_skips_the_others_and_wakes_at_its_own(
+    api: AsyncExperimentService,
+) -> None:
+    theirs = api.for_account(THEIRS)
+    start = (await api.changes()).next_position
+    waiting = asyncio.create_task(api.changes(start, account=THEIRS, wait=10))
+    await asyncio.sleep(0.2)
+    await api.invoke("CreateInferenceExperiment", create("mine"))  # wakes it: nothing of theirs
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    await theirs.invoke("CreateInferenceExperiment", create("theirs"))
+    page = await asyncio.wait_for(waiting, 10)
+    assert [(c.account, c.name) for c in page.changes] == [(THEIRS, "theirs")]
+    with pytest.raises(ValidationError) as caught:
+        await api.changes(account="nobody")
+    assert caught.value.field == "account"
+
+
+async def test_closing_one_accounts_service_closes_them_all(any_store: Store) -> None:
+    api = AsyncExperimentService(sync_on(any_store), max_workers=2)
+    theirs = api.for_account(THEIRS)
+    await theirs.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await api.describe_inference_experiment(Name="exp")

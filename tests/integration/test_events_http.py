@@ -112,6 +112,22 @@ def test_a_page_holds_each_transition_as_an_eventbridge_event_in_order(
     assert positions == sorted(positions) and page["NextPosition"] == positions[-1]
 
 
+def test_each_event_carries_the_account_of_its_experiment(
+    service: ExperimentService, url: str
+) -> None:
+    from tests.integration.conftest import create_request
+
+    service.invoke("CreateInferenceExperiment", create_request("exp"))
+    service.for_account("210987654321").invoke("CreateInferenceExperiment", create_request("exp"))
+    _, _, page = get(url, "limit=1000")
+    creates = [e for e in page["Events"] if e["detail"]["Event"] == "create"]
+    assert [(e["account"], e["resources"][0].split(":")[4]) for e in creates] == [
+        ("123456789012", "123456789012"),
+        ("210987654321", "210987654321"),
+    ]
+    assert len({e["id"] for e in creates}) == 2
+
+
 def test_pages_go_on_from_next_position_and_the_ids_stay_the_same(
     url: str, client_for: Any, create_request: Any, wait_for_status: Any
 ) -> None:

@@ -555,3 +555,20 @@ def test_the_mock_imports_no_moto_and_finds_one_imported_after_it_started() -> N
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.split("\n")[0] == "['a', 'b']"
+
+
+def test_beside_moto_a_mapped_access_key_wins_over_the_moto_account_of_its_credentials() -> None:
+    with mock_aws(), mock_sagemaker(accounts={"AKIAMAPPED00000000": "222233334444"}) as mock:
+        mapped = sagemaker(aws_access_key_id="AKIAMAPPED00000000", aws_secret_access_key="s")
+        arn = mapped.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())[
+            "InferenceExperimentArn"
+        ]
+        assert ":222233334444:" in arn
+        assert mock.account("222233334444").record("exp") is not None
+        # unmapped credentials keep moto's accounts
+        theirs = other_account_client()
+        other = theirs.create_inference_experiment(
+            Name="exp", EndpointName="ep", **create_payload()
+        )["InferenceExperimentArn"]
+        assert f":{OTHER_ACCOUNT}:" in other
+        assert set(mock.accounts) >= {"222233334444", OTHER_ACCOUNT}

@@ -400,3 +400,59 @@ def test_a_boto3_read_modify_write_under_the_mock_is_no_change_of_schedule() -> 
             client.stop_inference_experiment(Name="rmw", ModelVariantActions={"prod": "Promote"})
     headers = caught.value.response["ResponseMetadata"]["HTTPHeaders"]
     assert headers["x-lifecycle-rule"] in ("stop-from-status", "promote-shadow-only")
+
+
+# -- accounts by access key -----------------------------------------------------------------------
+
+THEIRS = "210987654321"
+
+
+def keyed(access_key: str) -> Any:
+    return boto3.client(
+        "sagemaker",
+        region_name="us-east-1",
+        aws_access_key_id=access_key,
+        aws_secret_access_key="secret",
+    )
+
+
+def test_a_mapped_access_key_is_in_its_account_and_any_other_in_the_mocks() -> None:
+    with mock_sagemaker(accounts={"AKIATHEIRS": THEIRS}) as mock:
+        theirs, mine, stranger = keyed("AKIATHEIRS"), keyed("AKIAMINE"), keyed("AKIAOTHER")
+        their_arn = theirs.create_inference_experiment(
+            Name="exp", EndpointName="ep", **create_payload()
+        )["InferenceExperimentArn"]
+        my_arn = mine.create_inference_experiment(
+            Name="exp", EndpointName="ep", **create_payload()
+        )["InferenceExperimentArn"]
+        assert their_arn == my_arn.replace(":123456789012:", f":{THEIRS}:")
+        assert set(mock.accounts) == {"123456789012", THEIRS}
+        assert mock.account(THEIRS).record("exp") is not None
+        # an unmapped key is in the mock's own account, with the experiments of it
+        assert stranger.describe_inference_experiment(Name="exp")["Arn"] == my_arn
+        theirs.create_inference_experiment(
+            Name="only-theirs", EndpointName="ep-2", **create_payload()
+        )
+        with pytest.raises(mine.exceptions.ResourceNotFound) as refused:
+            mine.describe_inference_experiment(Name="only-theirs")
+        assert "'only-theirs' does not exist" in str(refused.value)
+        listed = theirs.list_inference_experiments()["InferenceExperiments"]
+        assert sorted(s["Name"] for s in listed) == ["exp", "only-theirs"]
+        assert [s["Name"] for s in mine.list_inference_experiments()["InferenceExperiments"]] == [
+            "exp"
+        ]
+
+
+@pytest.mark.parametrize(
+    ("accounts", "message"),
+    [
+        ({"AKIA1": "12345"}, "the account of access key 'AKIA1' must be a 12-digit"),
+        ({"": THEIRS}, "accounts: '' is not an access key"),
+        ({"A/B": THEIRS}, "accounts: 'A/B' is not an access key"),
+    ],
+)
+def test_a_bad_accounts_map_is_refused_naming_the_entry(
+    accounts: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        mock_sagemaker(accounts=accounts)

@@ -456,6 +456,29 @@ def test_only_a_2xx_moves_the_cursor_and_a_4xx_is_retried_like_any_failure(
     sub.close()
 
 
+def test_a_webhook_body_carries_the_account_of_each_experiment(
+    fed: ExperimentService, receiver: Receiver
+) -> None:
+    from tests.integration.conftest import create_request
+
+    theirs = fed.for_account("210987654321")
+    theirs.invoke("CreateInferenceExperiment", create_request("one"))  # a name taken elsewhere
+    sub = WebhookSubscription(fed, receiver.url)
+    receiver.start()
+    assert sub.run_once() == (0.0, False)
+    got = [
+        (r.event["account"], r.event["detail"]["Name"], r.event["resources"])
+        for r in receiver.taken()
+    ]
+    arn = "arn:aws:sagemaker:us-east-1:{}:inference-experiment/{}"
+    assert got == [
+        ("123456789012", "one", [arn.format("123456789012", "one")]),
+        ("123456789012", "two", [arn.format("123456789012", "two")]),
+        ("210987654321", "one", [arn.format("210987654321", "one")]),
+    ]
+    sub.close()
+
+
 def test_the_backoff_doubles_to_its_cap_and_a_success_starts_it_again(
     fed: ExperimentService, receiver: Receiver
 ) -> None:
