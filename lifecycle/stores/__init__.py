@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lifecycle.errors import StoreError
 from lifecycle.stores._migrations import MigrationReport
-from lifecycle.stores.base import Change, ChangePage, ListPage, ListQuery, Store
+from lifecycle.stores.base import Change, ChangePage, ExperimentKey, ListPage, ListQuery, Store
 from lifecycle.stores.memory import MemoryStore
 from lifecycle.stores.sqlite import SqliteStore
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Change",
     "ChangePage",
+    "ExperimentKey",
     "ListPage",
     "ListQuery",
     "MemoryStore",
