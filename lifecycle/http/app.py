@@ -562,8 +562,9 @@ class LifecycleApp:
     def _account(
         self, scope: Scope, method: str, path: str, response: WireResponse, elapsed: float
     ) -> None:
-        """The request's metrics and its log line, written before the answer goes out (so a
-        client that has its answer can rely on the line being there)."""
+        """The request's metrics and its log line, handed to logging before the answer goes
+        out (``lifecycle serve``'s handler writes the lines of one loop iteration together,
+        at the end of that iteration)."""
         metrics = self.metrics
         if metrics is not None:
             metrics.request(response.operation, response.outcome, elapsed)
