@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
@@ -116,32 +117,46 @@ class Reconciling(Protocol):
     def run_once(self) -> int: ...
 
 
-def _in_daemon_thread(fn: Callable[[], _T]) -> asyncio.Future[_T]:
-    """``fn()`` in a daemon thread of its own: a step stuck in an actuator call cannot keep
-    the process from exiting (a pool's threads are joined at exit)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[_T] = loop.create_future()
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
-    def settle(result: _T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
 
-    def run() -> None:
-        try:
-            result = fn()
-        except BaseException as exc:
+class _DaemonWorker:
+    """One daemon thread that runs the calls handed to it, in turn: a step stuck in an
+    actuator call cannot keep the process from exiting (a pool's threads are joined at
+    exit), and no pass waits on the event loop's thread for a new thread to start."""
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None
+        ] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, fn: Callable[[], _T]) -> asyncio.Future[_T]:
+        """``fn()`` on the worker's thread; its result (or error) on the caller's loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        self._calls.put((loop, future, fn))
+        return future
+
+    def close(self) -> None:
+        """End the thread once the call it is in (if any) returns."""
+        self._calls.put(None)
+
+    def _run(self) -> None:
+        while (call := self._calls.get()) is not None:
+            loop, future, fn = call
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(), None)
+            except BaseException as exc:
+                outcome = (None, exc)
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-                loop.call_soon_threadsafe(settle, None, exc)
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, result, None)
-
-    threading.Thread(target=run, name="lifecycle-reconciler", daemon=True).start()
-    return future
+                loop.call_soon_threadsafe(_settle, future, *outcome)
 
 
 def _split_path(scope: Scope) -> tuple[str, str]:
@@ -418,10 +433,19 @@ class LifecycleApp:
         _log.info("reconciler stopped after %d passes", self.reconciler_passes)
 
     async def _reconcile_forever(self, reconciler: Reconciling, stopping: asyncio.Event) -> None:
+        worker = _DaemonWorker("lifecycle-reconciler")
+        try:
+            await self._passes(reconciler, stopping, worker)
+        finally:
+            worker.close()
+
+    async def _passes(
+        self, reconciler: Reconciling, stopping: asyncio.Event, worker: _DaemonWorker
+    ) -> None:
         last_error: str | None = None
         while not stopping.is_set():
             try:
-                await _in_daemon_thread(reconciler.run_once)
+                await worker.submit(reconciler.run_once)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if error != last_error:  # once per distinct error, not ten times a second
