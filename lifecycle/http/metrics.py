@@ -106,6 +106,7 @@ class Metrics:
     ) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[str | None, str], tuple[Any, Any]] = {}
+        self._transition_children: dict[tuple[Any, ...], Any] = {}
         self._requests = Counter(
             "lifecycle_requests",
             "Requests answered, by operation and outcome code",
@@ -190,8 +191,14 @@ class Metrics:
         children[1].observe(seconds)
 
     def transition(self, entry: HistoryEntry, machine: str = "experiment") -> None:
-        source = "" if entry.from_status is None else str(entry.from_status)
-        self._transitions.labels(machine, entry.event, source, str(entry.to_status)).inc()
+        key = (machine, entry.event, entry.from_status, entry.to_status)
+        child = self._transition_children.get(key)
+        if child is None:  # once per transition of the table: labels() is a lookup under a lock
+            source = "" if entry.from_status is None else str(entry.from_status)
+            child = self._transitions.labels(machine, entry.event, source, str(entry.to_status))
+            if len(self._transition_children) < 4096:
+                self._transition_children[key] = child
+        child.inc()
 
     def step(self, action: str, ok: bool) -> None:
         self._attempts.labels(action).inc()
