@@ -128,3 +128,12 @@ def test_log_config_sends_ours_and_uvicorns_through_one_formatter(
 def test_log_config_refuses_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="text, json"):
         log_config("info", "xml")
+
+
+def test_due_lets_one_line_of_a_key_out_per_interval_and_counts_the_rest() -> None:
+    lines = OncePerInterval(interval=60)
+    assert lines.due("throttled") == 0
+    assert [lines.due("throttled") for _ in range(5)] == [None] * 5
+    assert lines.due("other") == 0
+    lines.interval = 0
+    assert lines.due("throttled") == 5  # the next line says how many were held back
