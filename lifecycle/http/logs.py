@@ -110,18 +110,26 @@ class OncePerInterval(logging.Filter):
                 return f"{record.name}:{marker}"
         return None
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = self._storm(record)
-        if key is None:
-            return True
+    def due(self, key: str) -> int | None:
+        """Whether a line of ``key`` goes out now: None when one went out within the
+        interval (this one is counted and held back), else how many were held back since
+        (0 or more). For lines whose caller skips even building them while held back."""
         now = time.monotonic()
         with self._lock:
             last = self._last.get(key)
             if last is not None and now - last < self.interval:
                 self._held[key] = self._held.get(key, 0) + 1
-                return False
+                return None
             self._last[key] = now
-            held = self._held.pop(key, 0)
+            return self._held.pop(key, 0)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = self._storm(record)
+        if key is None:
+            return True
+        held = self.due(key)
+        if held is None:
+            return False
         if held:
             record.msg = (
                 f"{record.msg} ({held} more like it in the last {self.interval:g}s held back)"

@@ -18,6 +18,8 @@ metric                                         what it counts
 ``lifecycle_reconciler_pass_seconds``          how long each reconciler pass took
 ``lifecycle_oldest_due_step_age_seconds``      how long the oldest step found due had waited
 ``lifecycle_store_errors_total{kind}``         outages the store met (answered 503)
+``lifecycle_throttled_requests_total``         requests over ``--rate-limit`` (answered
+                                               ``ThrottlingException``), by ``operation``
 ``lifecycle_experiments{status}``              experiments per status (read at scrape time)
 ``lifecycle_open_connections``                 HTTP connections open now
 ``lifecycle_webhook_deliveries_total``         events a webhook receiver took (2xx), by
@@ -92,9 +94,9 @@ class Metrics:
     """The server's counters, histograms and gauges, in a registry of their own.
 
     ``count_by_status`` (the store's) is called at each scrape; ``open_connections``
-    too. The methods are the hooks: :meth:`request` from the app,
-    :meth:`transition` as the service's listener, :meth:`step` and
-    :meth:`finished_pass` as the reconciler's observer, :meth:`store_error`,
+    too. The methods are the hooks: :meth:`request`, :meth:`store_error` and
+    :meth:`throttled` from the app, :meth:`transition` as the service's listener,
+    :meth:`step` and :meth:`finished_pass` as the reconciler's observer,
     :meth:`delivered` and :meth:`delivery_failed` as the webhook
     subscriptions' observer, :meth:`watch_lag` for each subscription.
     """
@@ -150,6 +152,12 @@ class Metrics:
             "lifecycle_store_errors",
             "Store outages met (answered 503), by kind",
             ["kind"],
+            registry=registry,
+        )
+        self._throttled = Counter(
+            "lifecycle_throttled_requests",
+            "Requests over the rate limit (answered ThrottlingException), by operation",
+            ["operation"],
             registry=registry,
         )
         self._deliveries = Counter(
@@ -211,6 +219,9 @@ class Metrics:
 
     def store_error(self, kind: str) -> None:
         self._store_errors.labels(kind).inc()
+
+    def throttled(self, operation: str) -> None:
+        self._throttled.labels(operation if operation in _KNOWN_OPERATIONS else "other").inc()
 
     def delivered(self, subscription: str) -> None:
         self._deliveries.labels(subscription).inc()

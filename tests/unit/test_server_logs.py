@@ -214,3 +214,12 @@ def test_flush_writes_what_is_waiting_so_nothing_is_lost_when_the_loop_ends() ->
 def test_log_config_batches_the_servers_lines_per_loop_iteration() -> None:
     config = log_config("info", "text")
     assert config["handlers"]["default"]["class"] == "lifecycle.http.logs.LoopBatchingHandler"
+
+
+def test_due_lets_one_line_of_a_key_out_per_interval_and_counts_the_rest() -> None:
+    lines = OncePerInterval(interval=60)
+    assert lines.due("throttled") == 0
+    assert [lines.due("throttled") for _ in range(5)] == [None] * 5
+    assert lines.due("other") == 0
+    lines.interval = 0
+    assert lines.due("throttled") == 5  # the next line says how many were held back
