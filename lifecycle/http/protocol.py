@@ -349,8 +349,11 @@ def dispatch(
         raw_name = payload.get("Name")
         if type(raw_name) is str:
             name = raw_name[:128]
-        result = service.invoke(operation, payload, request_id=rid)
-        out = _encode(result)
+        encoded = getattr(service, "invoke_encoded", None)
+        if encoded is not None:
+            out = encoded(operation, payload, _encode, request_id=rid)
+        else:
+            out = _encode(service.invoke(operation, payload, request_id=rid))
     except Exception as exc:
         return refusal(exc, rid, operation, name, key)
     return WireResponse(
