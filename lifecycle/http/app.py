@@ -551,11 +551,14 @@ class LifecycleApp:
         quiet = False  # a throttled request has no line of its own (see _throttle)
         method: str = scope["method"]
         root_path, path = _split_path(scope)
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        raw_headers = scope["headers"]
+        headers = {n.lower().decode("latin-1"): v.decode("latin-1") for n, v in raw_headers}
+        if len(headers) != len(raw_headers):  # a repeated name: its values joined, in order
+            headers = {}
+            for raw_name, raw_value in raw_headers:
+                name = raw_name.lower().decode("latin-1")
+                value = raw_value.decode("latin-1")
+                headers[name] = f"{headers[name]},{value}" if name in headers else value
 
         if path == "/events":
             query = scope.get("query_string", b"").decode("latin-1")
