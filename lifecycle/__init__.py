@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         Transition,
     )
     from lifecycle.errors import (
+        AccessDeniedError,
         ActuatorError,
         BulkCreateError,
         ConflictError,
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
         StaleVersionError,
         StoreError,
         StoreUnavailableError,
+        ThrottlingError,
         TrimmedChangesError,
         UnknownOperationError,
         UnknownPathError,
@@ -120,6 +122,7 @@ __all__ = [
     "RULE_CATALOG",
     "TABLES",
     "VARIANT_TABLE",
+    "AccessDeniedError",
     "Actuator",
     "ActuatorError",
     "AsyncExperimentService",
@@ -162,6 +165,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreUnavailableError",
+    "ThrottlingError",
     "Transition",
     "TrimmedChangesError",
     "UnknownOperationError",

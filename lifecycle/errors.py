@@ -24,7 +24,9 @@ The tree (class, its wire code, its HTTP status, what it means)::
     │   ├── SerializationError        SerializationException     400  not a JSON object, or its type
     │   ├── RequestTooLargeError      RequestEntityTooLarge      413
     │   ├── UnrecognizedClientError   UnrecognizedClientException 403  no such access key
-    │   └── InvalidSignatureError     InvalidSignatureException  403  the signature does not verify
+    │   ├── InvalidSignatureError     InvalidSignatureException  403  the signature does not verify
+    │   ├── AccessDeniedError         AccessDeniedException      400  the key may not do that operation
+    │   └── ThrottlingError           ThrottlingException        400  over the rate limit; retry later
     ├── ActuatorError                 (not on the wire)           a step could not be carried out
     ├── DiagramError                  (not on the wire)           Graphviz could not render a diagram
     │   └── DiagramToolMissing                                      ``dot`` is not installed
@@ -49,6 +51,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 __all__ = [
+    "AccessDeniedError",
     "ActuatorError",
     "BulkCreateError",
     "ConflictError",
@@ -73,6 +76,7 @@ __all__ = [
     "StaleVersionError",
     "StoreError",
     "StoreUnavailableError",
+    "ThrottlingError",
     "TrimmedChangesError",
     "UnknownOperationError",
     "UnknownPathError",
@@ -436,6 +440,31 @@ class UnrecognizedClientError(ProtocolError):
 class InvalidSignatureError(ProtocolError):
     code = "InvalidSignatureException"
     http_status = 403
+
+
+class AccessDeniedError(ProtocolError):
+    """A signed request from a key that may not do ``operation``; nothing was done.
+
+    ``key`` is the access key id, ``reason`` says why when it is not the key's list of
+    operations (its account is not served here, say).
+    """
+
+    code = "AccessDeniedException"
+    http_status = 400
+
+    def __init__(self, operation: str, key: str, reason: str | None = None) -> None:
+        why = reason or "the key's allowed operations in the credentials file do not include it"
+        super().__init__(f"User: {key} is not authorized to perform: sagemaker:{operation} ({why})")
+        self.operation = operation
+        self.key = key
+
+
+class ThrottlingError(ProtocolError):
+    """A request over its client's rate limit (``lifecycle serve --rate-limit``); nothing was
+    done, and the client retries later (boto3 retries this code with backoff)."""
+
+    code = "ThrottlingException"
+    http_status = 400
 
 
 class ActuatorError(LifecycleError):

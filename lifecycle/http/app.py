@@ -3,6 +3,14 @@
 - ``POST /``: AWS JSON 1.1 (``lifecycle.http.protocol.handle``). The body is
   read in chunks; past 1 MiB the rest is discarded unread into memory and
   the answer is 413 ``RequestEntityTooLarge``.
+- With SigV4 (``auth``) or a rate limit (``rate_limit``) on, a request is
+  admitted on the event loop before it goes to a worker
+  (``protocol.admit``: the signature, the operation the key may call), then
+  given the service of its key's account (:meth:`LifecycleApp._service_for`)
+  and a token of its client's bucket (:mod:`lifecycle.http.throttle`: 400
+  ``ThrottlingException`` when there is none, counted in the metrics and
+  logged once per :data:`THROTTLE_LOG_SECONDS`); only then does it reach a
+  store. With neither on, a request goes straight to ``protocol.handle``.
 - Nothing blocks the event loop: a store that waits on a disk or a network
   (``store.blocking``: SQLite, PostgreSQL) is called in bounded worker
   pools, one for reads (Describe, List) and one for writes, so a read never
@@ -47,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
@@ -56,27 +65,39 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lifecycle.domain.experiment import HistoryEntry
 from lifecycle.domain.statuses import Operation
-from lifecycle.errors import StoreUnavailableError, UnknownPathError
+from lifecycle.errors import (
+    AccessDeniedError,
+    ProtocolError,
+    StoreUnavailableError,
+    ThrottlingError,
+    UnknownPathError,
+)
+from lifecycle.http.access import Principal
 from lifecycle.http.events import OPERATION as EVENTS_OPERATION
 from lifecycle.http.events import EventsEndpoint
+from lifecycle.http.logs import OncePerInterval
 from lifecycle.http.protocol import (
     MAX_BODY_BYTES,
     TARGET_PREFIX,
     Authenticator,
     Service,
     WireResponse,
+    admit,
+    dispatch,
     error_response,
     handle,
     json_response,
+    refusal,
     unavailable_response,
 )
+from lifecycle.http.throttle import RateLimit, RateLimiter
 from lifecycle.service._logfields import log
 
 if TYPE_CHECKING:
     from lifecycle.service.feed import Retention
     from lifecycle.service.webhooks import WebhookSubscription
 
-__all__ = ["LifecycleApp", "Reconciling", "ServedService"]
+__all__ = ["THROTTLE_LOG_SECONDS", "LifecycleApp", "Reconciling", "ServedService"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -90,6 +111,8 @@ _log = logging.getLogger("lifecycle.server")
 _DRAIN_LIMIT = 16 * MAX_BODY_BYTES
 #: operations that only read: they run in a pool of their own
 _READS = frozenset({Operation.DESCRIBE.value, Operation.LIST.value})
+#: a storm of throttled requests is one log line per this many seconds, with a count
+THROTTLE_LOG_SECONDS = 10.0
 _T = TypeVar("_T")
 
 
@@ -116,32 +139,46 @@ class Reconciling(Protocol):
     def run_once(self) -> int: ...
 
 
-def _in_daemon_thread(fn: Callable[[], _T]) -> asyncio.Future[_T]:
-    """``fn()`` in a daemon thread of its own: a step stuck in an actuator call cannot keep
-    the process from exiting (a pool's threads are joined at exit)."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[_T] = loop.create_future()
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
-    def settle(result: _T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
 
-    def run() -> None:
-        try:
-            result = fn()
-        except BaseException as exc:
+class _DaemonWorker:
+    """One daemon thread that runs the calls handed to it, in turn: a step stuck in an
+    actuator call cannot keep the process from exiting (a pool's threads are joined at
+    exit), and no pass waits on the event loop's thread for a new thread to start."""
+
+    def __init__(self, name: str) -> None:
+        self._calls: queue.SimpleQueue[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None
+        ] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name=name, daemon=True).start()
+
+    def submit(self, fn: Callable[[], _T]) -> asyncio.Future[_T]:
+        """``fn()`` on the worker's thread; its result (or error) on the caller's loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        self._calls.put((loop, future, fn))
+        return future
+
+    def close(self) -> None:
+        """End the thread once the call it is in (if any) returns."""
+        self._calls.put(None)
+
+    def _run(self) -> None:
+        while (call := self._calls.get()) is not None:
+            loop, future, fn = call
+            try:
+                outcome: tuple[Any, BaseException | None] = (fn(), None)
+            except BaseException as exc:
+                outcome = (None, exc)
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-                loop.call_soon_threadsafe(settle, None, exc)
-        else:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(settle, result, None)
-
-    threading.Thread(target=run, name="lifecycle-reconciler", daemon=True).start()
-    return future
+                loop.call_soon_threadsafe(_settle, future, *outcome)
 
 
 def _split_path(scope: Scope) -> tuple[str, str]:
@@ -194,6 +231,7 @@ class LifecycleApp:
         metrics: Any = True,
         webhooks: Sequence[WebhookSubscription] = (),
         retention: Retention | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         """``offload`` runs each request in the worker pools instead of on the event loop;
         None (the default) decides by ``service.store.blocking`` (True unless the store says
@@ -202,10 +240,21 @@ class LifecycleApp:
         ``metrics``: True for a :class:`~lifecycle.http.metrics.Metrics` of the app's own,
         a ``Metrics`` to share, or None for no ``/metrics``. ``webhooks`` are the
         subscriptions to deliver the change feed to, ``retention`` what the feed keeps
-        (None: the app trims nothing)."""
+        (None: the app trims nothing). ``rate_limit`` throttles each client (its access
+        key with ``auth``, else its address) past that many requests a second
+        (:mod:`lifecycle.http.throttle`)."""
         self.service = service
         self.reconciler = reconciler
         self.auth = auth
+        self.limiter = None if rate_limit is None else RateLimiter(rate_limit)
+        #: whether a request passes the checks between admit and dispatch (off: handle())
+        self._gated = auth is not None or self.limiter is not None
+        self._throttle_lines = OncePerInterval(THROTTLE_LOG_SECONDS)
+        self._account_id: str | None = getattr(service, "account_id", None)
+        self._for_account: Callable[[str], ServedService] | None = getattr(
+            service, "for_account", None
+        )
+        self._accounts: dict[str, ServedService] = {}
         self.tick_seconds = tick_seconds
         store = service.store
         self.offload = getattr(store, "blocking", True) if offload is None else offload
@@ -223,7 +272,10 @@ class LifecycleApp:
         self.events: EventsEndpoint | None = None
         changes = getattr(service, "changes", None)
         if changes is not None:
-            self.events = EventsEndpoint(changes, self._run_read, auth=auth)
+            throttle = None
+            if self.limiter is not None:
+                throttle = partial(self._throttle, operation=EVENTS_OPERATION)
+            self.events = EventsEndpoint(changes, self._run_read, auth=auth, throttle=throttle)
         self.feed = self._feed_workers(webhooks, retention)
         add_listener = getattr(service, "add_listener", None)
         if add_listener is not None:
@@ -418,10 +470,19 @@ class LifecycleApp:
         _log.info("reconciler stopped after %d passes", self.reconciler_passes)
 
     async def _reconcile_forever(self, reconciler: Reconciling, stopping: asyncio.Event) -> None:
+        worker = _DaemonWorker("lifecycle-reconciler")
+        try:
+            await self._passes(reconciler, stopping, worker)
+        finally:
+            worker.close()
+
+    async def _passes(
+        self, reconciler: Reconciling, stopping: asyncio.Event, worker: _DaemonWorker
+    ) -> None:
         last_error: str | None = None
         while not stopping.is_set():
             try:
-                await _in_daemon_thread(reconciler.run_once)
+                await worker.submit(reconciler.run_once)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"
                 if error != last_error:  # once per distinct error, not ten times a second
@@ -487,13 +548,17 @@ class LifecycleApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        quiet = False  # a throttled request has no line of its own (see _throttle)
         method: str = scope["method"]
         root_path, path = _split_path(scope)
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        raw_headers = scope["headers"]
+        headers = {n.lower().decode("latin-1"): v.decode("latin-1") for n, v in raw_headers}
+        if len(headers) != len(raw_headers):  # a repeated name: its values joined, in order
+            headers = {}
+            for raw_name, raw_value in raw_headers:
+                name = raw_name.lower().decode("latin-1")
+                value = raw_value.decode("latin-1")
+                headers[name] = f"{headers[name]},{value}" if name in headers else value
 
         if path == "/events":
             query = scope.get("query_string", b"").decode("latin-1")
@@ -505,7 +570,11 @@ class LifecycleApp:
                     operation=EVENTS_OPERATION,
                 )
             else:
-                response = await self.events.answer(method, query, headers, root_path)
+                client = scope.get("client")
+                response = await self.events.answer(
+                    method, query, headers, root_path, client[0] if client else None
+                )
+                quiet = response.outcome == ThrottlingError.code
         elif method in ("GET", "HEAD") and path in ("/health", "/ready", "/metrics"):
             if path == "/health":
                 response = json_response(200, {"status": "ok"}, "Health", "OK")
@@ -527,6 +596,10 @@ class LifecycleApp:
                     413,
                     operation=target[:100] or None,
                 )
+            elif self._gated:
+                response, quiet = await self._gated_answer(
+                    scope, method, path, root_path, headers, body
+                )
             else:
                 call = partial(
                     handle,
@@ -536,7 +609,6 @@ class LifecycleApp:
                     headers=headers,
                     body=body,
                     query=scope.get("query_string", b"").decode("latin-1"),
-                    auth=self.auth,
                     root_path=root_path,
                 )
                 if self.offload:
@@ -545,7 +617,7 @@ class LifecycleApp:
                     response = call()
 
         elapsed = time.perf_counter() - started
-        self._account(scope, method, path, response, elapsed)
+        self._account(scope, method, path, response, elapsed, quiet)
         await send(
             {
                 "type": "http.response.start",
@@ -559,17 +631,120 @@ class LifecycleApp:
             {"type": "http.response.body", "body": b"" if method == "HEAD" else response.body}
         )
 
+    async def _gated_answer(
+        self,
+        scope: Scope,
+        method: str,
+        path: str,
+        root_path: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> tuple[WireResponse, bool]:
+        """``POST /`` with SigV4 or a rate limit on: the signature, what the signer may do,
+        the service of its account and its rate, all on the event loop and before any
+        store work (a refused request neither waits for a worker nor writes anything);
+        then the request as :func:`handle` would answer it. The answer, and whether it was
+        throttled (its line is :meth:`_throttle`'s)."""
+        admitted = admit(
+            self.service.OPERATIONS,
+            method=method,
+            path=path,
+            headers=headers,
+            body=body,
+            query=scope.get("query_string", b"").decode("latin-1"),
+            auth=self.auth,
+            root_path=root_path,
+        )
+        if isinstance(admitted, WireResponse):
+            return admitted, False
+        principal, operation = admitted.principal, admitted.operation
+        try:
+            service = self._service_for(principal, operation)
+            if self.limiter is not None:
+                client = scope.get("client")
+                self._throttle(principal, client[0] if client else None, operation)
+        except ProtocolError as exc:
+            key = None if principal is None else principal.access_key
+            return refusal(exc, admitted.request_id, operation, key=key), isinstance(
+                exc, ThrottlingError
+            )
+        call = partial(dispatch, service, admitted, headers=headers, body=body)
+        if self.offload:
+            return await self._offloaded("read" if operation in _READS else "write", call), False
+        return call(), False
+
+    def _service_for(self, principal: Principal | None, operation: str) -> ServedService:
+        """The service that answers ``principal``: the app's own for a request of the
+        server's account (unsigned, or a key of no other account); for a key of another
+        account, the service's view of that account (``service.for_account(account)``,
+        made once per account) when the service serves several, else
+        ``AccessDeniedError``."""
+        if principal is None:
+            return self.service
+        account = principal.account_id
+        if account is None or account == self._account_id:
+            return self.service
+        view = self._accounts.get(account)
+        if view is None:
+            if self._for_account is None:
+                raise AccessDeniedError(
+                    operation,
+                    principal.access_key,
+                    f"the key is of account {account}, and this server serves only its own, "
+                    f"{self._account_id}: accounts other than the server's are not served",
+                )
+            view = self._accounts[account] = self._for_account(account)
+        return view
+
+    def _throttle(self, principal: Principal | None, client: str | None, operation: str) -> None:
+        """Take a token of the client's bucket (its access key's, or its address's when
+        unsigned), or raise ``ThrottlingError``: counted in the metrics by operation, and
+        logged once per :data:`THROTTLE_LOG_SECONDS` with how many were held back."""
+        limiter = self.limiter
+        assert limiter is not None
+        who = principal.access_key if principal is not None else (client or "unknown")
+        if limiter.take(who):
+            return
+        if self.metrics is not None:
+            self.metrics.throttled(operation)
+        held = self._throttle_lines.due("throttled")
+        if held is not None:
+            log(
+                _log,
+                logging.WARNING,
+                "throttled",
+                {
+                    "op": operation,
+                    "key" if principal is not None else "client": who,
+                    "limit": str(limiter.limit),
+                    "held_back": held,
+                },
+            )
+        whose = f"access key {who}" if principal is not None else f"client address {who}"
+        raise ThrottlingError(
+            f"Rate exceeded: {whose} is limited to {limiter.limit.describe()} by this "
+            "server process; retry with backoff"
+        )
+
     def _account(
-        self, scope: Scope, method: str, path: str, response: WireResponse, elapsed: float
+        self,
+        scope: Scope,
+        method: str,
+        path: str,
+        response: WireResponse,
+        elapsed: float,
+        quiet: bool = False,
     ) -> None:
-        """The request's metrics and its log line, written before the answer goes out (so a
-        client that has its answer can rely on the line being there)."""
+        """The request's metrics and its log line, handed to logging before the answer goes
+        out (``lifecycle serve``'s handler writes the lines of one loop iteration together,
+        at the end of that iteration); a ``quiet`` one (throttled: a storm of them is logged
+        once per interval) has no line."""
         metrics = self.metrics
         if metrics is not None:
             metrics.request(response.operation, response.outcome, elapsed)
             if response.store_error is not None:
                 metrics.store_error(response.store_error)
-        if not _log.isEnabledFor(logging.INFO):
+        if quiet or not _log.isEnabledFor(logging.INFO):
             return
         client = scope.get("client")
         log(

@@ -12,7 +12,10 @@ protocol class (h11's or httptools') so that:
 - a connection must send a complete request head within
   ``header_timeout`` seconds of opening, and of its previous answer; one
   that does not (an idle socket, a slowloris client) is closed;
-- :func:`open_connections` says how many are open now.
+- :func:`open_connections` says how many are open now;
+- a response's head and body leave in one write (:class:`PairedWrites`):
+  uvicorn writes them apart, two system calls (and two segments for the
+  client to read) per answer.
 
 The default cap, :func:`default_max_connections`, leaves room under the
 process's descriptor limit for the store, the log and the reconciler.
@@ -25,7 +28,7 @@ import json
 import resource
 from typing import Any
 
-__all__ = ["default_max_connections", "guarded", "open_connections"]
+__all__ = ["PairedWrites", "default_max_connections", "guarded", "open_connections"]
 
 #: descriptors kept back from connections: the store's files and sockets, logs, pipes
 _RESERVED_FDS = 64
@@ -94,6 +97,46 @@ def _close_refused(transport: Any) -> None:
     transport.close()
 
 
+class PairedWrites:
+    """A transport whose writes go to the socket two at a time: a response's head with
+    its body, in one system call.
+
+    A write with nothing held is held; the next write sends both. What is
+    still held when the loop comes round (a ``100 Continue``, the last chunk
+    of a streamed answer) is sent then, and :meth:`close` sends it first.
+    Everything else is the transport's own.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = data
+            self._loop.call_soon(self._send_held)
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
+    def _send_held(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._send_held()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 def guarded(base: type[asyncio.Protocol], *, max_connections: int, header_timeout: float) -> type:
     """``base`` (uvicorn's ``H11Protocol`` or ``HttpToolsProtocol``) with a cap and a deadline."""
 
@@ -111,6 +154,7 @@ def guarded(base: type[asyncio.Protocol], *, max_connections: int, header_timeou
                 return
             _open += 1
             self._counted = True
+            self.transport = PairedWrites(transport, self.loop)
             self._arm()
 
         def data_received(self, data: bytes) -> None:

@@ -23,7 +23,9 @@ Refusals, in the AWS JSON 1.1 envelope: 400 ``ValidationException``
 naming the parameter (an unknown one, one given twice, a value out of
 range); 403 when SigV4 is on and the request is not signed right (the
 verifier of ``POST /`` checks ``GET /events`` the same way, its query
-included); 405 for a method other than GET; 410
+included; any listed key may read the feed, whatever its ``allow``); 400
+``ThrottlingException`` over the server's ``--rate-limit``; 405 for a
+method other than GET; 410
 ``TrimmedDataAccessException`` when the retention removed events after
 ``after``, with ``TrimmedThrough`` (read after it to go on from the oldest
 kept) and ``OldestPosition`` in the body; 503 ``ServiceUnavailable`` with
@@ -48,6 +50,7 @@ from lifecycle.errors import (
     TrimmedChangesError,
     ValidationError,
 )
+from lifecycle.http.access import Principal
 from lifecycle.http.protocol import (
     Authenticator,
     WireResponse,
@@ -74,6 +77,11 @@ _SECONDS = re.compile(r"[0-9]{1,6}(\.[0-9]{1,9})?")
 T = TypeVar("T")
 #: runs a blocking call off the event loop (the app's read pool)
 Runner = Callable[[Callable[[], T]], Awaitable[T]]
+#: the changes after a position, at most so many (``service.changes``)
+Reader = Callable[[int | None, int], ChangePage]
+#: refuses a request over its rate limit (``ThrottlingError``): given the signer (None
+#: unsigned) and the client's address
+Throttle = Callable[[Principal | None, str | None], None]
 
 
 def parse_query(query: str) -> tuple[int | None, int, float]:
@@ -126,20 +134,23 @@ class EventsEndpoint:
 
     :meth:`notify` (thread-safe) wakes the waiting requests: the app calls it
     after each commit of this process. :meth:`close` answers them at once
-    (the server is shutting down); :meth:`reopen` undoes it.
+    (the server is shutting down); :meth:`reopen` undoes it. ``throttle``, when
+    given, is asked once the signature verifies.
     """
 
     def __init__(
         self,
-        read: Callable[[int | None, int], ChangePage],
+        read: Reader,
         run: Runner[ChangePage],
         *,
         auth: Authenticator | None = None,
+        throttle: Throttle | None = None,
         poll_seconds: float = POLL_SECONDS,
     ) -> None:
         self._read = read
         self._run = run
         self.auth = auth
+        self.throttle = throttle
         self._waiter = FeedWaiter(poll_seconds)
 
     def notify(self) -> None:
@@ -155,26 +166,36 @@ class EventsEndpoint:
         self._waiter.reopen()
 
     async def answer(
-        self, method: str, query: str, headers: Mapping[str, str], root_path: str = ""
+        self,
+        method: str,
+        query: str,
+        headers: Mapping[str, str],
+        root_path: str = "",
+        client: str | None = None,
     ) -> WireResponse:
         """The answer to one request on ``/events`` (``root_path + "/events"`` under the
-        prefix a host mounted the app under, as the client signed it). Never raises."""
+        prefix a host mounted the app under, as the client signed it) from the address
+        ``client``. Never raises."""
         key: str | None = None
         try:
             if method != "GET":
                 raise MethodNotAllowedError(
                     f"method {method} is not allowed on {root_path}/events; use GET {root_path}/events"
                 )
+            principal = None
             if self.auth is not None:
-                key = self.auth.verify(
+                principal = self.auth.verify(
                     method=method,
                     path=f"{root_path}/events",
                     query=query,
                     headers=headers,
                     body=b"",
                 )
+                key = principal.access_key
+            if self.throttle is not None:
+                self.throttle(principal, client)
             after, limit, wait = parse_query(query)
-            page = await self._page(after, limit, wait)
+            page = await self._page(self._reader(principal), after, limit, wait)
         except TrimmedChangesError as exc:
             answer = error_response(
                 exc.code,
@@ -203,8 +224,12 @@ class EventsEndpoint:
         answer.access_key = key
         return answer
 
-    async def _page(self, after: int | None, limit: int, wait: float) -> ChangePage:
+    def _reader(self, principal: Principal | None) -> Reader:
+        """What ``principal`` reads the feed through: ``principal.account_id`` is its
+        account (None: unsigned, or the server's own). The feed is one for every account
+        for now, so every reader reads all of it."""
+        return self._read
+
+    async def _page(self, read: Reader, after: int | None, limit: int, wait: float) -> ChangePage:
         """The page after ``after``, waited for up to ``wait`` seconds while it is empty."""
-        return await self._waiter.page(
-            lambda at: self._run(partial(self._read, at, limit)), after, wait
-        )
+        return await self._waiter.page(lambda at: self._run(partial(read, at, limit)), after, wait)

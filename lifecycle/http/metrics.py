@@ -18,6 +18,8 @@ metric                                         what it counts
 ``lifecycle_reconciler_pass_seconds``          how long each reconciler pass took
 ``lifecycle_oldest_due_step_age_seconds``      how long the oldest step found due had waited
 ``lifecycle_store_errors_total{kind}``         outages the store met (answered 503)
+``lifecycle_throttled_requests_total``         requests over ``--rate-limit`` (answered
+                                               ``ThrottlingException``), by ``operation``
 ``lifecycle_experiments{status}``              experiments per status (read at scrape time)
 ``lifecycle_open_connections``                 HTTP connections open now
 ``lifecycle_webhook_deliveries_total``         events a webhook receiver took (2xx), by
@@ -92,9 +94,9 @@ class Metrics:
     """The server's counters, histograms and gauges, in a registry of their own.
 
     ``count_by_status`` (the store's) is called at each scrape; ``open_connections``
-    too. The methods are the hooks: :meth:`request` from the app,
-    :meth:`transition` as the service's listener, :meth:`step` and
-    :meth:`finished_pass` as the reconciler's observer, :meth:`store_error`,
+    too. The methods are the hooks: :meth:`request`, :meth:`store_error` and
+    :meth:`throttled` from the app, :meth:`transition` as the service's listener,
+    :meth:`step` and :meth:`finished_pass` as the reconciler's observer,
     :meth:`delivered` and :meth:`delivery_failed` as the webhook
     subscriptions' observer, :meth:`watch_lag` for each subscription.
     """
@@ -106,6 +108,7 @@ class Metrics:
     ) -> None:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self._children: dict[tuple[str | None, str], tuple[Any, Any]] = {}
+        self._transition_children: dict[tuple[Any, ...], Any] = {}
         self._requests = Counter(
             "lifecycle_requests",
             "Requests answered, by operation and outcome code",
@@ -151,6 +154,12 @@ class Metrics:
             ["kind"],
             registry=registry,
         )
+        self._throttled = Counter(
+            "lifecycle_throttled_requests",
+            "Requests over the rate limit (answered ThrottlingException), by operation",
+            ["operation"],
+            registry=registry,
+        )
         self._deliveries = Counter(
             "lifecycle_webhook_deliveries",
             "Events a webhook receiver took (2xx), by subscription",
@@ -190,8 +199,14 @@ class Metrics:
         children[1].observe(seconds)
 
     def transition(self, entry: HistoryEntry, machine: str = "experiment") -> None:
-        source = "" if entry.from_status is None else str(entry.from_status)
-        self._transitions.labels(machine, entry.event, source, str(entry.to_status)).inc()
+        key = (machine, entry.event, entry.from_status, entry.to_status)
+        child = self._transition_children.get(key)
+        if child is None:  # once per transition of the table: labels() is a lookup under a lock
+            source = "" if entry.from_status is None else str(entry.from_status)
+            child = self._transitions.labels(machine, entry.event, source, str(entry.to_status))
+            if len(self._transition_children) < 4096:
+                self._transition_children[key] = child
+        child.inc()
 
     def step(self, action: str, ok: bool) -> None:
         self._attempts.labels(action).inc()
@@ -204,6 +219,9 @@ class Metrics:
 
     def store_error(self, kind: str) -> None:
         self._store_errors.labels(kind).inc()
+
+    def throttled(self, operation: str) -> None:
+        self._throttled.labels(operation if operation in _KNOWN_OPERATIONS else "other").inc()
 
     def delivered(self, subscription: str) -> None:
         self._deliveries.labels(subscription).inc()

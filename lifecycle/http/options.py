@@ -24,6 +24,7 @@ from lifecycle.http._environment import (
     environment_variable,
     from_environment,
 )
+from lifecycle.http.throttle import RateLimit
 
 if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
@@ -106,6 +107,13 @@ def _account_id(text: str) -> str:
     if not re.fullmatch(r"[0-9]{12}", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a 12-digit AWS account id")
     return text
+
+
+def _rate_limit(text: str) -> RateLimit:
+    try:
+        return RateLimit.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _region(text: str) -> str:
@@ -210,7 +218,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="access keys accepted with --auth sigv4, in the format of ~/.aws/credentials: "
         "[section] lines each followed by aws_access_key_id = ... and "
-        "aws_secret_access_key = ...",
+        "aws_secret_access_key = ..., and optionally account_id = ... (12 digits; default "
+        "--account-id) and allow = all, read (Describe and List) or a comma-separated list "
+        "of operations",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate_limit,
+        metavar="RATE[:BURST]",
+        help="answer a client's requests beyond RATE a second, in bursts of up to BURST "
+        "(default RATE rounded up, at least 1), with 400 ThrottlingException, which boto3 "
+        "retries with backoff; a client is an access key with --auth sigv4, else a client "
+        "address; with --workers N each worker process has its own limit (default: none)",
     )
     parser.add_argument(
         "--token-secret-file",

@@ -13,7 +13,9 @@ What it does, in order:
 3. When an authenticator is given (SigV4, ``lifecycle.http.sigv4``), the
    request must pass it: 403 otherwise.
 4. ``X-Amz-Target: SageMaker.<Operation>`` names one of the service's
-   operations: ``UnknownOperationException`` otherwise.
+   operations: ``UnknownOperationException`` otherwise; and the signer may
+   call it (its :class:`~lifecycle.http.access.Principal`): 400
+   ``AccessDeniedException`` otherwise.
 5. ``Content-Type`` is ``application/x-amz-json-1.1`` or
    ``application/json`` (parameters such as ``charset`` allowed):
    ``SerializationException`` otherwise.
@@ -25,6 +27,10 @@ What it does, in order:
    error envelope ``{"__type": CODE, "Message": TEXT}`` with the
    ``X-Amzn-ErrorType`` header and the error's HTTP status.
 
+:func:`admit` does steps 1 to 4 and :func:`dispatch` the rest, so the app can
+do what it must between the two (throttle the signer, pick the service of its
+account) without touching the service first; :func:`handle` is both.
+
 Every response carries ``x-amzn-RequestId``. Anything else that escapes is a
 bug: it is logged with its traceback and answered with HTTP 500
 ``InternalFailure``, never raised.
@@ -35,6 +41,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -51,6 +58,7 @@ from lifecycle.errors import (
     UnknownPathError,
     not_an_object,
 )
+from lifecycle.http.access import Principal
 
 __all__ = [
     "JSON_CONTENT_TYPE",
@@ -58,12 +66,16 @@ __all__ = [
     "MAX_DEPTH",
     "RULE_HEADER",
     "TARGET_PREFIX",
+    "Admission",
     "Authenticator",
     "Service",
     "WireResponse",
+    "admit",
+    "dispatch",
     "error_response",
     "handle",
     "json_response",
+    "refusal",
     "unavailable_response",
 ]
 
@@ -96,7 +108,8 @@ class Service(Protocol):
 class Authenticator(Protocol):
     """Checks a request before anything else sees it (``SigV4Verifier``).
 
-    ``verify`` returns the caller's identity (the access key id) or raises a
+    ``verify`` returns the caller's :class:`~lifecycle.http.access.Principal` (its
+    access key id, account and allowed operations) or raises a
     ``UnrecognizedClientError`` or ``InvalidSignatureError`` (403).
     """
 
@@ -108,7 +121,7 @@ class Authenticator(Protocol):
         query: str,
         headers: Mapping[str, str],
         body: bytes,
-    ) -> str: ...
+    ) -> Principal: ...
 
 
 @dataclass(slots=True)
@@ -267,8 +280,18 @@ def unavailable_response(
     )
 
 
-def handle(
-    service: Service,
+@dataclass(slots=True)
+class Admission:
+    """A request that passed the checks of :func:`admit`: its id, its operation, and who
+    signed it (None without an authenticator)."""
+
+    request_id: str
+    operation: str
+    principal: Principal | None = None
+
+
+def admit(
+    operations: Sequence[str],
     *,
     method: str,
     path: str,
@@ -278,19 +301,12 @@ def handle(
     query: str = "",
     auth: Authenticator | None = None,
     root_path: str = "",
-) -> WireResponse:
-    """Answer one AWS JSON 1.1 request. Never raises.
-
-    ``headers`` has lower-case names. ``query`` is the raw query string
-    (only SigV4 reads it). ``path`` is the path under ``root_path``, the
-    prefix a host mounted the app under (ASGI's ``root_path``): the client
-    asked for, and signed, ``root_path + path``. Under a prefix, the prefix
-    itself (``path`` empty) is the root as ``/`` is: where boto3 posts when
-    its ``endpoint_url`` does not end in ``/``.
-    """
+) -> Admission | WireResponse:
+    """Steps 1 to 4 of the module's list: the method, the path, the size, the signature
+    and what the signer may do, the target among ``operations``; the refusal's answer, or
+    the :class:`Admission` to :func:`dispatch`. Touches no service. Never raises."""
     rid = request_id or _new_request_id()
     operation: str | None = None
-    name: str | None = None
     key: str | None = None
     try:
         if method != "POST":
@@ -303,48 +319,43 @@ def handle(
             raise RequestTooLargeError(
                 f"the request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}"
             )
+        principal = None
         if auth is not None:
-            key = auth.verify(
+            principal = auth.verify(
                 method=method, path=root_path + path, query=query, headers=headers, body=body
             )
-        operation = _operation(service, headers.get("x-amz-target"))
+            key = principal.access_key
+        operation = _operation(operations, headers.get("x-amz-target"))
+        if principal is not None:
+            principal.check(operation)
+    except Exception as exc:
+        return refusal(exc, rid, operation, key=key)
+    return Admission(rid, operation, principal)
+
+
+def dispatch(
+    service: Service, admission: Admission, *, headers: Mapping[str, str], body: bytes
+) -> WireResponse:
+    """Steps 5 to 7 for an admitted request: the content type, the body, ``invoke``, the
+    answer. Never raises."""
+    rid = admission.request_id
+    operation = admission.operation
+    principal = admission.principal
+    key = None if principal is None else principal.access_key
+    name: str | None = None
+    try:
         _check_content_type(headers.get("content-type"))
         payload = _decode(body)
         raw_name = payload.get("Name")
         if type(raw_name) is str:
             name = raw_name[:128]
-        result = service.invoke(operation, payload, request_id=rid)
-        out = _encode(result)
-    except StoreUnavailableError as exc:  # an outage: retry later; nothing was written
-        answer = unavailable_response(exc, request_id=rid, operation=operation, name=name)
-        answer.access_key = key
-        return answer
-    except LifecycleError as exc:
-        message = exc.message
-        if exc.http_status >= 500:  # the store failed: details go to the log, not the client
-            _log.error("%s failed (request %s): %s", operation, rid, message, exc_info=exc)
-            message = f"an internal error occurred (request {rid})"
-        answer = error_response(
-            exc.code,
-            message,
-            exc.http_status,
-            request_id=rid,
-            operation=operation,
-            name=name,
-            rule=exc.rule,
-        )
-        answer.access_key = key
-        return answer
-    except Exception:
-        _log.exception("bug: %s raised while answering request %s", operation, rid)
-        return error_response(
-            "InternalFailure",
-            f"an internal error occurred (request {rid})",
-            500,
-            request_id=rid,
-            operation=operation,
-            name=name,
-        )
+        encoded = getattr(service, "invoke_encoded", None)
+        if encoded is not None:
+            out = encoded(operation, payload, _encode, request_id=rid)
+        else:
+            out = _encode(service.invoke(operation, payload, request_id=rid))
+    except Exception as exc:
+        return refusal(exc, rid, operation, name, key)
     return WireResponse(
         200,
         [
@@ -360,19 +371,98 @@ def handle(
     )
 
 
-def _operation(service: Service, target: str | None) -> str:
+def refusal(
+    exc: Exception,
+    request_id: str,
+    operation: str | None,
+    name: str | None = None,
+    key: str | None = None,
+) -> WireResponse:
+    """The answer to a request that raised ``exc``: an outage is 503 with ``Retry-After``
+    (nothing was written), a ``LifecycleError`` its code and status (a 5xx's details go to
+    the log, not the client), anything else a bug, logged and answered 500."""
+    if isinstance(exc, StoreUnavailableError):
+        answer = unavailable_response(exc, request_id=request_id, operation=operation, name=name)
+    elif isinstance(exc, LifecycleError):
+        message = exc.message
+        if exc.http_status >= 500:
+            _log.error("%s failed (request %s): %s", operation, request_id, message, exc_info=exc)
+            message = f"an internal error occurred (request {request_id})"
+        answer = error_response(
+            exc.code,
+            message,
+            exc.http_status,
+            request_id=request_id,
+            operation=operation,
+            name=name,
+            rule=exc.rule,
+        )
+    else:
+        _log.error("bug: %s raised while answering request %s", operation, request_id, exc_info=exc)
+        return error_response(
+            "InternalFailure",
+            f"an internal error occurred (request {request_id})",
+            500,
+            request_id=request_id,
+            operation=operation,
+            name=name,
+        )
+    answer.access_key = key
+    return answer
+
+
+def handle(
+    service: Service,
+    *,
+    method: str,
+    path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    request_id: str | None = None,
+    query: str = "",
+    auth: Authenticator | None = None,
+    root_path: str = "",
+) -> WireResponse:
+    """Answer one AWS JSON 1.1 request: :func:`admit`, then :func:`dispatch`. Never raises.
+
+    ``headers`` has lower-case names. ``query`` is the raw query string
+    (only SigV4 reads it). ``path`` is the path under ``root_path``, the
+    prefix a host mounted the app under (ASGI's ``root_path``): the client
+    asked for, and signed, ``root_path + path``. Under a prefix, the prefix
+    itself (``path`` empty) is the root as ``/`` is: where boto3 posts when
+    its ``endpoint_url`` does not end in ``/``. A principal of another
+    account than ``service``'s is served by ``service`` all the same: the
+    app picks the service of the principal's account, this function does not.
+    """
+    admitted = admit(
+        service.OPERATIONS,
+        method=method,
+        path=path,
+        headers=headers,
+        body=body,
+        request_id=request_id,
+        query=query,
+        auth=auth,
+        root_path=root_path,
+    )
+    if isinstance(admitted, WireResponse):
+        return admitted
+    return dispatch(service, admitted, headers=headers, body=body)
+
+
+def _operation(operations: Sequence[str], target: str | None) -> str:
     if target is None:
         raise UnknownOperationError(
             "the X-Amz-Target header is missing; it must be SageMaker.<Operation>",
         )
     if target.startswith(TARGET_PREFIX):
         operation = target[len(TARGET_PREFIX) :]
-        if operation in service.OPERATIONS:
+        if operation in operations:
             return operation
     shown = target if len(target) <= 100 else target[:100] + "..."
     raise UnknownOperationError(
         f"unknown operation {shown!r}; X-Amz-Target must be SageMaker.<Operation> with one of: "
-        + ", ".join(service.OPERATIONS),
+        + ", ".join(operations),
     )
 
 
@@ -387,7 +477,35 @@ def _check_content_type(content_type: str | None) -> None:
         )
 
 
+#: integers orjson would read as floats (past 64 bits) hide in runs of 19 digits or more
+_LONG_DIGITS = re.compile(rb"[0-9]{19,}")
+_orjson_loads: Callable[[bytes], Any] | None
+try:
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover - without the server extra
+    _orjson_loads = None
+
+
 def _decode(body: bytes) -> dict[str, Any]:
+    """The request body as a JSON object, read by orjson where it reads exactly what
+    :func:`_decode_strict` does (an object with no long digit run, no escape and little
+    nesting, which is nearly every request), else by the strict reader and its errors."""
+    if _orjson_loads is not None and not _LONG_DIGITS.search(body):
+        try:
+            payload = _orjson_loads(body)
+        except ValueError:
+            pass  # the strict reader says what is wrong, in its words
+        else:
+            if (
+                type(payload) is dict
+                and b"\\u" not in body
+                and body.count(b"[") + body.count(b"{") <= MAX_DEPTH
+            ):
+                return payload
+    return _decode_strict(body)
+
+
+def _decode_strict(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -54,6 +54,7 @@ from lifecycle.http.options import (
     webhook_specs,
 )
 from lifecycle.http.protocol import Authenticator
+from lifecycle.http.throttle import RateLimit
 
 if TYPE_CHECKING:
     from lifecycle.actuators import Actuator
@@ -113,7 +114,7 @@ def _auth(args: argparse.Namespace) -> Authenticator | None:
         if not args.credentials:
             raise _Refused("--auth sigv4 needs --credentials FILE", 2)
         try:
-            return SigV4Verifier.from_file(args.credentials)
+            return SigV4Verifier.from_file(args.credentials, account_id=args.account_id)
         except CredentialsError as exc:
             raise _Refused(str(exc), 2) from None
     if args.credentials:
@@ -207,6 +208,7 @@ def build_app(args: argparse.Namespace) -> tuple[LifecycleApp, list[Any]]:
         workers=limits.threads,
         lock_timeout=limits.lock_timeout,
         shutdown_timeout=limits.shutdown_timeout,
+        rate_limit=limits.rate_limit,
     )
     return app, [store, actuator]
 
@@ -418,6 +420,7 @@ class Limits:
     idle_timeout: float = 5.0
     shutdown_timeout: float = 10.0
     log_format: str = "text"
+    rate_limit: RateLimit | None = None  # None: no limit
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Limits:
@@ -429,6 +432,8 @@ class Limits:
             idle_timeout=args.idle_timeout,
             shutdown_timeout=args.shutdown_timeout,
             log_format=args.log_format,
+            # a worker of --workers N reads the flags back from JSON: the limit as its text
+            rate_limit=RateLimit.of(args.rate_limit),
         )
 
 
@@ -552,6 +557,7 @@ def serve(
         shutdown_timeout=limits.shutdown_timeout,
         webhooks=webhooks,
         retention=retention,
+        rate_limit=limits.rate_limit,
     )
     config = uvicorn.Config(
         app,

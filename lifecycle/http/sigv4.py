@@ -24,17 +24,38 @@ region, but a client configured for another still proves it holds the
 secret).
 
 The credentials file has the format of ``~/.aws/credentials``: INI sections
-(any names), each with ``aws_access_key_id`` and ``aws_secret_access_key``;
-other keys (``region``, ``aws_session_token``) are ignored, ``#`` and ``;``
-start comments::
+(any names), each with ``aws_access_key_id`` and ``aws_secret_access_key``,
+and optionally what the key may do (:mod:`lifecycle.http.access`):
+
+- ``account_id``: the 12-digit account the key belongs to (default: the
+  server's ``--account-id``); a key of another account is served only by a
+  service that serves that account, and is refused ``AccessDeniedException``
+  otherwise;
+- ``allow``: ``all`` (the default), ``read`` (Describe and List only), or a
+  comma-separated list of operation names; any other operation is refused
+  ``AccessDeniedException`` (HTTP 400), nothing done.
+
+Other keys (``region``, ``aws_session_token``) are ignored; ``#`` and ``;``
+start comments. A bad value stops the server at startup with a
+``CredentialsError`` naming the file, the section and the field::
 
     [ci]
     aws_access_key_id = AKIDEXAMPLE
     aws_secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
 
-    [alice]
-    aws_access_key_id = AKIAALICE
+    [dashboard]
+    aws_access_key_id = AKIADASHBOARD
     aws_secret_access_key = another-secret
+    allow = read
+
+    [team-b]
+    aws_access_key_id = AKIATEAMB
+    aws_secret_access_key = a-third-secret
+    account_id = 111122223333
+    allow = DescribeInferenceExperiment, StopInferenceExperiment
+
+:meth:`SigV4Verifier.verify` answers a request it accepts with the key's
+:class:`~lifecycle.http.access.Principal`.
 """
 
 from __future__ import annotations
@@ -46,14 +67,17 @@ import posixpath
 import time
 from calendar import timegm
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from lifecycle.errors import InvalidSignatureError, UnrecognizedClientError
+from lifecycle.http.access import ALL_OPERATIONS, Principal, is_account_id, parse_allow
 
 __all__ = [
     "ALGORITHM",
     "MAX_CLOCK_SKEW_SECONDS",
+    "AccessKey",
     "CredentialsError",
     "SigV4Verifier",
     "load_credentials",
@@ -69,8 +93,17 @@ class CredentialsError(ValueError):
     """The credentials file cannot be read or holds no usable key."""
 
 
-def load_credentials(path: str | Path) -> dict[str, str]:
-    """Read a ``~/.aws/credentials``-style file into ``{access_key_id: secret}``."""
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    """One key of the credentials file: its secret, and the principal it signs as."""
+
+    secret: str
+    principal: Principal
+
+
+def load_credentials(path: str | Path, *, account_id: str | None = None) -> dict[str, AccessKey]:
+    """Read a ``~/.aws/credentials``-style file into ``{access_key_id: AccessKey}``; a key with
+    no ``account_id`` line belongs to ``account_id`` (None: the server's)."""
     parser = configparser.ConfigParser(interpolation=None, default_section="\x00none")
     try:
         with open(path, encoding="utf-8") as handle:
@@ -79,7 +112,8 @@ def load_credentials(path: str | Path) -> dict[str, str]:
         raise CredentialsError(f"cannot read credentials file {path}: {exc.strerror}") from None
     except (configparser.Error, UnicodeDecodeError) as exc:
         raise CredentialsError(f"credentials file {path} is not valid INI: {exc}") from None
-    pairs: dict[str, str] = {}
+    keys: dict[str, AccessKey] = {}
+    sections: dict[str, str] = {}
     for section in parser.sections():
         key_id = parser.get(section, "aws_access_key_id", fallback="").strip()
         secret = parser.get(section, "aws_secret_access_key", fallback="").strip()
@@ -88,15 +122,51 @@ def load_credentials(path: str | Path) -> dict[str, str]:
                 f"credentials file {path}: section [{section}] needs both "
                 "aws_access_key_id and aws_secret_access_key"
             )
-        if key_id in pairs and pairs[key_id] != secret:
+        key = AccessKey(secret, _principal(path, section, key_id, parser[section], account_id))
+        seen = keys.get(key_id)
+        if seen is not None and seen.secret != secret:
             raise CredentialsError(
                 f"credentials file {path}: access key {key_id} is listed twice with "
                 "different secrets"
             )
-        pairs[key_id] = secret
-    if not pairs:
+        if seen is not None and seen != key:
+            raise CredentialsError(
+                f"credentials file {path}: access key {key_id} is listed twice, in "
+                f"[{sections[key_id]}] and [{section}], with different account_id or allow"
+            )
+        keys[key_id] = key
+        sections.setdefault(key_id, section)
+    if not keys:
         raise CredentialsError(f"credentials file {path} lists no access key")
-    return pairs
+    return keys
+
+
+def _principal(
+    path: str | Path,
+    section: str,
+    key_id: str,
+    fields: Mapping[str, str],
+    default_account: str | None,
+) -> Principal:
+    """The principal of one section: its ``account_id`` and ``allow``, checked."""
+    account = fields.get("account_id")
+    if account is not None:
+        account = account.strip()
+        if not is_account_id(account):
+            raise CredentialsError(
+                f"credentials file {path}: section [{section}]: account_id {account[:40]!r} "
+                "is not a 12-digit AWS account id"
+            )
+    allowed = ALL_OPERATIONS
+    allow = fields.get("allow")
+    if allow is not None:
+        try:
+            allowed = parse_allow(allow)
+        except ValueError as exc:
+            raise CredentialsError(
+                f"credentials file {path}: section [{section}]: allow {exc}"
+            ) from None
+    return Principal(key_id, account or default_account, allowed)
 
 
 def _invalid(message: str) -> InvalidSignatureError:
@@ -108,27 +178,41 @@ class SigV4Verifier:
 
     def __init__(
         self,
-        credentials: Mapping[str, str],
+        credentials: Mapping[str, str | AccessKey],
         *,
+        account_id: str | None = None,
         clock: Callable[[], float] = time.time,
         max_skew_seconds: float = MAX_CLOCK_SKEW_SECONDS,
     ) -> None:
+        """``credentials`` maps each access key id to its secret (a key of ``account_id``,
+        allowed every operation) or to an :class:`AccessKey`; ``account_id`` None is the
+        account of the server the verifier guards."""
         if not credentials:
             raise CredentialsError("SigV4 checking needs at least one access key")
-        self._secrets = dict(credentials)
+        self._keys_by_id = {
+            key_id: key
+            if isinstance(key, AccessKey)
+            else AccessKey(key, Principal(key_id, account_id))
+            for key_id, key in credentials.items()
+        }
         self._clock = clock
         self._max_skew = max_skew_seconds
         self._keys: dict[tuple[str, str, str, str], bytes] = {}
 
     @classmethod
     def from_file(
-        cls, path: str | Path, *, clock: Callable[[], float] = time.time
+        cls,
+        path: str | Path,
+        *,
+        account_id: str | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> SigV4Verifier:
-        return cls(load_credentials(path), clock=clock)
+        """The verifier of the keys in a credentials file (:func:`load_credentials`)."""
+        return cls(load_credentials(path, account_id=account_id), clock=clock)
 
     @property
     def access_keys(self) -> frozenset[str]:
-        return frozenset(self._secrets)
+        return frozenset(self._keys_by_id)
 
     def verify(
         self,
@@ -138,8 +222,8 @@ class SigV4Verifier:
         query: str,
         headers: Mapping[str, str],
         body: bytes,
-    ) -> str:
-        """Return the access key id that signed the request, or raise a 403 error."""
+    ) -> Principal:
+        """The principal of the key that signed the request, or a 403 error."""
         authorization = headers.get("authorization")
         if not authorization:
             raise UnrecognizedClientError(
@@ -164,8 +248,8 @@ class SigV4Verifier:
                 "Credential must be <access key>/<yyyymmdd>/<region>/<service>/aws4_request"
             )
         key_id, date, region, service, _ = scope_parts
-        secret = self._secrets.get(key_id)
-        if secret is None:
+        access_key = self._keys_by_id.get(key_id)
+        if access_key is None:
             raise UnrecognizedClientError(
                 "the security token included in the request is invalid: "
                 "the access key id is not recognised"
@@ -207,7 +291,7 @@ class SigV4Verifier:
             )
         )
         expected = hmac.new(
-            self._signing_key(key_id, secret, date, region, service),
+            self._signing_key(key_id, access_key.secret, date, region, service),
             string_to_sign.encode("utf-8"),
             hashlib.sha256,
         ).hexdigest()
@@ -216,7 +300,7 @@ class SigV4Verifier:
                 "the request signature we calculated does not match the signature you provided; "
                 "check your secret access key and signing method"
             )
-        return key_id
+        return access_key.principal
 
     def _check_time(self, amz_date: str, scope_date: str) -> None:
         try:

@@ -100,9 +100,12 @@ class OperationSpec(Generic[Req, Ready]):
     """One operation: its request shape, its check, and its change.
 
     ``check(service, request, now, gate)`` returns what ``apply`` needs, or None when
-    the gate stopped it.
+    the gate stopped it. ``apply_to_encode``, where given, is ``apply`` for a caller
+    that encodes the response at once and keeps nothing of it: its nested members
+    may be the stored record's own, uncopied.
     """
 
     model: type[Req]
     check: Callable[[ExperimentService, Req, float, Gate], Ready | None]
     apply: Callable[[ExperimentService, Ready, str | None], Response]
+    apply_to_encode: Callable[[ExperimentService, Ready, str | None], Response] | None = None

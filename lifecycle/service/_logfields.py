@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import json
 import logging
-import re
+import time
 from typing import Any
 
 __all__ = ["KeyValues", "log", "text_value"]
 
-#: a value written bare: no space, quote, equals sign or control character
-_BARE = re.compile(r'[^\s"=\x00-\x1f\x7f]+')
-
 
 def text_value(value: object) -> str:
-    """``value`` as it stands after ``key=`` in a text line: bare when it can be, else quoted."""
-    if type(value) is int or type(value) is float:
+    """``value`` as it stands after ``key=`` in a text line: bare when it can be (no space,
+    quote, equals sign or control character), else quoted."""
+    kind = type(value)
+    if kind is int or kind is float:
         return str(value)
     text = str(value) if isinstance(value, str) else json.dumps(value, default=str)
-    if _BARE.fullmatch(text):
+    # str methods, not a regex: this runs for every field of every request line
+    if text and text.isprintable() and " " not in text and '"' not in text and "=" not in text:
         return text
     return json.dumps(text)
 
@@ -39,12 +39,82 @@ class KeyValues:
         self.fields = fields
 
     def __str__(self) -> str:
-        return " ".join(f"{k}={text_value(v)}" for k, v in self.fields.items() if v is not None)
+        parts = []
+        for key, value in self.fields.items():
+            if value is None:
+                continue
+            kind = type(value)  # the common kinds inline: this runs for every request line
+            if (
+                kind is int
+                or kind is float
+                or (
+                    kind is str
+                    and value
+                    and value.isprintable()
+                    and " " not in value
+                    and '"' not in value
+                    and "=" not in value
+                )
+            ):
+                parts.append(f"{key}={value}")
+            else:
+                parts.append(f"{key}={text_value(value)}")
+        return " ".join(parts)
+
+
+#: what a record of ours holds before its own facts, per (logger, level): copied per line
+_templates: dict[tuple[str, int], dict[str, Any]] = {}
+_LogRecord = logging.LogRecord
+_new_record = _LogRecord.__new__
+
+
+def _fast_record(name: str, level: int, event: str, fields: dict[str, Any]) -> logging.LogRecord:
+    """The record ``Logger.log`` would make, without its per-call work.
+
+    A line of ours has no caller (it is always this module) and, where this
+    path is taken, no thread, process or task names (``log_config`` turns
+    them off): what is left is the time, the level and the facts. Every
+    attribute a ``LogRecord`` has is there, taken from one made the normal
+    way, so any formatter or filter of the host's reads the same record.
+    """
+    template = _templates.get((name, level))
+    if template is None:
+        made = _LogRecord(name, level, __file__, 0, "%s %s", ("", None), None, "log")
+        template = _templates[(name, level)] = dict(made.__dict__)
+    record = _new_record(_LogRecord)
+    attrs = record.__dict__
+    attrs.update(template)
+    now = time.time()
+    attrs["created"] = now
+    attrs["msecs"] = int((now - int(now)) * 1000) + 0.0
+    # from the template's own: the same either way logging counts its start
+    attrs["relativeCreated"] = template["relativeCreated"] + (now - template["created"]) * 1000
+    attrs["args"] = (event, KeyValues(fields))
+    attrs["fields"] = fields
+    attrs["event"] = event
+    return record
+
+
+def _plain_records() -> bool:
+    """Whether a record needs nothing from the call's context: the default record factory,
+    and no thread, process or task names asked for."""
+    return (
+        logging.getLogRecordFactory() is _LogRecord
+        and logging._srcfile is None
+        and not logging.logThreads
+        and not logging.logProcesses
+        and not logging.logMultiprocessing
+        and not getattr(logging, "logAsyncioTasks", False)
+    )
 
 
 def log(logger: logging.Logger, level: int, event: str, fields: dict[str, Any]) -> None:
     """One line: ``event`` then its fields (nothing is built when the level is off)."""
-    if logger.isEnabledFor(level):
+    if not logger.isEnabledFor(level):
+        return
+    if _plain_records():
+        logger.handle(_fast_record(logger.name, level, event, fields))
+    else:
         logger.log(
             level, "%s %s", event, KeyValues(fields), extra={"fields": fields, "event": event}
         )

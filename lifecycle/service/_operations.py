@@ -197,6 +197,12 @@ def _apply_describe(svc: ExperimentService, exp: Experiment, request_id: str | N
     return describe_response(exp)
 
 
+def _describe_to_encode(
+    svc: ExperimentService, exp: Experiment, request_id: str | None
+) -> Response:
+    return describe_response(exp, fresh=False)
+
+
 _SCOPE = (
     "NameContains",
     "Type",
@@ -318,7 +324,10 @@ OPERATION_SPECS: dict[str, OperationSpec[Any, Any]] = {
         shapes.CreateInferenceExperimentRequest, _check_create, _apply_create
     ),
     Operation.DESCRIBE: OperationSpec(
-        shapes.DescribeInferenceExperimentRequest, _check_describe, _apply_describe
+        shapes.DescribeInferenceExperimentRequest,
+        _check_describe,
+        _apply_describe,
+        _describe_to_encode,
     ),
     Operation.LIST: OperationSpec(shapes.ListInferenceExperimentsRequest, _check_list, _apply_list),
     Operation.START: OperationSpec(

@@ -47,8 +47,15 @@ def summary(exp: Experiment) -> dict[str, Any]:
     return _common(exp)
 
 
-def describe_response(exp: Experiment) -> dict[str, Any]:
-    """A DescribeInferenceExperimentResponse with every required member."""
+def _same(value: Any) -> Any:
+    return value
+
+
+def describe_response(exp: Experiment, *, fresh: bool = True) -> dict[str, Any]:
+    """A DescribeInferenceExperimentResponse with every required member; with
+    ``fresh=False`` (for a caller that only encodes it) its nested members are the
+    record's own."""
+    copy = _fresh if fresh else _same
     out = {"Arn": exp.arn, **_common(exp)}
     out["EndpointMetadata"] = {
         "EndpointName": exp.endpoint_name,
@@ -58,14 +65,14 @@ def describe_response(exp: Experiment) -> dict[str, Any]:
         {
             "ModelName": v.model_name,
             "VariantName": v.name,
-            "InfrastructureConfig": _fresh(v.infrastructure),
+            "InfrastructureConfig": copy(v.infrastructure),
             "Status": v.status.value,
         }
         for v in exp.variants
     ]
     if exp.data_storage_config is not None:
-        out["DataStorageConfig"] = _fresh(exp.data_storage_config)
-    out["ShadowModeConfig"] = _fresh(exp.shadow_mode_config)
+        out["DataStorageConfig"] = copy(exp.data_storage_config)
+    out["ShadowModeConfig"] = copy(exp.shadow_mode_config)
     if exp.kms_key is not None:
         out["KmsKey"] = exp.kms_key
     return out

@@ -32,7 +32,7 @@ from lifecycle.domain.machine import fire
 from lifecycle.domain.rules import Firing, whole_ms
 from lifecycle.domain.statuses import OPERATIONS, Operation
 from lifecycle.errors import LifecycleError, UnknownOperationError, ValidationError
-from lifecycle.service._checks import RAISE, Collect
+from lifecycle.service._checks import RAISE, Collect, OperationSpec
 from lifecycle.service._operations import OPERATION_SPECS
 from lifecycle.service._tokens import TokenCodec
 from lifecycle.service.feed import DEFAULT_PAGE, Retention, check_account, check_read
@@ -125,11 +125,32 @@ class ExperimentService:
         Raises the first stage of the operation's checks that refuses it (see
         :mod:`lifecycle.service._operations`), or what its change meets.
         """
+        spec, ready = self._checked(operation, payload)
+        return spec.apply(self, ready, request_id)
+
+    def invoke_encoded(
+        self,
+        operation: str,
+        payload: object,
+        encode: Callable[[Any], bytes],
+        *,
+        request_id: str | None = None,
+    ) -> bytes:
+        """:meth:`invoke`, its response handed straight to ``encode``: what a transport
+        that sends the bytes calls. The same bytes as ``encode(invoke(...))``, without
+        the copies a response a caller keeps needs."""
+        spec, ready = self._checked(operation, payload)
+        apply = spec.apply_to_encode or spec.apply
+        return encode(apply(self, ready, request_id))
+
+    def _checked(self, operation: str, payload: object) -> tuple[OperationSpec[Any, Any], Any]:
+        """The operation's spec and what its checks hand to ``apply``; raises the first
+        stage that refuses the request."""
         spec = OPERATION_SPECS.get(operation)
         if spec is None:
             raise _unknown_operation(operation)
         ready = spec.check(self, parse_request(operation, payload), whole_ms(self.clock()), RAISE)
-        return spec.apply(self, ready, request_id)
+        return spec, ready
 
     def explain(self, operation: str, payload: object) -> list[LifecycleError]:
         """Every rule ``payload`` would break, one error per rule; empty exactly when

@@ -12,6 +12,7 @@ import pytest
 
 from lifecycle.cli import _parser, main
 from lifecycle.http.options import environment_variable
+from lifecycle.http.throttle import RateLimit
 from lifecycle.stores import open_store
 
 #: the account of the service and the experiments here (the service's default)
@@ -30,6 +31,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "settle_seconds": ("2.5", 2.5),
     "auth": ("sigv4", "sigv4"),
     "credentials": ("/etc/lifecycle/credentials", "/etc/lifecycle/credentials"),
+    "rate_limit": ("20:40", RateLimit(20.0, 40)),
     "token_secret_file": ("/etc/lifecycle/token", "/etc/lifecycle/token"),
     "actuator": ("webhook", "webhook"),
     "actuator_url": ("http://127.0.0.1:9/steps", "http://127.0.0.1:9/steps"),

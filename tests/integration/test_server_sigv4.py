@@ -15,9 +15,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from lifecycle.errors import ProtocolError
+from lifecycle.http.access import ALL_OPERATIONS, READ_OPERATIONS, Principal
 from lifecycle.http.app import LifecycleApp
 from lifecycle.http.protocol import handle
-from lifecycle.http.sigv4 import CredentialsError, SigV4Verifier, load_credentials
+from lifecycle.http.sigv4 import AccessKey, CredentialsError, SigV4Verifier, load_credentials
 from lifecycle.service.reconciler import Reconciler
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores.memory import MemoryStore
@@ -38,6 +39,7 @@ def sign(
     region: str = "us-east-1",
     query: str = "",
     token: str | None = None,
+    target: str = "DescribeInferenceExperiment",
 ) -> dict[str, str]:
     """Headers (lower-case names) of a request signed by botocore's own SigV4Auth."""
     url = f"http://{HOST}/" + (f"?{query}" if query else "")
@@ -45,7 +47,7 @@ def sign(
         method="POST",
         url=url,
         data=body,
-        headers={"Content-Type": JSON11, "X-Amz-Target": "SageMaker.DescribeInferenceExperiment"},
+        headers={"Content-Type": JSON11, "X-Amz-Target": f"SageMaker.{target}"},
     )
     SigV4Auth(Credentials(key, secret, token), "sagemaker", region).add_auth(request)
     headers = {name.lower(): value for name, value in request.headers.items()}
@@ -53,9 +55,9 @@ def sign(
     return headers
 
 
-def verify(
+def principal(
     verifier: SigV4Verifier, headers: dict[str, str], body: bytes = b'{"Name": "exp-1"}', **kw: Any
-) -> str:
+) -> Principal:
     return verifier.verify(
         method=kw.get("method", "POST"),
         path=kw.get("path", "/"),
@@ -63,6 +65,13 @@ def verify(
         headers=headers,
         body=body,
     )
+
+
+def verify(
+    verifier: SigV4Verifier, headers: dict[str, str], body: bytes = b'{"Name": "exp-1"}', **kw: Any
+) -> str:
+    """The access key id of the principal the verifier answers with."""
+    return principal(verifier, headers, body, **kw).access_key
 
 
 def refusal(verifier: SigV4Verifier, headers: dict[str, str], **kw: Any) -> tuple[int, str]:
@@ -222,7 +231,10 @@ def test_the_credentials_file_is_read_like_aws_credentials(tmp_path: Path) -> No
         "aws_access_key_id=AKIAALICE\n"
         "aws_secret_access_key=pa%ss=word\n"
     )
-    assert load_credentials(path) == {KEY: SECRET, "AKIAALICE": "pa%ss=word"}
+    assert load_credentials(path) == {
+        KEY: AccessKey(SECRET, Principal(KEY)),
+        "AKIAALICE": AccessKey("pa%ss=word", Principal("AKIAALICE")),
+    }
     assert SigV4Verifier.from_file(path).access_keys == {KEY, "AKIAALICE"}
 
 
@@ -246,6 +258,101 @@ def test_a_bad_credentials_file_is_refused_with_the_reason(
     path.write_text(text)
     with pytest.raises(CredentialsError, match=words):
         load_credentials(path)
+
+
+def test_a_key_may_carry_its_account_and_what_it_may_do(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(
+        f"[ci]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n"
+        "[dashboard]\naws_access_key_id = AKIDREAD\naws_secret_access_key = r\nallow = read\n"
+        "[bot]\naws_access_key_id = AKIDBOT\naws_secret_access_key = b\n"
+        "account_id = 111122223333\n"
+        "allow = DescribeInferenceExperiment , StopInferenceExperiment\n"
+        "[all]\naws_access_key_id = AKIDALL\naws_secret_access_key = a\nallow = ALL\n"
+    )
+    keys = load_credentials(path, account_id="123456789012")
+    assert {key_id: key.principal for key_id, key in keys.items()} == {
+        KEY: Principal(KEY, "123456789012", ALL_OPERATIONS),
+        "AKIDREAD": Principal("AKIDREAD", "123456789012", READ_OPERATIONS),
+        "AKIDBOT": Principal(
+            "AKIDBOT",
+            "111122223333",
+            frozenset({"DescribeInferenceExperiment", "StopInferenceExperiment"}),
+        ),
+        "AKIDALL": Principal("AKIDALL", "123456789012", ALL_OPERATIONS),
+    }
+    verifier = SigV4Verifier.from_file(path, account_id="123456789012")
+    assert principal(verifier, sign(key="AKIDBOT", secret="b")) == keys["AKIDBOT"].principal
+
+
+def test_a_key_given_as_a_secret_is_of_the_verifiers_account_and_may_do_everything(
+    verifier: SigV4Verifier,
+) -> None:
+    assert principal(verifier, sign()) == Principal(KEY, None, ALL_OPERATIONS)
+    mine = SigV4Verifier({KEY: SECRET}, account_id="444455556666")
+    assert principal(mine, sign()).account_id == "444455556666"
+
+
+@pytest.mark.parametrize(
+    ("lines", "words"),
+    [
+        ("account_id = 12345\n", "section [bad]: account_id '12345' is not a 12-digit"),
+        ("account_id = 12345678901a\n", "section [bad]: account_id '12345678901a'"),
+        ("allow =\n", "section [bad]: allow is empty"),
+        ("allow = write\n", "section [bad]: allow 'write' is not an operation"),
+        (
+            "allow = DescribeInferenceExperiment, StopExperiment\n",
+            "section [bad]: allow 'StopExperiment' is not an operation; use all, read, or",
+        ),
+        (
+            "allow = DescribeInferenceExperiment,,\n",
+            "section [bad]: allow 'DescribeInferenceExperiment,,' has an empty item",
+        ),
+    ],
+)
+def test_a_bad_account_or_allow_names_the_file_the_section_and_the_field(
+    tmp_path: Path, lines: str, words: str
+) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(
+        f"[good]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n"
+        f"[bad]\naws_access_key_id = AKIDBAD\naws_secret_access_key = s\n{lines}"
+    )
+    with pytest.raises(CredentialsError) as caught:
+        load_credentials(path)
+    assert f"credentials file {path}: {words}" in str(caught.value)
+
+
+def test_a_key_listed_twice_with_different_rights_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(
+        f"[a]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n"
+        f"[b]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\nallow = read\n"
+    )
+    with pytest.raises(CredentialsError, match=r"listed twice, in \[a\] and \[b\]"):
+        load_credentials(path)
+
+
+def test_a_key_not_allowed_the_operation_is_denied_before_the_body_is_read() -> None:
+    class Untouchable:
+        OPERATIONS = ("DescribeInferenceExperiment", "DeleteInferenceExperiment")
+
+        def invoke(self, operation: str, payload: Any, /, **_: Any) -> dict[str, Any]:
+            raise AssertionError("the service was called")
+
+    reader = SigV4Verifier({KEY: AccessKey(SECRET, Principal(KEY, allowed=READ_OPERATIONS))})
+    headers = sign(b"not json", target="DeleteInferenceExperiment")
+    response = handle(
+        Untouchable(), method="POST", path="/", headers=headers, body=b"not json", auth=reader
+    )
+    assert response.status == 400
+    assert json.loads(response.body) == {
+        "__type": "AccessDeniedException",
+        "Message": f"User: {KEY} is not authorized to perform: sagemaker:DeleteInferenceExperiment "
+        "(the credentials file allows this key only DescribeInferenceExperiment, "
+        "ListInferenceExperiments)",
+    }
+    assert (response.operation, response.access_key) == ("DeleteInferenceExperiment", KEY)
 
 
 def test_a_missing_credentials_file_is_refused(tmp_path: Path) -> None:

@@ -641,3 +641,42 @@ def test_a_body_that_is_not_an_object_is_a_serialization_error_over_http_and_thr
     assert [(e.code, e.rule) for e in service.explain("DescribeInferenceExperiment", payload)] == [
         ("SerializationException", "body-object")
     ]
+
+
+_TRICKY_BODIES = [
+    b'{"a":1,"a":2}',
+    b'\xef\xbb\xbf{"a":1}',
+    b'{"a":1e400}',
+    b'{"a":-1e400}',
+    b'{"a":NaN}',
+    b'{"a":Infinity}',
+    b'{"a":"\\ud800"}',
+    b'{"a":"\\ud83d\\ude00"}',
+    b'{"a":123456789012345678901234567890}',
+    b'{"a":18446744073709551615}',
+    b'{"a":18446744073709551616}',
+    b'{"a":-9223372036854775809}',
+    b'{"a":9223372036854775807}',
+    b'{"a":1234567890123456789.5}',
+    b'{"a":1.5} ',
+    b'{"a":"\\u0000","b":"\\n\\t"}',
+    b'{"a":1}x',
+    b'{"a":-0,"b":0.1,"c":1E3,"d":-0.0}',
+    b'{"a":[1,{"b":null,"c":true,"d":false}]}',
+    b'{"a":"\xc3\xa9\xe2\x82\xac"}',
+    b'{"a":"\xff"}',
+    b'{"Name": "exp", "ModelVariantActions": {"prod": "Promote"}}',
+    b"[" * 40 + b"]" * 40,
+    b'{"a":' + b"[" * 1100 + b"]" * 1100 + b"}",
+]
+
+
+@pytest.mark.parametrize("body", _TRICKY_BODIES)
+def test_the_fast_decoder_reads_every_body_exactly_as_the_strict_one(body: bytes) -> None:
+    def outcome(decode: Any) -> object:
+        try:
+            return ("ok", repr(decode(body)))
+        except Exception as exc:  # the same error, with the same message
+            return ("error", type(exc).__name__, str(exc))
+
+    assert outcome(protocol._decode) == outcome(protocol._decode_strict)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import logging.config
@@ -10,7 +12,14 @@ import sys
 
 import pytest
 
-from lifecycle.http.logs import JsonFormatter, OncePerInterval, TextFormatter, iso_utc, log_config
+from lifecycle.http.logs import (
+    JsonFormatter,
+    LoopBatchingHandler,
+    OncePerInterval,
+    TextFormatter,
+    iso_utc,
+    log_config,
+)
 from lifecycle.service._logfields import log
 
 
@@ -128,3 +137,89 @@ def test_log_config_sends_ours_and_uvicorns_through_one_formatter(
 def test_log_config_refuses_an_unknown_format() -> None:
     with pytest.raises(ValueError, match="text, json"):
         log_config("info", "xml")
+
+
+class _Writes(io.StringIO):
+    """A stream that counts its writes (each one a syscall on a real stream)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def _loop_handler() -> tuple[LoopBatchingHandler, _Writes]:
+    stream = _Writes()
+    handler = LoopBatchingHandler(stream)
+    handler.setFormatter(TextFormatter())
+    return handler, stream
+
+
+def test_lines_from_the_event_loop_are_written_together_once_per_iteration() -> None:
+    handler, stream = _loop_handler()
+
+    async def main() -> tuple[str, str]:
+        for n in range(3):
+            handler.handle(_record(f"line {n}"))
+        before = stream.getvalue()
+        await asyncio.sleep(0)  # one iteration: the flush scheduled by the first line runs
+        return before, stream.getvalue()
+
+    before, after = asyncio.run(main())
+    assert before == ""
+    assert [line.rsplit(" ", 2)[-2:] for line in after.splitlines()] == [
+        ["line", "0"],
+        ["line", "1"],
+        ["line", "2"],
+    ]
+    assert stream.writes == 1
+
+
+def test_a_line_from_another_thread_is_written_at_once_after_those_waiting() -> None:
+    handler, stream = _loop_handler()
+
+    async def main() -> str:
+        handler.handle(_record("from the loop"))
+        await asyncio.to_thread(handler.handle, _record("from a thread"))
+        return stream.getvalue()
+
+    written = asyncio.run(main())
+    assert [line.split(" ", 3)[3] for line in written.splitlines()] == [
+        "from the loop",
+        "from a thread",
+    ]
+
+
+def test_flush_writes_what_is_waiting_so_nothing_is_lost_when_the_loop_ends() -> None:
+    handler, stream = _loop_handler()
+
+    loop = asyncio.new_event_loop()
+    try:
+        # the line and the loop's stop in one batch: the flush the line schedules never runs
+        loop.call_soon(handler.handle, _record("last words"))
+        loop.call_soon(loop.stop)
+        loop.run_forever()
+    finally:
+        loop.close()
+    assert stream.getvalue() == ""
+    handler.flush()  # what logging.shutdown() does at exit
+    assert stream.getvalue().endswith("last words\n")
+    handler.flush()
+    assert stream.getvalue().count("last words") == 1
+
+
+def test_log_config_batches_the_servers_lines_per_loop_iteration() -> None:
+    config = log_config("info", "text")
+    assert config["handlers"]["default"]["class"] == "lifecycle.http.logs.LoopBatchingHandler"
+
+
+def test_due_lets_one_line_of_a_key_out_per_interval_and_counts_the_rest() -> None:
+    lines = OncePerInterval(interval=60)
+    assert lines.due("throttled") == 0
+    assert [lines.due("throttled") for _ in range(5)] == [None] * 5
+    assert lines.due("other") == 0
+    lines.interval = 0
+    assert lines.due("throttled") == 5  # the next line says how many were held back
