@@ -16,9 +16,9 @@ asks it right after the signature verifies, before anything else is read.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from lifecycle.domain.experiment import is_account_id
 from lifecycle.domain.statuses import OPERATIONS, Operation
 from lifecycle.errors import AccessDeniedError
 
@@ -29,12 +29,6 @@ ALL_OPERATIONS: frozenset[str] = frozenset(OPERATIONS)
 #: what ``allow = read`` grants: the operations that change nothing
 READ_OPERATIONS: frozenset[str] = frozenset({Operation.DESCRIBE.value, Operation.LIST.value})
 _WORDS = {"all": ALL_OPERATIONS, "read": READ_OPERATIONS}
-_ACCOUNT_ID = re.compile(r"[0-9]{12}")
-
-
-def is_account_id(text: str) -> bool:
-    """True for a 12-digit AWS account id."""
-    return _ACCOUNT_ID.fullmatch(text) is not None
 
 
 def parse_allow(text: str) -> frozenset[str]:

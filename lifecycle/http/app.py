@@ -275,7 +275,9 @@ class LifecycleApp:
             throttle = None
             if self.limiter is not None:
                 throttle = partial(self._throttle, operation=EVENTS_OPERATION)
-            self.events = EventsEndpoint(changes, self._run_read, auth=auth, throttle=throttle)
+            self.events = EventsEndpoint(
+                changes, self._run_read, auth=auth, throttle=throttle, account=self._account_id
+            )
         self.feed = self._feed_workers(webhooks, retention)
         add_listener = getattr(service, "add_listener", None)
         if add_listener is not None:

@@ -23,7 +23,8 @@ Refusals, in the AWS JSON 1.1 envelope: 400 ``ValidationException``
 naming the parameter (an unknown one, one given twice, a value out of
 range); 403 when SigV4 is on and the request is not signed right (the
 verifier of ``POST /`` checks ``GET /events`` the same way, its query
-included; any listed key may read the feed, whatever its ``allow``); 400
+included; any listed key may read the feed, whatever its ``allow``, and
+reads its own account's events only); 400
 ``ThrottlingException`` over the server's ``--rate-limit``; 405 for a
 method other than GET; 410
 ``TrimmedDataAccessException`` when the retention removed events after
@@ -39,7 +40,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from lifecycle.errors import (
@@ -77,7 +78,18 @@ _SECONDS = re.compile(r"[0-9]{1,6}(\.[0-9]{1,9})?")
 T = TypeVar("T")
 #: runs a blocking call off the event loop (the app's read pool)
 Runner = Callable[[Callable[[], T]], Awaitable[T]]
-#: the changes after a position, at most so many (``service.changes``)
+
+
+class Feed(Protocol):
+    """``service.changes``: the changes after a position, at most so many, of one account
+    (None: of every account)."""
+
+    def __call__(
+        self, after: int | None, limit: int, account: str | None = None, /
+    ) -> ChangePage: ...
+
+
+#: the changes after a position, at most so many, that one reader reads
 Reader = Callable[[int | None, int], ChangePage]
 #: refuses a request over its rate limit (``ThrottlingError``): given the signer (None
 #: unsigned) and the client's address
@@ -132,6 +144,10 @@ def parse_query(query: str) -> tuple[int | None, int, float]:
 class EventsEndpoint:
     """Answers ``GET /events`` over ``read`` (``service.changes``), run by ``run`` off the loop.
 
+    Unsigned (no ``auth``), a request reads every account's events; signed, its
+    key's account's only (``account``, the server's own, for a key that names
+    none).
+
     :meth:`notify` (thread-safe) wakes the waiting requests: the app calls it
     after each commit of this process. :meth:`close` answers them at once
     (the server is shutting down); :meth:`reopen` undoes it. ``throttle``, when
@@ -140,14 +156,16 @@ class EventsEndpoint:
 
     def __init__(
         self,
-        read: Reader,
+        read: Feed,
         run: Runner[ChangePage],
         *,
         auth: Authenticator | None = None,
         throttle: Throttle | None = None,
         poll_seconds: float = POLL_SECONDS,
+        account: str | None = None,
     ) -> None:
         self._read = read
+        self._account = account
         self._run = run
         self.auth = auth
         self.throttle = throttle
@@ -225,10 +243,13 @@ class EventsEndpoint:
         return answer
 
     def _reader(self, principal: Principal | None) -> Reader:
-        """What ``principal`` reads the feed through: ``principal.account_id`` is its
-        account (None: unsigned, or the server's own). The feed is one for every account
-        for now, so every reader reads all of it."""
-        return self._read
+        """What ``principal`` reads the feed through: unsigned (None), every account's
+        changes; signed, those of its key's account (``principal.account_id``, or the
+        server's own when the key names none)."""
+        if principal is None:
+            return self._read
+        account = principal.account_id or self._account
+        return lambda after, limit: self._read(after, limit, account)
 
     async def _page(self, read: Reader, after: int | None, limit: int, wait: float) -> ChangePage:
         """The page after ``after``, waited for up to ``wait`` seconds while it is empty."""

@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from lifecycle.domain.experiment import is_account_id
 from lifecycle.http._environment import (
     ENV_PREFIX,
     EnvironmentParser,
@@ -104,7 +105,7 @@ def _timeout(text: str) -> float:
 
 
 def _account_id(text: str) -> str:
-    if not re.fullmatch(r"[0-9]{12}", text):
+    if not is_account_id(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a 12-digit AWS account id")
     return text
 

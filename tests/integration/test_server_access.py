@@ -206,14 +206,50 @@ def test_any_listed_key_reads_the_change_feed_whatever_it_may_call(
 # -- account_id -----------------------------------------------------------------------------------
 
 
-def test_a_key_of_the_servers_account_is_served_and_one_of_another_account_is_denied(
+def test_each_key_works_in_its_own_account_and_sees_another_accounts_as_missing(
     signed_serve: Any, create_request: Any
 ) -> None:
     mine, other = client_of(signed_serve.url, "mine"), client_of(signed_serve.url, "other")
-    created = mine.create_inference_experiment(**create_request("exp-1"))
+    created = mine.create_inference_experiment(**create_request("exp-1", "ep"))
     assert created["InferenceExperimentArn"] == (
         f"arn:aws:sagemaker:us-east-1:{SERVER_ACCOUNT}:inference-experiment/exp-1"
     )
+    with pytest.raises(other.exceptions.ResourceNotFound) as caught:
+        other.describe_inference_experiment(Name="exp-1")
+    assert error_of(caught)[2] == "Inference experiment 'exp-1' does not exist"
+    theirs = other.create_inference_experiment(**create_request("exp-1", "ep"))
+    assert theirs["InferenceExperimentArn"] == (
+        f"arn:aws:sagemaker:us-east-1:{OTHER_ACCOUNT}:inference-experiment/exp-1"
+    )
+    listed = other.list_inference_experiments()["InferenceExperiments"]
+    assert [s["Name"] for s in listed] == ["exp-1"]
+    # each signed reader of the feed reads its own account's events only
+    for section, account in (
+        ("mine", SERVER_ACCOUNT),
+        ("admin", SERVER_ACCOUNT),
+        ("other", OTHER_ACCOUNT),
+    ):
+        status, page = get_events(signed_serve.url, section)
+        assert status == 200
+        assert {e["account"] for e in page["Events"]} == {account}, section
+        assert [e["detail"]["Event"] for e in page["Events"]][:1] == ["create"]
+
+
+class OneAccountService(ExperimentService):
+    """A service that serves its own account only: it has no views of others."""
+
+    for_account = None  # type: ignore[assignment]
+
+
+def test_a_service_of_one_account_denies_a_key_of_another(
+    start_server: Any, create_request: Any
+) -> None:
+    service = OneAccountService(MemoryStore(), account_id=SERVER_ACCOUNT, settle_seconds=0.0)
+    auth = SigV4Verifier(
+        {"AKIDOTHER": AccessKey("other-secret", Principal("AKIDOTHER", OTHER_ACCOUNT))}
+    )
+    url = start_server(LifecycleApp(service, Reconciler(service), auth=auth)).url
+    other = client_of(url, "other")
     refusals: tuple[Callable[[], Any], ...] = (
         lambda: other.describe_inference_experiment(Name="exp-1"),
         lambda: other.create_inference_experiment(**create_request("exp-2")),
@@ -226,8 +262,7 @@ def test_a_key_of_the_servers_account_is_served_and_one_of_another_account_is_de
         assert message.startswith("User: AKIDOTHER is not authorized to perform: sagemaker:")
         assert f"the key is of account {OTHER_ACCOUNT}" in message
         assert "accounts other than the server's are not served" in message
-    with pytest.raises(mine.exceptions.ResourceNotFound):
-        mine.describe_inference_experiment(Name="exp-2")
+    assert len(service.store) == 0  # type: ignore[arg-type]
 
 
 class AccountsService(ExperimentService):
@@ -259,7 +294,7 @@ def test_a_service_with_views_of_accounts_serves_each_key_in_its_own_account(
     assert other.describe_inference_experiment(Name="exp-1")["Arn"] == arn
     with pytest.raises(mine.exceptions.ResourceNotFound):
         mine.describe_inference_experiment(Name="exp-1")
-    assert service.store.get("exp-1") is None
+    assert service.store.get(SERVER_ACCOUNT, "exp-1") is None
     assert list(service.views) == [OTHER_ACCOUNT]
 
 
