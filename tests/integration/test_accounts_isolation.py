@@ -188,3 +188,25 @@ def test_accounts_see_and_change_only_their_own_and_a_reader_changes_nothing(
                     assert seen[n] == "ResourceNotFound"
         # the reader is of the first account: it sees what the first account's admin sees
         assert _view(clients["reader"], prefix, names) == after[FIRST]
+
+
+def test_two_accounts_each_create_exp_on_ep_and_the_arns_differ_only_in_the_account(
+    clients: dict[str, Any], create_request: Callable[..., dict[str, Any]]
+) -> None:
+    arns = [
+        clients[section].create_inference_experiment(**create_request("exp", endpoint="ep"))[
+            "InferenceExperimentArn"
+        ]
+        for section in ("first", "second")
+    ]
+    assert arns == [
+        f"arn:aws:sagemaker:us-east-1:{account}:inference-experiment/exp"
+        for account in (FIRST, SECOND)
+    ]
+    for section, arn in zip(("first", "second"), arns, strict=True):
+        described = clients[section].describe_inference_experiment(Name="exp")
+        assert (described["Arn"], described["EndpointMetadata"]["EndpointName"]) == (arn, "ep")
+    # and within one account, the endpoint's one live experiment is still the rule
+    with pytest.raises(ClientError) as caught:
+        clients["first"].create_inference_experiment(**create_request("exp-2", endpoint="ep"))
+    assert "one live experiment per endpoint" in caught.value.response["Error"]["Message"]
