@@ -27,6 +27,8 @@ import time
 from asyncio import _get_running_loop
 from typing import IO, Any
 
+from lifecycle.service._logfields import KeyValues
+
 __all__ = [
     "LOG_FORMATS",
     "JsonFormatter",
@@ -64,6 +66,12 @@ class TextFormatter(logging.Formatter):
             line = f"{line}\n{self.formatException(record.exc_info)}"
         return line
 
+    def render(
+        self, created: float, level: str, logger: str, event: str, fields: dict[str, Any]
+    ) -> str:
+        """The line :meth:`format` gives the record ``log()`` makes of these facts."""
+        return f"{iso_utc(created)} {level} {logger} {event} {KeyValues(fields)}"
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``time``, ``level``, ``logger``, ``message``, the fields."""
@@ -80,7 +88,20 @@ class JsonFormatter(logging.Formatter):
             out.update((k, v) for k, v in fields.items() if v is not None)
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return _json_line(out)
+
+    def render(
+        self, created: float, level: str, logger: str, event: str, fields: dict[str, Any]
+    ) -> str:
+        """The line :meth:`format` gives the record ``log()`` makes of these facts."""
+        out: dict[str, Any] = {"time": iso_utc(created), "level": level, "logger": logger}
+        out["message"] = event
+        out.update((k, v) for k, v in fields.items() if v is not None)
+        return _json_line(out)
+
+
+def _json_line(out: dict[str, Any]) -> str:
+    return json.dumps(out, default=str)
 
 
 class OncePerInterval(logging.Filter):
@@ -159,6 +180,27 @@ class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         except Exception:
             self.handleError(record)
             return
+        self._queue_line(line)
+
+    def write_fields(
+        self, level: int, logger: str, event: str, fields: dict[str, Any], created: float
+    ) -> bool:
+        """Write the line of a ``log()`` call without making a record, when nothing but
+        this handler would see it (``log()`` checks that) and the line is all a record
+        would come to here: a formatter of ours, no filter but the storm filter (which
+        such a line never meets). False when a record must be made after all."""
+        render = getattr(self.formatter, "render", None)
+        if render is None or level < self.level:
+            return render is not None  # below the handler's level: nothing to write
+        for kept in self.filters:
+            if type(kept) is not OncePerInterval:
+                return False
+        line = render(created, logging.getLevelName(level), logger, event, fields)
+        with self.lock:  # type: ignore[union-attr]  # Handler.createLock made it
+            self._queue_line(line + self.terminator)
+        return True
+
+    def _queue_line(self, line: str) -> None:
         loop = _get_running_loop()
         if loop is None:  # not on an event loop's thread: this line, and those before it
             self._waiting.append(line)

@@ -108,11 +108,35 @@ def _plain_records() -> bool:
     )
 
 
+def _only_handler(logger: logging.Logger) -> logging.Handler | None:
+    """The one handler a record of ``logger`` would reach, when there is exactly one and
+    no logger filter on the way; else None."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters or current.disabled:
+            return None
+        handlers = current.handlers
+        if handlers:
+            return handlers[0] if len(handlers) == 1 and not current.propagate else None
+        if not current.propagate:
+            return None
+        current = current.parent
+    return None
+
+
 def log(logger: logging.Logger, level: int, event: str, fields: dict[str, Any]) -> None:
-    """One line: ``event`` then its fields (nothing is built when the level is off)."""
+    """One line: ``event`` then its fields (nothing is built when the level is off).
+
+    Where the line can reach one handler only and that handler writes such lines
+    itself (``write_fields``: ``lifecycle serve``'s), no record is made: the
+    handler renders the facts as its formatter would the record."""
     if not logger.isEnabledFor(level):
         return
     if _plain_records():
+        handler = _only_handler(logger)
+        write = getattr(handler, "write_fields", None)
+        if write is not None and write(level, logger.name, event, fields, time.time()):
+            return
         logger.handle(_fast_record(logger.name, level, event, fields))
     else:
         logger.log(

@@ -223,3 +223,84 @@ def test_due_lets_one_line_of_a_key_out_per_interval_and_counts_the_rest() -> No
     assert lines.due("other") == 0
     lines.interval = 0
     assert lines.due("throttled") == 5  # the next line says how many were held back
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter(), JsonFormatter()])
+def test_a_line_rendered_from_the_facts_is_the_line_of_the_record(
+    formatter: logging.Formatter,
+) -> None:
+    facts: dict[str, object] = {"op": "StopInferenceExperiment", "name": "a b", "rule": None}
+    record = _record("request", **facts)
+    render = formatter.render  # type: ignore[attr-defined]  # both of ours have it
+    assert render(record.created, "INFO", "lifecycle.server", "request", facts) == (
+        formatter.format(record)
+    )
+
+
+def _configured(stream: io.StringIO) -> logging.Handler:
+    logging.config.dictConfig(log_config("info", "text"))
+    handler = logging.getLogger("lifecycle").handlers[0]
+    assert isinstance(handler, LoopBatchingHandler)
+    handler.setStream(stream)
+    return handler
+
+
+def _unconfigure() -> None:
+    for name in ("lifecycle", "uvicorn", "asyncio"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
+
+def test_serves_handler_writes_a_line_without_a_record_and_a_hosts_handler_gets_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lifecycle.service import _logfields
+
+    made: list[str] = []
+    real = _logfields._fast_record
+
+    def counted(name: str, level: int, event: str, fields: dict[str, object]) -> logging.LogRecord:
+        made.append(event)
+        return real(name, level, event, fields)
+
+    monkeypatch.setattr(_logfields, "_fast_record", counted)
+    stream = io.StringIO()
+    _configured(stream)
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    server = logging.getLogger("lifecycle.server")
+    try:
+        log(server, logging.INFO, "request", {"op": "ListInferenceExperiments", "status": 200})
+        assert stream.getvalue().endswith(
+            " INFO lifecycle.server request op=ListInferenceExperiments status=200\n"
+        )
+        assert made == []  # no record was made for it
+        keep = Keep()
+        server.addHandler(keep)  # a second reader: the line must be a record for both
+        log(server, logging.INFO, "request", {"op": "DescribeInferenceExperiment"})
+        server.removeHandler(keep)
+        assert [r.getMessage() for r in seen] == ["request op=DescribeInferenceExperiment"]
+        assert made == ["request"]
+        assert stream.getvalue().count("op=DescribeInferenceExperiment") == 1
+    finally:
+        _unconfigure()
+
+
+def test_a_filter_of_the_hosts_on_serves_handler_still_sees_every_record() -> None:
+    stream = io.StringIO()
+    handler = _configured(stream)
+    handler.addFilter(lambda record: "secret" not in record.getMessage())
+    try:
+        server = logging.getLogger("lifecycle.server")
+        log(server, logging.INFO, "request", {"op": "secret"})
+        log(server, logging.INFO, "request", {"op": "public"})
+        assert "op=secret" not in stream.getvalue()
+        assert "op=public" in stream.getvalue()
+    finally:
+        _unconfigure()
