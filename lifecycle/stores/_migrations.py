@@ -242,9 +242,11 @@ def _v4_sqlite_tables(sql: Statements) -> list[str]:
         _v4_table(sql, f"{exp}_v4", _V4_EXPERIMENT_COLUMNS, "account, name"),
         f"INSERT INTO {exp}_v4 (account, {columns}) SELECT {of_arn}, {columns} FROM {exp}",
         _v4_table(sql, f"{hist}_v4", _V4_HISTORY_COLUMNS, "account, name, seq") + d.history_options,
-        # names were unique before accounts: each history row is of the one experiment of its name
+        # names were unique before accounts: each history row is of the one experiment of its
+        # name, found by the old table's key (name), not scanned for in the new (account, name)
         f"INSERT INTO {hist}_v4 (account, {', '.join(history)})"
-        f" SELECT coalesce((SELECT e.account FROM {exp}_v4 e WHERE e.name = h.name), ''),"
+        f" SELECT coalesce((SELECT {d.arn_account.format(arn='e.arn')} FROM {exp} e"
+        f" WHERE e.name = h.name), ''),"
         f" {', '.join('h.' + c for c in history)} FROM {hist} h",
         f"DROP TABLE {exp}",
         f"DROP TABLE {hist}",
@@ -280,9 +282,10 @@ def _v4_postgres_tables(sql: Statements) -> list[str]:
     out += _v4_indexes(sql)
     out += [
         f"ALTER TABLE {hist} ADD COLUMN account {d.key}",
-        # names were unique before accounts: each history row is of the one experiment of its name
-        f"UPDATE {hist} h SET account = coalesce("
-        f"(SELECT e.account FROM {exp} e WHERE e.name = h.name), '')",
+        # names were unique before accounts: each history row is of the one experiment of its
+        # name; a join (no index starts with the name any more: a lookup per row would scan)
+        f"UPDATE {hist} h SET account = e.account FROM {exp} e WHERE e.name = h.name",
+        f"UPDATE {hist} SET account = '' WHERE account IS NULL",
         f"ALTER TABLE {hist} ALTER COLUMN account SET NOT NULL",
         f"ALTER TABLE {hist} DROP CONSTRAINT history_pkey",
         f"ALTER TABLE {hist} ADD CONSTRAINT history_pkey PRIMARY KEY (account, name, seq)",
