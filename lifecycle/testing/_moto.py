@@ -33,6 +33,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from lifecycle.domain.experiment import is_account_id
+
 __all__ = [
     "DEFAULT_ACCOUNT",
     "ENDPOINT_EXISTS",
@@ -128,6 +130,17 @@ def access_key_of(headers: Mapping[str, str]) -> str | None:
     return None if found is None else found.group(1)
 
 
+def _checked(account: str, source: str) -> str:
+    """``account``, when it can be an account of the mock's ARNs; else a ValueError that
+    says where it came from (moto takes any text; an ARN's account is 12 digits)."""
+    if not is_account_id(account):
+        raise ValueError(
+            f"moto's account {account!r}, from {source}, is not a 12-digit AWS account id; "
+            "mock_sagemaker() keeps experiments in 12-digit accounts only"
+        )
+    return account
+
+
 def account_of(headers: Mapping[str, str]) -> str:
     """The moto account a request is in, by moto's own rules (its multi-account
     documentation): the ``MOTO_ACCOUNT_ID`` environment variable, else an
@@ -135,9 +148,9 @@ def account_of(headers: Mapping[str, str]) -> str:
     (``sts.assume_role`` into another account gives keys of that account), else
     moto's default account. ``headers`` have lower-case names."""
     if os.environ.get("MOTO_ACCOUNT_ID"):
-        return os.environ["MOTO_ACCOUNT_ID"]
+        return _checked(os.environ["MOTO_ACCOUNT_ID"], "the MOTO_ACCOUNT_ID environment variable")
     if headers.get("x-moto-account-id"):
-        return headers["x-moto-account-id"]
+        return _checked(headers["x-moto-account-id"], "the request's x-moto-account-id header")
     key = access_key_of(headers)
     if key is None:
         return DEFAULT_ACCOUNT

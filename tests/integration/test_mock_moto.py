@@ -572,3 +572,18 @@ def test_beside_moto_a_mapped_access_key_wins_over_the_moto_account_of_its_crede
         )["InferenceExperimentArn"]
         assert f":{OTHER_ACCOUNT}:" in other
         assert set(mock.accounts) >= {"222233334444", OTHER_ACCOUNT}
+
+
+def test_a_moto_account_that_is_not_12_digits_is_refused_naming_where_it_came_from() -> None:
+    def to_account(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = "acct-b"
+
+    with mock_aws(), mock_sagemaker():
+        sm = sagemaker()
+        sm.meta.events.register("before-sign.sagemaker", to_account)
+        with pytest.raises(ValueError, match="is not a 12-digit AWS account id") as caught:
+            sm.list_inference_experiments()
+    message = str(caught.value)
+    assert "'acct-b'" in message
+    assert "x-moto-account-id" in message
+    assert "12-digit" in message
