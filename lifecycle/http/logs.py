@@ -190,8 +190,10 @@ class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         would come to here: a formatter of ours, no filter but the storm filter (which
         such a line never meets). False when a record must be made after all."""
         render = getattr(self.formatter, "render", None)
-        if render is None or level < self.level:
-            return render is not None  # below the handler's level: nothing to write
+        if render is None:
+            return False
+        if level < self.level:
+            return True  # the handler writes nothing at this level: nothing to do
         for kept in self.filters:
             if type(kept) is not OncePerInterval:
                 return False

@@ -17,17 +17,25 @@ from typing import Any
 __all__ = ["KeyValues", "log", "text_value"]
 
 
+def _bare(text: str) -> bool:
+    """Whether ``text`` can stand unquoted after ``key=``: no space, quote, equals sign or
+    control character (str methods, not a regex: this runs for every field of every line)."""
+    return (
+        bool(text)
+        and text.isprintable()
+        and " " not in text
+        and '"' not in text
+        and "=" not in text
+    )
+
+
 def text_value(value: object) -> str:
-    """``value`` as it stands after ``key=`` in a text line: bare when it can be (no space,
-    quote, equals sign or control character), else quoted."""
+    """``value`` as it stands after ``key=`` in a text line: bare when it can be, else quoted."""
     kind = type(value)
     if kind is int or kind is float:
         return str(value)
     text = str(value) if isinstance(value, str) else json.dumps(value, default=str)
-    # str methods, not a regex: this runs for every field of every request line
-    if text and text.isprintable() and " " not in text and '"' not in text and "=" not in text:
-        return text
-    return json.dumps(text)
+    return text if _bare(text) else json.dumps(text)
 
 
 class KeyValues:
@@ -39,27 +47,7 @@ class KeyValues:
         self.fields = fields
 
     def __str__(self) -> str:
-        parts = []
-        for key, value in self.fields.items():
-            if value is None:
-                continue
-            kind = type(value)  # the common kinds inline: this runs for every request line
-            if (
-                kind is int
-                or kind is float
-                or (
-                    kind is str
-                    and value
-                    and value.isprintable()
-                    and " " not in value
-                    and '"' not in value
-                    and "=" not in value
-                )
-            ):
-                parts.append(f"{key}={value}")
-            else:
-                parts.append(f"{key}={text_value(value)}")
-        return " ".join(parts)
+        return " ".join([f"{k}={text_value(v)}" for k, v in self.fields.items() if v is not None])
 
 
 #: what a record of ours holds before its own facts, per (logger, level): copied per line
@@ -132,11 +120,10 @@ def log(logger: logging.Logger, level: int, event: str, fields: dict[str, Any]) 
     handler renders the facts as its formatter would the record."""
     if not logger.isEnabledFor(level):
         return
+    write = getattr(_only_handler(logger), "write_fields", None)
+    if write is not None and write(level, logger.name, event, fields, time.time()):
+        return
     if _plain_records():
-        handler = _only_handler(logger)
-        write = getattr(handler, "write_fields", None)
-        if write is not None and write(level, logger.name, event, fields, time.time()):
-            return
         logger.handle(_fast_record(logger.name, level, event, fields))
     else:
         logger.log(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,7 @@ def _call(
     return "ok", ""
 
 
-def _view(client: Any, prefix: str, names: Iterator[str] | list[str]) -> dict[str, Any]:
+def _view(client: Any, prefix: str, names: Sequence[str]) -> dict[str, Any]:
     """What one account's key sees of the example's experiments: its List, and each
     name's Describe (or the error code), once none of them is in a transitional status."""
     deadline = time.monotonic() + 20
