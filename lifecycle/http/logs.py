@@ -20,6 +20,7 @@ what it held back. :func:`log_config` is the ``logging.config`` dictionary
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
@@ -164,15 +165,22 @@ class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     Under load a server answers many requests in one iteration, each with its
     line: batching them is what access logs of fast servers do. A line waits at
-    most until the loop's next iteration; a line from any other thread is
-    written at once, after those waiting, so the order is kept. :meth:`flush`
-    (which ``logging.shutdown()`` calls at exit) writes what is waiting, so a
-    line whose loop ended first is not lost.
+    most until the loop's next iteration. A line from another thread (the
+    reconciler's, a worker's) joins the same batch, in the order lines were
+    logged, and wakes the loop that last logged here to write it; that thread
+    writes the batch itself when no running loop will, or when more than
+    :attr:`MAX_WAITING` lines wait. :meth:`flush` (which ``logging.shutdown()``
+    calls at exit) writes what is waiting, so a line whose loop ended first is
+    not lost.
     """
+
+    #: lines a thread off the loop lets wait for it; past this, that thread writes them
+    MAX_WAITING = 1024
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         super().__init__(stream)
         self._waiting: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def emit(self, record: logging.LogRecord) -> None:  # called holding self.lock
         try:
@@ -202,15 +210,28 @@ class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self._queue_line(line + self.terminator)
         return True
 
-    def _queue_line(self, line: str) -> None:
+    def _queue_line(self, line: str) -> None:  # called holding self.lock
+        waiting = self._waiting
         loop = _get_running_loop()
-        if loop is None:  # not on an event loop's thread: this line, and those before it
-            self._waiting.append(line)
-            self._write_waiting()
+        if loop is not None:
+            self._loop = loop
+            if not waiting:
+                loop.call_soon(self.flush)
+            waiting.append(line)
             return
-        if not self._waiting:
-            loop.call_soon(self.flush)
-        self._waiting.append(line)
+        # off the loop: wait for the loop that logs here, while it runs and the batch is short
+        first = not waiting
+        waiting.append(line)
+        loop = self._loop
+        if loop is not None and len(waiting) <= self.MAX_WAITING and loop.is_running():
+            if not first:
+                return  # its flush is already on the way
+            try:
+                loop.call_soon_threadsafe(self.flush)
+                return
+            except RuntimeError:  # the loop closed meanwhile
+                pass
+        self._write_waiting()
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # Handler.createLock made it

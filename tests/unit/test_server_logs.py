@@ -9,6 +9,8 @@ import logging
 import logging.config
 import re
 import sys
+import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -178,19 +180,74 @@ def test_lines_from_the_event_loop_are_written_together_once_per_iteration() -> 
     assert stream.writes == 1
 
 
-def test_a_line_from_another_thread_is_written_at_once_after_those_waiting() -> None:
+def _run_blocking_the_loop(work: Callable[[], None]) -> None:
+    """``work`` on a thread of its own, waited for without letting the loop run."""
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+
+
+def test_lines_from_other_threads_join_the_loops_batch_in_the_order_they_were_logged() -> None:
     handler, stream = _loop_handler()
 
-    async def main() -> str:
-        handler.handle(_record("from the loop"))
-        await asyncio.to_thread(handler.handle, _record("from a thread"))
-        return stream.getvalue()
+    seen: list[str] = []
 
-    written = asyncio.run(main())
+    def from_a_thread() -> None:
+        for n in range(3):
+            handler.handle(_record(f"from a thread {n}"))
+        seen.append(stream.getvalue())
+
+    async def main() -> tuple[str, str]:
+        handler.handle(_record("from the loop"))
+        _run_blocking_the_loop(from_a_thread)
+        await asyncio.sleep(0)  # the loop's next iteration writes the batch
+        return seen[0], stream.getvalue()
+
+    seen_by_the_thread, written = asyncio.run(main())
+    assert seen_by_the_thread == ""  # a thread's lines wait for the loop, a write for all
     assert [line.split(" ", 3)[3] for line in written.splitlines()] == [
         "from the loop",
-        "from a thread",
+        "from a thread 0",
+        "from a thread 1",
+        "from a thread 2",
     ]
+    assert stream.writes == 1
+
+
+def test_a_thread_writes_its_lines_itself_when_no_loop_will() -> None:
+    handler, stream = _loop_handler()
+    handler.handle(_record("before any loop"))  # no loop has logged through it yet
+    assert stream.getvalue().endswith("before any loop\n")
+
+    async def main() -> None:
+        handler.handle(_record("on the loop"))
+        await asyncio.sleep(0)
+
+    asyncio.run(main())  # the loop that logged through the handler is closed now
+    written = threading.Thread(target=handler.handle, args=(_record("after the loop"),))
+    written.start()
+    written.join()
+    assert stream.getvalue().endswith("after the loop\n")
+
+
+def test_a_thread_writes_at_once_past_a_bounded_batch() -> None:
+    handler, stream = _loop_handler()
+    bound = LoopBatchingHandler.MAX_WAITING
+
+    def from_a_thread() -> None:
+        for n in range(bound + 1):
+            handler.handle(_record(f"line {n}"))
+
+    async def main() -> int:
+        handler.handle(_record("on the loop"))
+        await asyncio.sleep(0)
+        _run_blocking_the_loop(from_a_thread)  # the loop cannot write the batch meanwhile
+        return stream.writes
+
+    writes_by_then = asyncio.run(main())
+    assert writes_by_then == 2  # the loop's line, then the thread's full batch at once
+    handler.flush()
+    assert stream.getvalue().count("\n") == bound + 2
 
 
 def test_flush_writes_what_is_waiting_so_nothing_is_lost_when_the_loop_ends() -> None:
