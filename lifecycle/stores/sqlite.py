@@ -21,6 +21,14 @@ nested configurations are JSON text. The database itself enforces the rules:
   once. Trimming always keeps the newest change, so no position is given
   twice (``AUTOINCREMENT`` would too, at a second page written per commit).
 
+The WAL is copied back into the database file (a checkpoint) by a thread of
+the store's own, on a connection of its own: after every
+``checkpoint_commits`` commits and at least every ``checkpoint_seconds``
+while there are commits to copy. The writers' connections never checkpoint
+(``wal_autocheckpoint = 0``), so no write waits for the copy and its flush to
+disk, nor do the writes grouped with it. A checkpoint never blocks a writer
+(``PASSIVE``), and the last connection to close checkpoints what is left.
+
 By default (``synchronous="FULL"``) a transition that was acknowledged
 survives a power cut. ``synchronous="NORMAL"`` is the speed option: in WAL
 mode it never corrupts the file, but the last transactions before a power
@@ -142,6 +150,61 @@ class _Pending:
         return self.result
 
 
+class _Checkpointer:
+    """The thread that checkpoints a store's WAL, woken by its commits or by time."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._wake = threading.Event()
+        self._stopped = False
+        #: the process that started the thread (a forked child starts its own)
+        self.pid = os.getpid()
+        self._thread = threading.Thread(
+            target=self._run, name="lifecycle-sqlite-checkpoint", daemon=True
+        )
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=self._store._timeout + 1)
+
+    def _run(self) -> None:
+        store = self._store
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stopped:
+                self._wake.wait(store.checkpoint_seconds)
+                self._wake.clear()
+                if self._stopped:
+                    break
+                if not store._uncheckpointed:
+                    continue
+                store._uncheckpointed = 0
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(
+                            store.path, timeout=store._timeout, isolation_level=None
+                        )
+                        conn.execute(f"PRAGMA synchronous = {store.synchronous}")
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    # a full disk, a file gone: the writers meet it and answer for it; the
+                    # next commit wakes this thread to try again
+                    if conn is not None:
+                        with suppress(sqlite3.Error):
+                            conn.close()
+                    conn = None
+        finally:
+            if conn is not None:
+                with suppress(sqlite3.Error):
+                    conn.close()
+
+
 class SqliteStore(SqlStore[sqlite3.Connection]):
     """Experiments in one SQLite file (WAL), safe across threads and processes.
 
@@ -180,6 +243,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         synchronous: str = "FULL",
         timeout: float = 5.0,
         migrate: bool = True,
+        checkpoint_commits: int = 100,
+        checkpoint_seconds: float = 1.0,
     ) -> None:
         sync = synchronous.upper()
         if sync not in _SYNCHRONOUS:
@@ -205,6 +270,12 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         self._queue_lock = threading.Lock()
         #: write transactions committed through group commit (each one fsync)
         self.commits = 0
+        #: commits that wake the checkpoint thread at once (about SQLite's own 1,000 pages)
+        self.checkpoint_commits = checkpoint_commits
+        #: the longest a commit waits to be checkpointed
+        self.checkpoint_seconds = checkpoint_seconds
+        self._uncheckpointed = 0  # commits since the last checkpoint began
+        self._checkpointer: _Checkpointer | None = None
         self._closed = False
         self._book = _SqliteBook(self._sql, f"SQLite file {self.path!r}")
         if os.path.isdir(self.path):
@@ -272,6 +343,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         )
         conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
         conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread's work
         local.conn, local.pid = conn, os.getpid()
         with self._conns_lock:
             self._conns.append(conn)
@@ -345,6 +417,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         try:
             yield conn
             conn.execute("COMMIT")
+            self._committed()
         except BaseException as exc:
             if conn.in_transaction:
                 with suppress(sqlite3.Error):
@@ -352,6 +425,18 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             if isinstance(exc, sqlite3.Error):
                 raise self._error(exc, failed) from exc
             raise
+
+    def _committed(self) -> None:
+        """Count a commit (the write lock held) for the checkpoint thread, waking it
+        after ``checkpoint_commits``; started by this process's first commit."""
+        self._uncheckpointed += 1
+        checkpointer = self._checkpointer
+        if checkpointer is None or checkpointer.pid != os.getpid():
+            if self._closed:
+                return
+            checkpointer = self._checkpointer = _Checkpointer(self)
+        if self._uncheckpointed >= self.checkpoint_commits:
+            checkpointer.wake()
 
     @contextmanager
     def _write(self, *, opening: bool = False) -> Iterator[sqlite3.Connection]:
@@ -577,6 +662,9 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
     def close(self) -> None:
         """Close every connection this store opened (from any thread)."""
         self._closed = True
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None and checkpointer.pid == os.getpid():
+            checkpointer.stop()
         with self._conns_lock:
             conns, self._conns = self._conns, []
         for conn in conns:
