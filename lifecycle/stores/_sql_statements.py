@@ -94,6 +94,8 @@ class Statements:
             + ", ".join(f"{c} = {ph}" for c in COLUMNS[2:])
             + f", claim_owner = NULL, claim_until = NULL WHERE {one} AND version = {ph}"
         )
+        self._one_version = f"{one} AND version = {ph}"
+        self._updates: dict[tuple[int, ...], str] = {}
         #: the status of a row at a version (locked, where the dialect locks rows)
         self.select_status = (
             f"SELECT status FROM {exp} WHERE {one} AND version = {ph}{d.for_update}"
@@ -214,6 +216,20 @@ class Statements:
                 f" INSERT INTO {self.changes} (position, {', '.join(CHANGE_COLUMNS)})"
                 f" VALUES {', '.join([change] * count)}"
             )
+        return sql
+
+    def update_of(self, columns: tuple[int, ...]) -> str:
+        """The save that sets only the columns at these indexes of ``COLUMNS`` (and gives
+        back the claim): ``(*their values, account, name, version)``. Made once per set."""
+        sql = self._updates.get(columns)
+        if sql is None:
+            ph = self.dialect.ph
+            sets = "".join(f"{COLUMNS[i]} = {ph}, " for i in columns)
+            sql = (
+                f"UPDATE {self.experiments} SET {sets}claim_owner = NULL, claim_until = NULL"
+                f" WHERE {self._one_version}"
+            )
+            self._updates[columns] = sql
         return sql
 
     def select_page(self, query: ListQuery) -> tuple[str, list[Any]]:

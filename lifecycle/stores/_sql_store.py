@@ -66,6 +66,10 @@ if TYPE_CHECKING:
 __all__ = ["Connection", "SqlStore"]
 
 _VERSION = COLUMNS.index("version")
+_STATUS = COLUMNS.index("status")
+#: rows of this process's latest reads kept to save against (one per request in flight is
+#: the need; past this many, they are let go and a save writes every column)
+_LOADED_ROWS = 1024
 _TERMINAL = frozenset(s.value for s in ExperimentStatus if s.terminal)
 #: the most changes one transaction may write where a position holds its ordinal in 16 bits
 MAX_CHANGES_PER_TRANSACTION = 1 << 16
@@ -102,6 +106,9 @@ class SqlStore(ABC, Generic[C]):
     _sql: Statements
     #: what opening did to the schema: the version found, the version now, the steps run
     migration: MigrationReport
+    #: ``(account, name)``: the version and the row ``get`` last read of it, so that its
+    #: save sets only the columns it changed, and knows the status it leaves
+    _loaded_rows: dict[tuple[str, str], tuple[int, Sequence[Any]]]
 
     # -- what each dialect supplies -------------------------------------------------
 
@@ -164,6 +171,8 @@ class SqlStore(ABC, Generic[C]):
     # -- writes -----------------------------------------------------------------------
 
     def create(self, exp: Experiment, entry: HistoryEntry, *, max_live: int | None = None) -> None:
+        self._loaded_rows.pop((exp.account, exp.name), None)  # a row read before is not this one
+
         def work(conn: C) -> None:
             self._insert(conn, exp)
             self._insert_entries(
@@ -235,13 +244,23 @@ class SqlStore(ABC, Generic[C]):
         values = list(row_params(exp))
         values[_VERSION] = version
         was_live = False
-        account = exp.account
-        if exp.status.terminal:
-            row = conn.execute(
-                self._sql.select_status, (account, exp.name, expected_version)
-            ).fetchone()
-            was_live = row is not None and row[0] not in _TERMINAL
-        cur = conn.execute(self._sql.update, (*values[2:], account, exp.name, expected_version))
+        account, name = exp.account, exp.name
+        loaded = self._loaded_rows.pop((account, name), None)
+        if loaded is not None and loaded[0] == expected_version:
+            # the row as it is at that version (the update below finds it so, or nothing)
+            old = loaded[1]
+            changed = tuple(i for i in range(2, len(values)) if values[i] != old[i])
+            was_live = exp.status.terminal and old[_STATUS] not in _TERMINAL
+            sql = self._sql.update_of(changed)
+            params: tuple[Any, ...] = (*[values[i] for i in changed], account, name)
+        else:
+            if exp.status.terminal:
+                row = conn.execute(
+                    self._sql.select_status, (account, name, expected_version)
+                ).fetchone()
+                was_live = row is not None and row[0] not in _TERMINAL
+            sql, params = self._sql.update, (*values[2:], account, name)
+        cur = conn.execute(sql, (*params, expected_version))
         if cur.rowcount != 1:
             raise StaleVersionError(exp.name)
         if entries:
@@ -274,6 +293,8 @@ class SqlStore(ABC, Generic[C]):
         return rows
 
     def delete(self, account: str, name: str, expected_version: int) -> None:
+        self._loaded_rows.pop((account, name), None)
+
         def work(conn: C) -> None:
             row = self._delete_row(conn, account, name, expected_version)
             if row is None:
@@ -288,7 +309,15 @@ class SqlStore(ABC, Generic[C]):
 
     def get(self, account: str, name: str) -> Experiment | None:
         rows = self._fetch(self._sql.select_one, (account, name))
-        return row_experiment(rows[0]) if rows else None
+        loaded = self._loaded_rows
+        if not rows:
+            loaded.pop((account, name), None)
+            return None
+        row = rows[0]
+        if len(loaded) >= _LOADED_ROWS:
+            loaded.clear()
+        loaded[(account, name)] = (row[_VERSION], row)
+        return row_experiment(row)
 
     def list(self, query: ListQuery) -> ListPage:
         sql, params = self._sql.select_page(query)

@@ -296,6 +296,7 @@ class PostgresStore(SqlStore[_Conn]):
         _check_schema_name(schema)
         self.schema = schema
         self._retries = retries
+        self._loaded_rows = {}
         #: how long a change waits for a row lock, and a request for a free connection
         self.lock_timeout = lock_timeout
         given = conninfo_to_dict(dsn)

@@ -277,6 +277,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         self._uncheckpointed = 0  # commits since the last checkpoint began
         self._checkpointer: _Checkpointer | None = None
         self._closed = False
+        self._loaded_rows = {}
         self._book = _SqliteBook(self._sql, f"SQLite file {self.path!r}")
         if os.path.isdir(self.path):
             raise StoreError(f"cannot open SQLite store {self.path!r}: it is a directory")
