@@ -4,12 +4,17 @@ statement a trip through the library."""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+
+import pytest
 
 from lifecycle.domain.experiment import HistoryEntry
 from lifecycle.domain.statuses import ExperimentStatus as S
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore
+from lifecycle.stores._sql import _dumps, _dumps_json, _loads
 from lifecycle.testing import create_payload
 
 ACCOUNT = "123456789012"
@@ -83,3 +88,23 @@ def test_a_record_not_loaded_by_this_store_is_saved_whole(tmp_path: Path) -> Non
     finally:
         other.close()
         store.close()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        [{"Key": 'ü ✓ "q" \\ \n\t\u2028', "Value": ""}],
+        {"InstanceCount": 2**70, "nested": [1, 2.5, None, True, {"a": []}]},
+        {"SamplingPercentage": 100, "f": 1e16, "g": -0.0, "h": 5e-324},
+    ],
+)
+def test_a_nested_column_reads_back_as_written_whichever_json_writes_it(value: object) -> None:
+    text = _dumps(value)
+    assert _loads(text) == value
+    assert json.loads(text) == value  # any reader of the file reads the same
+    assert _loads(_dumps_json(value)) == value
+
+
+def test_a_column_orjson_cannot_read_is_read_by_json() -> None:
+    assert math.isnan(_loads('{"x": NaN}')["x"])
+    assert _loads('{"x": 123456789012345678901234567890}') == {"x": 123456789012345678901234567890}
