@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.models import patch_client
 from moto.sagemaker.models import sagemaker_backends
+from moto.server import ThreadedMotoServer
 
 from lifecycle.testing import (
     MockSageMaker,
@@ -210,9 +211,30 @@ def test_without_moto_active_other_operations_still_raise_not_emulated() -> None
         with mock_aws():
             sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer=IMAGE)
         # moto is imported but no longer active: the mock alone, as without moto
-        with pytest.raises(NotEmulatedError, match="'DescribeModel' is not emulated"):
+        with pytest.raises(NotEmulatedError, match="'DescribeModel' is not emulated") as caught:
             sm.describe_model(ModelName="m")
+        assert "moto's mock_aws()" in str(caught.value)  # what would answer it
         sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+
+
+def test_beside_moto_in_server_mode_other_operations_raise_not_emulated() -> None:
+    """moto's server (moto_server, ThreadedMotoServer) is not composed with: a client that
+    points at it is the mock's alone, as without moto, and nothing reaches the server."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        with mock_sagemaker() as mock:
+            sm = sagemaker(endpoint_url=url, aws_access_key_id="a", aws_secret_access_key="b")
+            sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+            with pytest.raises(NotEmulatedError, match="'CreateModel' is not emulated"):
+                sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer=IMAGE)
+            assert len(mock.store) == 1
+        models = sagemaker(endpoint_url=url, aws_access_key_id="a", aws_secret_access_key="b")
+        assert models.list_models()["Models"] == []
+    finally:
+        server.stop()
 
 
 @NESTINGS
