@@ -513,7 +513,8 @@ class NotEmulatedError(LifecycleError, NotImplementedError):
     def __init__(self, operation: str, answered: Sequence[str]) -> None:
         super().__init__(
             f"SageMaker operation {operation!r} is not emulated by lifecycle.testing.mock_sagemaker(); "
-            f"it answers only {', '.join(answered)}",
+            f"it answers only {', '.join(answered)} (beside moto's mock_aws(), in process, "
+            "moto answers the others)",
             event=operation,
         )
         self.operation = operation

@@ -2,7 +2,10 @@
 
 While the mock is active, every SageMaker client created (``boto3.client``,
 ``boto3.Session().client``, ``botocore`` sessions alike) gets a handler on
-its ``before-send.sagemaker`` event. botocore emits that event with the
+its ``before-send.sagemaker`` event, and so does one made before the mock
+was entered, at its first call under it (``BaseClient._make_api_call`` is
+wrapped while a mock is active): that one is answered by the innermost
+active mock, and its handler comes off when the last mock ends. botocore emits that event with the
 signed request just before it would open a connection, and sends nothing
 when a handler returns a response: the handler passes the request to
 :func:`lifecycle.http.protocol.handle` (the same wire layer the server
@@ -67,38 +70,84 @@ class _Body:
         yield self._data
 
 
-# The active mocks, innermost last, and botocore's create_client while one is active.
+# The active mocks, innermost last, and botocore's methods the mock wraps while one is.
 _active: list[MockSageMaker] = []
 _lock = threading.RLock()
 _original_create_client: Callable[..., Any] | None = None
+_original_make_api_call: Callable[..., Any] | None = None
+# the clients made under a mock, each answered by that mock for good
+_made_under: weakref.WeakSet[Any] = weakref.WeakSet()
+# the clients made before any mock was entered and used under one since: each request is
+# answered by the innermost active mock, and the handler comes off when the last one ends
+_adopted: weakref.WeakSet[Any] = weakref.WeakSet()
+_ADOPTED_ID = "lifecycle-mock-adopted"
+
+
+def _is_sagemaker(client: Any) -> bool:
+    return bool(client.meta.service_model.service_name == "sagemaker")
+
+
+def _adopt(client: Any) -> None:
+    """Give ``client``, a SageMaker client made before the mocks, the handler that passes
+    its requests to the innermost active mock (once; never one made under a mock)."""
+    held = weakref.ref(client)
+
+    def before_send(request: Any, **_: Any) -> Any:
+        with _lock:
+            owner = _active[-1] if _active else None
+        return None if owner is None else owner._before_send(request, held())
+
+    with _lock:  # registered before another thread's call can find it adopted
+        if not _active or client in _made_under or client in _adopted:
+            return
+        client.meta.events.register("before-send.sagemaker", before_send, unique_id=_ADOPTED_ID)
+        _adopted.add(client)
 
 
 def _install() -> None:
-    global _original_create_client
+    global _original_create_client, _original_make_api_call
+    import botocore.client
     import botocore.session
 
     original: Callable[..., Any] = botocore.session.Session.create_client
     _original_create_client = original
+    make_api_call: Callable[..., Any] = botocore.client.BaseClient._make_api_call
+    _original_make_api_call = make_api_call
 
     def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
         client = original(self, service_name, *args, **kwargs)
         with _lock:
             owner = _active[-1] if _active else None
-        if owner is not None and client.meta.service_model.service_name == "sagemaker":
+        if owner is not None and _is_sagemaker(client):
             owner._attach(client)
         return client
 
+    def _make_api_call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # a client made before the mock was entered meets it at its first call under it
+        if _is_sagemaker(self):
+            _adopt(self)
+        return make_api_call(self, *args, **kwargs)
+
     create_client.__wrapped__ = original  # type: ignore[attr-defined]
+    _make_api_call.__wrapped__ = make_api_call  # type: ignore[attr-defined]
     botocore.session.Session.create_client = create_client
+    botocore.client.BaseClient._make_api_call = _make_api_call
 
 
 def _uninstall() -> None:
-    global _original_create_client
+    global _original_create_client, _original_make_api_call
+    import botocore.client
     import botocore.session
 
     if _original_create_client is not None:
         botocore.session.Session.create_client = _original_create_client
         _original_create_client = None
+    if _original_make_api_call is not None:
+        botocore.client.BaseClient._make_api_call = _original_make_api_call
+        _original_make_api_call = None
+    for client in list(_adopted):  # as they were before the mocks
+        client.meta.events.unregister("before-send.sagemaker", unique_id=_ADOPTED_ID)
+    _adopted.clear()
 
 
 class MockSageMaker:
@@ -334,6 +383,8 @@ class MockSageMaker:
     def _attach(self, client: Any) -> None:
         # the client is held weakly: the handler lives in the client's own event emitter
         held = weakref.ref(client)
+        with _lock:
+            _made_under.add(client)
 
         def before_send(request: Any, **_: Any) -> Any:
             return self._before_send(request, held())
@@ -511,7 +562,8 @@ def mock_sagemaker(
     by the engine in process.
 
     ``with mock_sagemaker() as mock:`` every ``boto3.client("sagemaker")``
-    made inside answers the seven inference-experiment operations through
+    made inside (or made before and used inside) answers the seven
+    inference-experiment operations through
     the wire layer, on a virtual clock starting at the real time (or
     ``start``). Each transitional status lasts ``settle`` virtual seconds;
     each request first moves the clock ``tick`` seconds and runs the

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.client
 import botocore.session
 import moto.core.models
 import pytest
@@ -21,6 +22,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core.models import patch_client
 from moto.sagemaker.models import sagemaker_backends
+from moto.server import ThreadedMotoServer
 
 from lifecycle.testing import (
     MockSageMaker,
@@ -41,6 +43,7 @@ IMAGE = {"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/model:latest"}
 OTHER_ACCOUNT = "111111111111"
 STUBBER_CALL = type(moto.core.models.botocore_stubber).__call__
 CREATE_CLIENT = botocore.session.Session.create_client
+MAKE_API_CALL = botocore.client.BaseClient._make_api_call
 
 #: the plugin's fixture, here too so these tests run before its entry point is installed
 sagemaker_mock = pytest_plugin.sagemaker_mock
@@ -76,6 +79,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     assert type(moto.core.models.botocore_stubber).__call__ is STUBBER_CALL
     assert botocore.session.Session.create_client is CREATE_CLIENT
+    assert botocore.client.BaseClient._make_api_call is MAKE_API_CALL
     assert not moto.core.models.botocore_stubber.enabled
 
 
@@ -207,9 +211,30 @@ def test_without_moto_active_other_operations_still_raise_not_emulated() -> None
         with mock_aws():
             sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer=IMAGE)
         # moto is imported but no longer active: the mock alone, as without moto
-        with pytest.raises(NotEmulatedError, match="'DescribeModel' is not emulated"):
+        with pytest.raises(NotEmulatedError, match="'DescribeModel' is not emulated") as caught:
             sm.describe_model(ModelName="m")
+        assert "moto's mock_aws()" in str(caught.value)  # what would answer it
         sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+
+
+def test_beside_moto_in_server_mode_other_operations_raise_not_emulated() -> None:
+    """moto's server (moto_server, ThreadedMotoServer) is not composed with: a client that
+    points at it is the mock's alone, as without moto, and nothing reaches the server."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        with mock_sagemaker() as mock:
+            sm = sagemaker(endpoint_url=url, aws_access_key_id="a", aws_secret_access_key="b")
+            sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+            with pytest.raises(NotEmulatedError, match="'CreateModel' is not emulated"):
+                sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer=IMAGE)
+            assert len(mock.store) == 1
+        models = sagemaker(endpoint_url=url, aws_access_key_id="a", aws_secret_access_key="b")
+        assert models.list_models()["Models"] == []
+    finally:
+        server.stop()
 
 
 @NESTINGS
@@ -273,6 +298,96 @@ def test_nested_mocks_beside_moto_each_keep_their_own_clients() -> None:
         ] == ["out"]
     assert [e for e, _ in inner.calls] == ["CreateInferenceExperiment"]
     assert len(outer.store) == 1
+
+
+# -- clients made before the mocks, and mocks entered in fixtures --------------------------
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's documented fixture: dummy credentials, so no client looks for real ones."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+
+
+@pytest.fixture
+def moto_sagemaker_client(aws_credentials: None) -> Iterator[Any]:
+    """A SageMaker client as moto's documentation writes the fixture: made under mock_aws()."""
+    with mock_aws():
+        yield sagemaker()
+
+
+@pytest.fixture
+def both_mocks(aws_credentials: None) -> Iterator[MockSageMaker]:
+    """Both mocks entered in a fixture, the test making its clients."""
+    with mock_aws(), mock_sagemaker(settle=60) as mock:
+        yield mock
+
+
+@NESTINGS
+@pytest.mark.usefixtures("aws_credentials")
+def test_a_client_made_before_both_mocks_is_answered_by_each_for_its_own(both: Nesting) -> None:
+    sm = sagemaker()  # moto is imported: the client carries moto's stubber, not yet the mock
+    s3 = boto3.client("s3", region_name=REGION)
+    with both(check_endpoints=True) as mock:
+        endpoint_in_moto(sm, models=("model-a", "model-b"))
+        sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+        assert sm.describe_inference_experiment(Name="exp")["Status"] == "Running"
+        # check_endpoints asks moto through that same client
+        with pytest.raises(sm.exceptions.ResourceNotFound) as refused:
+            sm.create_inference_experiment(Name="two", EndpointName="elsewhere", **create_payload())
+        assert rule_of(refused.value) == "endpoint-exists"
+        s3.create_bucket(Bucket="bucket")
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["bucket"]
+        assert [op for op, _ in mock.calls] == [
+            "CreateInferenceExperiment",
+            "DescribeInferenceExperiment",
+            "CreateInferenceExperiment",
+        ]
+        assert len(mock.store) == 1
+    # both have ended: the client is moto's alone again, as it was before
+    with mock_aws(), pytest.raises(NotImplementedError):
+        sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+
+
+@pytest.mark.sagemaker_mock(settle=60, check_endpoints=True)
+def test_a_moto_client_fixture_beside_the_sagemaker_mock_fixture(
+    moto_sagemaker_client: Any, sagemaker_mock: MockSageMaker
+) -> None:
+    sm = moto_sagemaker_client  # made before the mock fixture was entered
+    endpoint_in_moto(sm, models=("model-a", "model-b"))
+    sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+    sagemaker_mock.advance(120)
+    assert sm.describe_inference_experiment(Name="exp")["Status"] == "Running"
+    sm.stop_inference_experiment(Name="exp", ModelVariantActions={"shadow": "Promote"})
+    sagemaker_mock.advance(60)
+    assert sm.describe_inference_experiment(Name="exp")["Status"] == "Completed"
+    assert sm.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "InService"
+
+
+def test_both_mocks_entered_in_a_fixture(both_mocks: MockSageMaker) -> None:
+    sm = sagemaker()
+    endpoint_in_moto(sm)
+    sm.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+    both_mocks.advance(120)
+    assert sm.describe_inference_experiment(Name="exp")["Status"] == "Running"
+    assert MockSageMaker.current() is both_mocks
+    assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["model-a"]
+
+
+@pytest.mark.usefixtures("aws_credentials")
+def test_a_client_made_before_nested_mocks_is_answered_by_the_innermost_while_it_lasts() -> None:
+    sm = sagemaker()
+    with mock_aws(), mock_sagemaker() as outer:
+        with mock_sagemaker() as inner:
+            sm.create_inference_experiment(Name="in", EndpointName="ep", **create_payload())
+        sm.create_inference_experiment(Name="out", EndpointName="ep", **create_payload())
+        sm.create_model(ModelName="m", ExecutionRoleArn=ROLE, PrimaryContainer=IMAGE)
+        assert [m["ModelName"] for m in sm.list_models()["Models"]] == ["m"]
+    assert [op for op, _ in inner.calls] == ["CreateInferenceExperiment"]
+    assert [op for op, _ in outer.calls] == ["CreateInferenceExperiment"]
+    assert outer.world.record("out") is not None
+    assert inner.world.record("in") is not None
 
 
 # -- decorators ------------------------------------------------------------------------

@@ -165,11 +165,9 @@ def test_a_client_made_under_the_mock_refuses_to_send_after_it_ends() -> None:
         client.list_inference_experiments()
 
 
-@pytest.mark.usefixtures("no_network")
-def test_a_client_made_after_the_mock_ends_is_not_answered_by_it() -> None:
-    with mock_sagemaker() as mock:
-        pass
-    client = boto3.client(
+def unreachable_client() -> Any:
+    """A SageMaker client whose requests, unless a mock answers them, try a closed port once."""
+    return boto3.client(
         "sagemaker",
         region_name="us-east-1",
         endpoint_url="http://127.0.0.1:9",
@@ -177,9 +175,38 @@ def test_a_client_made_after_the_mock_ends_is_not_answered_by_it() -> None:
         aws_secret_access_key="b",
         config=Config(retries={"total_max_attempts": 1}),
     )
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_client_made_after_the_mock_ends_is_not_answered_by_it() -> None:
+    with mock_sagemaker() as mock:
+        pass
+    client = unreachable_client()
     with pytest.raises(HTTPClientError, match="opened a connection"):
         client.list_inference_experiments()
     assert mock.calls == []
+
+
+@pytest.mark.usefixtures("no_network")
+def test_a_client_made_before_the_mock_is_answered_by_it_while_it_is_active() -> None:
+    client = unreachable_client()
+    with mock_sagemaker() as mock:
+        client.create_inference_experiment(Name="exp", EndpointName="ep", **create_payload())
+        assert client.describe_inference_experiment(Name="exp")["Status"] == "Running"
+        with pytest.raises(NotEmulatedError, match="'ListEndpoints' is not emulated"):
+            client.list_endpoints()
+        with mock_sagemaker() as inner:  # the innermost mock answers it, while it lasts
+            assert client.list_inference_experiments()["InferenceExperiments"] == []
+        assert len(client.list_inference_experiments()["InferenceExperiments"]) == 1
+    # the mock has ended: the client is as it was before, its requests going where it points
+    with pytest.raises(HTTPClientError, match="opened a connection"):
+        client.list_inference_experiments()
+    assert [op for op, _ in mock.calls] == [
+        "CreateInferenceExperiment",
+        "DescribeInferenceExperiment",
+        "ListInferenceExperiments",
+    ]
+    assert [op for op, _ in inner.calls] == ["ListInferenceExperiments"]
 
 
 def test_every_session_and_the_service_api_see_one_engine() -> None:
