@@ -556,6 +556,43 @@ def test_a_landed_store_gains_the_change_feed_empty_and_feeds_it_from_then_on(
         store.close()
 
 
+# -- a schema restored on another server ----------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_feed_restored_on_a_server_behind_the_dumped_one_reads_on_and_goes_on_after_it(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """On PostgreSQL a change's position is the server's transaction id (``<< 16``). A dump
+    restored on another server, whose ids are behind the dumped one's, holds positions this
+    server has not reached: opening the store finds them, and the feed reads them at once and
+    numbers each new change after them."""
+    db = postgres_db(postgres_dsn, postgres_schema)
+    store = open_sql(db.url)
+    service = ExperimentService(store, settle_seconds=0)
+    service.create_inference_experiment(**create_payload(Name="before", EndpointName="ep-1"))
+    store.save_feed_cursor("hook", read_all(store)[-1].position)
+    store.close()
+    # as pg_dump wrote it on a server 10 million transactions ahead of this one
+    ahead = (int(db.query("SELECT pg_current_xact_id()::text::bigint")[0][0]) + 10_000_000) << 16
+    db.execute(
+        f"UPDATE {{p}}changes SET position = position + {ahead};"
+        f" UPDATE {{p}}feed_cursors SET position = position + {ahead}"
+    )
+    (restored,) = [position for (position,) in db.query("SELECT position FROM {p}changes")]
+
+    store = open_sql(db.url)
+    try:
+        assert [c.position for c in read_all(store)] == [restored]
+        service = ExperimentService(store, settle_seconds=0)
+        service.create_inference_experiment(**create_payload(Name="after", EndpointName="ep-2"))
+        (new,) = read_all(store, after=store.feed_cursor("hook"))
+        assert (new.name, new.position > restored) == ("after", True)
+        assert [c.name for c in read_all(store)] == ["before", "after"]
+    finally:
+        store.close()
+
+
 # -- version 3 (one account per service) to accounts in the store ---------------------------------
 
 
