@@ -54,10 +54,12 @@ class Dialect:
     #: the change feed's ``position`` column: its type and key
     change_key: str
     #: the value of a new change's position, with one placeholder for its ordinal in the
-    #: transaction; None where the database numbers the rows itself
+    #: transaction and ``{base}`` for the store's position base; None where the database
+    #: numbers the rows itself
     change_position: str | None
     #: the condition a change's position meets once it can be read (no transaction still
-    #: open could commit a smaller one); None where every committed change can
+    #: open could commit a smaller one), with ``{base}`` as above; None where every
+    #: committed change can
     readable: str | None
     #: the account field of an ARN (``arn:PARTITION:sagemaker:REGION:ACCOUNT:...``): an
     #: expression of the column ``{arn}``
@@ -67,9 +69,14 @@ class Dialect:
 class Statements:
     """Every statement of a dialect on the tables named ``{prefix}experiments`` and so on."""
 
-    def __init__(self, d: Dialect, prefix: str = "") -> None:
+    def __init__(self, d: Dialect, prefix: str = "", position_base: int = 0) -> None:
         self.dialect = d
         ph = d.ph
+        #: the dialect's ``change_position`` and ``readable`` at ``position_base``
+        self.change_position = (
+            d.change_position.format(base=int(position_base)) if d.change_position else None
+        )
+        self.readable = d.readable.format(base=int(position_base)) if d.readable else None
         #: what goes before each table's name (``"schema".`` on PostgreSQL)
         self.prefix = prefix
         self.meta = meta = f"{prefix}lifecycle_meta"
@@ -146,14 +153,14 @@ class Statements:
 
     def _feed_statements(self, d: Dialect, count: str, changes: str, cursors: str) -> None:
         ph = d.ph
-        readable = f" AND {d.readable}" if d.readable else ""
+        readable = f" AND {self.readable}" if self.readable else ""
         change_columns = ", ".join(CHANGE_COLUMNS)
         values = ", ".join([ph] * len(CHANGE_COLUMNS))
         #: a change's row: ``(ordinal, *change_params)`` where the dialect numbers changes
         #: itself (``change_position``), else ``change_params``
         self.insert_change = (
-            f"INSERT INTO {changes} (position, {change_columns}) VALUES ({d.change_position}, {values})"
-            if d.change_position
+            f"INSERT INTO {changes} (position, {change_columns}) VALUES ({self.change_position}, {values})"
+            if self.change_position
             else f"INSERT INTO {changes} ({change_columns}) VALUES ({values})"
         )
         #: ``(after, limit)``: a page of readable changes
@@ -207,9 +214,9 @@ class Statements:
         the history rows' parameters, then the changes'. One round trip instead of two."""
         sql = self._entries_inserts.get(count)
         if sql is None:
-            d, ph = self.dialect, self.dialect.ph
+            ph = self.dialect.ph
             history = "(" + ", ".join([ph] * len(HISTORY_COLUMNS)) + ")"
-            change = f"({d.change_position}, " + ", ".join([ph] * len(CHANGE_COLUMNS)) + ")"
+            change = f"({self.change_position}, " + ", ".join([ph] * len(CHANGE_COLUMNS)) + ")"
             sql = self._entries_inserts[count] = (
                 f"WITH h AS (INSERT INTO {self.history} ({', '.join(HISTORY_COLUMNS)})"
                 f" VALUES {', '.join([history] * count)})"

@@ -43,6 +43,17 @@ the feed back until it ends, which ``idle_in_transaction_session_timeout``
 bounds. A transaction writes at most 65,536 changes (16 bits of ordinal),
 and the ids fit 47 bits: 140 trillion transactions.
 
+A schema restored on another server (``pg_dump``, ``pg_restore``) keeps the
+positions of the server it was dumped from, whose transaction ids may be
+ahead of this one's: new changes would then be numbered below the restored
+ones, and the restored ones unreadable until this server's ids caught up.
+So the ids are offset by the schema's **position base** (the ``counters``
+row ``position_base``, 0 until needed): a store that opens a schema whose
+newest position is at or past what this server would number next raises
+the base, under the migration lock, until new positions come after every
+restored one. On the server that wrote them this never happens: every
+position is below the ids to come.
+
 A transaction that the database aborts as a serialization failure or a
 deadlock (distributed databases run SERIALIZABLE) is retried.
 Connections come from a small pool shared by the store's threads.
@@ -104,11 +115,11 @@ _DIALECT = Dialect(
     if_new=" ON CONFLICT (key) DO NOTHING",
     for_update=" FOR UPDATE",  # a concurrent save or delete of the row waits for this one
     greatest="GREATEST",
-    # the transaction's id, then the change's ordinal in it; readable once no older
-    # transaction is open (see the module docstring)
+    # the transaction's id (plus the schema's position base), then the change's ordinal in
+    # it; readable once no older transaction is open (see the module docstring)
     change_key="bigint PRIMARY KEY",
-    change_position="(pg_current_xact_id()::text::bigint << 16) | %s",
-    readable="position < (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << 16)",
+    change_position="((pg_current_xact_id()::text::bigint + {base}) << 16) | %s",
+    readable="position < ((pg_snapshot_xmin(pg_current_snapshot())::text::bigint + {base}) << 16)",
     arn_account="split_part({arn}, ':', 5)",
 )
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -322,6 +333,7 @@ class PostgresStore(SqlStore[_Conn]):
                 self._migrating,
                 apply=migrate,
             )
+            self._sql = Statements(_DIALECT, f'"{schema}".', position_base=self._position_base())
         except StoreError as err:
             self._pool.close()
             if isinstance(err.__cause__, psycopg.Error):  # the database's words: say what failed
@@ -428,6 +440,44 @@ class PostgresStore(SqlStore[_Conn]):
                 raise pg_errors.SerializationFailure("schema created concurrently; retry") from None
 
         return self._run(locked)
+
+    def _position_base(self) -> int:
+        """The schema's position base, raised first if the newest change's position is at or
+        past what this server numbers next (a schema restored from a server ahead of this
+        one; see the module docstring)."""
+        counters, changes = self._sql.counters, self._sql.changes
+        select = (
+            f"SELECT coalesce((SELECT value FROM {counters} WHERE key = 'position_base'), 0),"
+            " pg_snapshot_xmax(pg_current_snapshot())::text::bigint,"
+            f" (SELECT max(position) FROM {changes})"
+        )
+        raise_base = (
+            f"INSERT INTO {counters} (key, value) VALUES ('position_base', %s)"
+            " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        )
+
+        def fitted(conn: _Conn) -> tuple[int, int | None]:
+            """The base, and the one it must be raised to (None when it fits)."""
+            row = conn.execute(select).fetchone()
+            assert row is not None  # a SELECT of scalars has its one row
+            base, next_id, newest = row
+            ahead = newest is not None and newest >= (next_id + base) << 16
+            return int(base), ((newest >> 16) + 1 - next_id) if ahead else None
+
+        base, needed = self._run(fitted, transaction=False)
+        if needed is None:  # the schema was written here: no lock, nothing written
+            return base
+
+        def fit(conn: _Conn) -> int:
+            conn.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (migration_lock_key(self.schema),))
+            base, needed = fitted(conn)  # another replica may have raised it meanwhile
+            if needed is None:
+                return base
+            conn.execute(raise_base, (needed,))
+            return needed
+
+        return self._run(fit)
 
     def check_writable(self) -> None:
         sql = (

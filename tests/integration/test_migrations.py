@@ -17,7 +17,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -39,6 +38,15 @@ from lifecycle.stores._sql_statements import Statements
 from lifecycle.stores._sql_store import SqlStore
 from lifecycle.testing import create_payload
 from tests._feed import read_all
+from tests._landed import (
+    EXPECTED,
+    EXPECTED_V3,
+    FIXTURES_V3,
+    Db,
+    load_landed,
+    postgres_db,
+    sqlite_db,
+)
 
 #: the account of the service and the experiments here (the service's default)
 ACCOUNT = "123456789012"
@@ -46,87 +54,9 @@ ACCOUNT = "123456789012"
 if TYPE_CHECKING:
     from lifecycle.stores.postgres import PostgresStore
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "landed_v1"
-EXPECTED: dict[str, Any] = json.loads((FIXTURES / "expected.json").read_text())
-FIXTURES_V3 = FIXTURES.parent / "landed_v3"
-EXPECTED_V3: dict[str, Any] = json.loads((FIXTURES_V3 / "expected.json").read_text())
 #: the account of the version-3 fixture's other service
 OTHER_ACCOUNT = "210987654321"
 NAMES = sorted(EXPECTED["sqlite"]["describe"])
-#: the schema name the landed build wrote in PostgreSQL, renamed to each test's own
-FIXTURE_SCHEMA = "lifecycle_landed_fixture"
-
-
-@dataclass
-class Db:
-    """One database under test: its URL, its dialect, and plain SQL on it (``{p}`` the table prefix)."""
-
-    dialect: str
-    url: str
-    path: Path | None = None
-    dsn: str = ""
-    schema: str = ""
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        if self.path is not None:
-            conn = sqlite3.connect(self.path)
-            try:
-                return conn.execute(sql.format(p="")).fetchall()
-            finally:
-                conn.close()
-        import psycopg
-
-        with psycopg.connect(self.dsn, autocommit=True) as pg:
-            return pg.execute(sql.format(p=f'"{self.schema}".')).fetchall()
-
-    def execute(self, sql: str) -> None:
-        """Statements that return no rows."""
-        if self.path is not None:
-            conn = sqlite3.connect(self.path)
-            try:
-                conn.executescript(sql.format(p=""))
-            finally:
-                conn.close()
-            return
-        import psycopg
-
-        with psycopg.connect(self.dsn, autocommit=True) as pg:
-            pg.execute(sql.format(p=f'"{self.schema}".'))
-
-    def version_log(self) -> list[int]:
-        return [r[0] for r in self.query("SELECT version FROM {p}lifecycle_migrations ORDER BY 1")]
-
-    def tables(self) -> set[str]:
-        if self.path is not None:
-            rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
-        else:
-            rows = self.query(f"SELECT tablename FROM pg_tables WHERE schemaname = '{self.schema}'")
-        return {r[0] for r in rows}
-
-
-def sqlite_db(path: Path) -> Db:
-    return Db("sqlite", f"sqlite:///{path}", path=path)
-
-
-def postgres_db(dsn: str, schema: str) -> Db:
-    return Db(
-        "postgres", f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}", dsn=dsn, schema=schema
-    )
-
-
-def load_landed(db: Db, fixtures: Path = FIXTURES) -> Db:
-    """Fill ``db`` with what the landed build of ``fixtures`` wrote."""
-    if db.path is not None:
-        conn = sqlite3.connect(db.path)
-        conn.executescript((fixtures / "sqlite.sql").read_text())
-        conn.close()
-    else:
-        import psycopg
-
-        dump = (fixtures / "postgres.sql").read_text().replace(FIXTURE_SCHEMA, db.schema)
-        with psycopg.connect(db.dsn, autocommit=True) as conn_pg:
-            conn_pg.execute(dump)
-    return db
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -622,6 +552,43 @@ def test_a_landed_store_gains_the_change_feed_empty_and_feeds_it_from_then_on(
         assert [(c.name, c.event) for c in read_all(store)] == [("fed", "create")]
         store.save_feed_cursor("hook", 7)
         assert store.feed_cursor("hook") == 7
+    finally:
+        store.close()
+
+
+# -- a schema restored on another server ----------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_a_feed_restored_on_a_server_behind_the_dumped_one_reads_on_and_goes_on_after_it(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """On PostgreSQL a change's position is the server's transaction id (``<< 16``). A dump
+    restored on another server, whose ids are behind the dumped one's, holds positions this
+    server has not reached: opening the store finds them, and the feed reads them at once and
+    numbers each new change after them."""
+    db = postgres_db(postgres_dsn, postgres_schema)
+    store = open_sql(db.url)
+    service = ExperimentService(store, settle_seconds=0)
+    service.create_inference_experiment(**create_payload(Name="before", EndpointName="ep-1"))
+    store.save_feed_cursor("hook", read_all(store)[-1].position)
+    store.close()
+    # as pg_dump wrote it on a server 10 million transactions ahead of this one
+    ahead = (int(db.query("SELECT pg_current_xact_id()::text::bigint")[0][0]) + 10_000_000) << 16
+    db.execute(
+        f"UPDATE {{p}}changes SET position = position + {ahead};"
+        f" UPDATE {{p}}feed_cursors SET position = position + {ahead}"
+    )
+    (restored,) = [position for (position,) in db.query("SELECT position FROM {p}changes")]
+
+    store = open_sql(db.url)
+    try:
+        assert [c.position for c in read_all(store)] == [restored]
+        service = ExperimentService(store, settle_seconds=0)
+        service.create_inference_experiment(**create_payload(Name="after", EndpointName="ep-2"))
+        (new,) = read_all(store, after=store.feed_cursor("hook"))
+        assert (new.name, new.position > restored) == ("after", True)
+        assert [c.name for c in read_all(store)] == ["before", "after"]
     finally:
         store.close()
 
