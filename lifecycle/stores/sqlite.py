@@ -27,7 +27,10 @@ the store's own, on a connection of its own: after every
 while there are commits to copy. The writers' connections never checkpoint
 (``wal_autocheckpoint = 0``), so no write waits for the copy and its flush to
 disk, nor do the writes grouped with it. A checkpoint never blocks a writer
-(``PASSIVE``), and the last connection to close checkpoints what is left.
+(``PASSIVE``) until the WAL holds ``checkpoint_restart_pages``; then one
+checkpoint holds new writers off for at most 0.1 s so that the WAL starts
+over (back-to-back writes would otherwise grow it without end). The last
+connection to close checkpoints what is left.
 
 By default (``synchronous="FULL"``) a transition that was acknowledged
 survives a power cut. ``synchronous="NORMAL"`` is the speed option: in WAL
@@ -150,6 +153,10 @@ class _Pending:
         return self.result
 
 
+#: the longest the checkpoint thread holds writers off to start the WAL over
+_RESTART_WAIT = 0.1
+
+
 class _Checkpointer:
     """The thread that checkpoints a store's WAL, woken by its commits or by time."""
 
@@ -173,6 +180,29 @@ class _Checkpointer:
         if self._thread is not threading.current_thread():
             self._thread.join(timeout=self._store._timeout + 1)
 
+    def _restart(self, conn: sqlite3.Connection) -> None:
+        """Copy the whole WAL and hold new writers off until its readers have left it,
+        so the next write starts the file over (``RESTART``).
+
+        A ``PASSIVE`` checkpoint copies every frame, but the WAL starts over only when a
+        write begins after that copy ends and before any other write: back-to-back writes
+        never leave that gap, and the file grows without end. So once it holds
+        ``checkpoint_restart_pages`` this makes the gap, waiting for it at most
+        ``_RESTART_WAIT`` seconds (a reader slow to leave keeps writers waiting that long
+        at most; the next round tries again).
+        """
+        store = self._store
+        # this process's writers wait on the store's own lock, so the checkpoint has the file
+        # at once; SQLite's busy handler waits only for other processes' writers and readers
+        if not store._write_lock.acquire(timeout=_RESTART_WAIT):
+            return
+        conn.execute(f"PRAGMA busy_timeout = {int(_RESTART_WAIT * 1000)}")
+        try:
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        finally:
+            store._write_lock.release()
+            conn.execute(f"PRAGMA busy_timeout = {int(store._timeout * 1000)}")
+
     def _run(self) -> None:
         store = self._store
         conn: sqlite3.Connection | None = None
@@ -191,7 +221,9 @@ class _Checkpointer:
                             store.path, timeout=store._timeout, isolation_level=None
                         )
                         conn.execute(f"PRAGMA synchronous = {store.synchronous}")
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames >= store.checkpoint_restart_pages:
+                        self._restart(conn)
                 except sqlite3.Error:
                     # a full disk, a file gone: the writers meet it and answer for it; the
                     # next commit wakes this thread to try again
@@ -274,6 +306,9 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         self.checkpoint_commits = checkpoint_commits
         #: the longest a commit waits to be checkpointed
         self.checkpoint_seconds = checkpoint_seconds
+        #: the WAL's size in pages past which a checkpoint makes writers wait to start it
+        #: over (four times SQLite's own checkpoint threshold)
+        self.checkpoint_restart_pages = 4000
         self._uncheckpointed = 0  # commits since the last checkpoint began
         self._checkpointer: _Checkpointer | None = None
         self._closed = False
