@@ -139,13 +139,18 @@ _T = TypeVar("_T")
 class _Pending:
     """One write waiting for a group commit: its work, and how it went."""
 
-    __slots__ = ("error", "finished", "result", "work")
+    __slots__ = ("error", "finished", "leads", "result", "woken", "work")
 
     def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
         self.work = work
         self.result: Any = None
         self.error: BaseException | None = None
+        #: set once the transaction holding this write has ended
         self.finished = threading.Event()
+        #: this write's caller commits the next group (it holds the turn)
+        self.leads = False
+        #: set when the write is finished or its caller given the turn
+        self.woken = threading.Event()
 
     def outcome(self) -> Any:
         if self.error is not None:
@@ -300,6 +305,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         # writes waiting for the lock; whoever takes it commits them all (group commit)
         self._queue: builtins.list[_Pending] = []
         self._queue_lock = threading.Lock()
+        self._turn_taken = False  # a caller is committing a group, or about to
         #: write transactions committed through group commit (each one fsync)
         self.commits = 0
         #: commits that wake the checkpoint thread at once (about SQLite's own 1,000 pages)
@@ -500,33 +506,73 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         its write has committed. A failure of the transaction itself (the lock
         held elsewhere past the bound, a full disk) is raised to every caller
         in it, as it would have been alone.
+
+        One caller at a time holds the turn: it takes the write lock and
+        commits every write waiting then. The others wait on their own event,
+        set by the caller that commits their write or, when the turn is handed
+        on to them, by the caller before: no write's thread queues for the lock
+        only to find its write already committed. A write still waiting once
+        ``timeout`` has passed is taken out and refused, writing nothing.
         """
         if getattr(self._local, "writing", False):  # a write inside a write: same transaction
             return work(self._conn())
+        started = time.monotonic()
         mine = _Pending(work)
         with self._queue_lock:
             self._queue.append(mine)
-        try:
-            started = self._acquire()
-        except StoreUnavailableError:
+            if not self._turn_taken:
+                self._turn_taken = mine.leads = True
+        if not mine.leads:
+            mine.woken.wait(self._timeout)
             with self._queue_lock:
-                waiting = mine in self._queue
+                waiting = not mine.leads and mine in self._queue
                 if waiting:
                     self._queue.remove(mine)
             if waiting:
-                raise
-            # a leader took it and its transaction is under way: the write is answered
-            # when that transaction ends (as long as the leader's own wait, no longer)
-            mine.finished.wait()
-            return cast(_T, mine.outcome())
+                raise StoreUnavailableError(
+                    f"the SQLite store's write lock did not come free within {self._timeout:g}s "
+                    "(this process's other writes were ahead); nothing was written",
+                    kind="lock_timeout",
+                )
+            if not mine.leads:
+                # in a group whose transaction is under way: answered when it ends (as long
+                # as that group's own wait, no longer)
+                mine.finished.wait()
+                return cast(_T, mine.outcome())
         try:
-            if not mine.finished.is_set():
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit_group(batch, started)
+            self._lead(mine, started)
+        finally:
+            self._pass_turn()
+        return cast(_T, mine.outcome())
+
+    def _lead(self, mine: _Pending, started: float) -> None:
+        """Take the write lock within what is left of the bound, then commit the group."""
+        remaining = self._timeout - (time.monotonic() - started)
+        if not self._write_lock.acquire(timeout=max(0.0, remaining)):
+            with self._queue_lock:
+                if mine in self._queue:
+                    self._queue.remove(mine)
+            raise StoreUnavailableError(
+                f"the SQLite store's write lock did not come free within {self._timeout:g}s "
+                "(this process's other writes were ahead); nothing was written",
+                kind="lock_timeout",
+            )
+        try:
+            with self._queue_lock:
+                batch, self._queue = self._queue, []
+            self._commit_group(batch, started)
         finally:
             self._write_lock.release()
-        return cast(_T, mine.outcome())
+
+    def _pass_turn(self) -> None:
+        """Give the turn to the longest-waiting write, or free it."""
+        with self._queue_lock:
+            if self._queue:
+                following = self._queue[0]
+                following.leads = True
+                following.woken.set()
+            else:
+                self._turn_taken = False
 
     def _run_in_savepoint(self, conn: sqlite3.Connection, pending: _Pending) -> None:
         """One write of a group: its failure rolls back only itself, and is its alone."""
@@ -558,6 +604,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             self._local.writing = False
             for pending in batch:
                 pending.finished.set()
+                pending.woken.set()
 
     def _fetch(self, sql: str, params: Iterable[Any] = ()) -> builtins.list[Any]:
         try:

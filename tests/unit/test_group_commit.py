@@ -135,3 +135,100 @@ def test_a_write_that_cannot_get_the_lock_within_the_bound_is_unavailable_and_le
         done.set()
         holder.join(5)
     store.close()
+
+
+class _CountingLock:
+    """The store's write lock, counting who takes it."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self.taken = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = bool(self._lock.acquire(blocking, timeout))
+        self.taken += got
+        return got
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def test_a_write_committed_by_another_callers_transaction_never_queues_for_the_lock(
+    tmp_path: Path,
+) -> None:
+    names = [f"e{i}" for i in range(16)]
+    store, _ = _store_with(tmp_path / "c.db", names)
+    lock = _CountingLock(store._write_lock)
+    store._write_lock = lock  # type: ignore[assignment]
+    before, saves = store.commits, 20
+    failures: list[BaseException] = []
+
+    def many(name: str) -> None:
+        try:
+            for version in range(1, saves + 1):
+                exp = store.get(ACCOUNT, name)
+                assert exp is not None
+                exp.description = f"save {version}"
+                store.save(exp, version, [])
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=many, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == []
+    commits = store.commits - before
+    assert commits < len(names) * saves, "some writes were committed together"
+    # each time the lock is taken, a group is committed: no caller waits its turn at the
+    # lock only to find that its write went out in someone else's transaction
+    assert lock.taken == commits
+    assert {store.get(ACCOUNT, n).version for n in names} == {saves + 1}  # type: ignore[union-attr]
+    store.close()
+
+
+def test_writes_waiting_behind_a_held_lock_are_refused_in_time_and_the_next_write_goes_through(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "w.db", timeout=0.3)
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store._write_lock:
+            held.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    refused: list[float] = []
+
+    def write() -> None:
+        started = time.monotonic()
+        with contextlib.suppress(StoreUnavailableError):
+            store.release("nobody")
+            return
+        refused.append(time.monotonic() - started)
+
+    writers = [threading.Thread(target=write) for _ in range(4)]
+    try:
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join(5)
+        assert len(refused) == 4, "each waiting write is refused, none written"
+        assert max(refused) < 1.0, f"refused after {max(refused):.2f}s, the bound is 0.3s"
+        assert store._queue == []
+    finally:
+        done.set()
+        holder.join(5)
+    store.release("nobody")  # the turn was handed on or freed: a later write commits
+    assert store._queue == []
+    store.close()
