@@ -427,15 +427,18 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         free = self._free_bytes()
         return free is not None and free < MIN_FREE_BYTES
 
+    def _lock_timeout(self) -> StoreUnavailableError:
+        return StoreUnavailableError(
+            f"the SQLite store's write lock did not come free within {self._timeout:g}s "
+            "(this process's other writes were ahead); nothing was written",
+            kind="lock_timeout",
+        )
+
     def _acquire(self) -> float:
         """Take this process's write lock within the bound; when the wait began."""
         started = time.monotonic()
         if not self._write_lock.acquire(timeout=self._timeout):
-            raise StoreUnavailableError(
-                f"the SQLite store's write lock did not come free within {self._timeout:g}s "
-                "(this process's other writes were ahead); nothing was written",
-                kind="lock_timeout",
-            )
+            raise self._lock_timeout()
         return started
 
     @contextmanager
@@ -529,11 +532,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 if waiting:
                     self._queue.remove(mine)
             if waiting:
-                raise StoreUnavailableError(
-                    f"the SQLite store's write lock did not come free within {self._timeout:g}s "
-                    "(this process's other writes were ahead); nothing was written",
-                    kind="lock_timeout",
-                )
+                raise self._lock_timeout()
             if not mine.leads:
                 # in a group whose transaction is under way: answered when it ends (as long
                 # as that group's own wait, no longer)
@@ -552,11 +551,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             with self._queue_lock:
                 if mine in self._queue:
                     self._queue.remove(mine)
-            raise StoreUnavailableError(
-                f"the SQLite store's write lock did not come free within {self._timeout:g}s "
-                "(this process's other writes were ahead); nothing was written",
-                kind="lock_timeout",
-            )
+            raise self._lock_timeout()
         try:
             with self._queue_lock:
                 batch, self._queue = self._queue, []

@@ -68,6 +68,26 @@ def _run_queued(store: SqliteStore, calls: list[tuple[str, int]]) -> dict[str, A
     return results
 
 
+@contextlib.contextmanager
+def _held_by_another_thread(store: SqliteStore) -> Iterator[None]:
+    """The store's write lock held by another thread of this process meanwhile."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store._write_lock:
+            held.set()
+            done.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    try:
+        yield
+    finally:
+        done.set()
+        holder.join(5)
+
+
 def test_writes_that_wait_together_commit_in_one_transaction_and_a_stale_one_fails_alone(
     tmp_path: Path,
 ) -> None:
@@ -115,25 +135,12 @@ def test_a_write_that_cannot_get_the_lock_within_the_bound_is_unavailable_and_le
 ) -> None:
 
     store = SqliteStore(tmp_path / "t.db", timeout=0.2)
-    held, done = threading.Event(), threading.Event()
-
-    def hold() -> None:  # another thread of this process holds the lock
-        with store._write_lock:
-            held.set()
-            done.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(5)
-    try:
+    with _held_by_another_thread(store):
         with pytest.raises(StoreUnavailableError, match="did not come free"):
             store.check_writable()
         with pytest.raises(StoreUnavailableError):
             store.release("nobody")  # a grouped write: it must not stay queued for a later leader
         assert store._queue == []
-    finally:
-        done.set()
-        holder.join(5)
     store.close()
 
 
@@ -198,16 +205,6 @@ def test_writes_waiting_behind_a_held_lock_are_refused_in_time_and_the_next_writ
     tmp_path: Path,
 ) -> None:
     store = SqliteStore(tmp_path / "w.db", timeout=0.3)
-    held, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store._write_lock:
-            held.set()
-            done.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(5)
     refused: list[float] = []
 
     def write() -> None:
@@ -218,7 +215,7 @@ def test_writes_waiting_behind_a_held_lock_are_refused_in_time_and_the_next_writ
         refused.append(time.monotonic() - started)
 
     writers = [threading.Thread(target=write) for _ in range(4)]
-    try:
+    with _held_by_another_thread(store):
         for t in writers:
             t.start()
         for t in writers:
@@ -226,9 +223,6 @@ def test_writes_waiting_behind_a_held_lock_are_refused_in_time_and_the_next_writ
         assert len(refused) == 4, "each waiting write is refused, none written"
         assert max(refused) < 1.0, f"refused after {max(refused):.2f}s, the bound is 0.3s"
         assert store._queue == []
-    finally:
-        done.set()
-        holder.join(5)
     store.release("nobody")  # the turn was handed on or freed: a later write commits
     assert store._queue == []
     store.close()
