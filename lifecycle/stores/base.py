@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
-from lifecycle.domain.statuses import ExperimentStatus
+from lifecycle.domain.statuses import ExperimentStatus, VariantStatus
 
 __all__ = [
     "TOKEN_SECRET_BYTES",
@@ -42,6 +42,7 @@ __all__ = [
     "Save",
     "SortBy",
     "Store",
+    "own_transitions",
     "sort_key",
 ]
 
@@ -120,9 +121,9 @@ class Change(NamedTuple):
     """One committed transition in the change feed: its position, the account of its
     experiment, and the history entry it is.
 
-    ``machine`` is the machine the transition fired on (``experiment``);
-    ``variant`` names the variant of a variant machine's transition (None for
-    the experiment's own).
+    ``machine`` is the machine the transition fired on (``experiment`` or
+    ``variant``); ``variant`` names the variant of a variant machine's
+    transition (None for the experiment's own), whose statuses are the variant's.
     """
 
     position: int
@@ -131,8 +132,8 @@ class Change(NamedTuple):
     arn: str
     time: float
     event: str
-    from_status: ExperimentStatus | None
-    to_status: ExperimentStatus
+    from_status: ExperimentStatus | VariantStatus | None
+    to_status: ExperimentStatus | VariantStatus
     reason: str | None = None
     request_id: str | None = None
     machine: str = "experiment"
@@ -153,7 +154,17 @@ class Change(NamedTuple):
             entry.to_status,
             entry.reason,
             entry.request_id,
+            entry.machine,
+            entry.variant,
         )
+
+
+def own_transitions(entries: Sequence[HistoryEntry]) -> Sequence[HistoryEntry]:
+    """The entries of the experiment machine's own transitions, the ones its history keeps
+    (``entries`` itself when it has no variant transition)."""
+    if all(e.machine == "experiment" for e in entries):
+        return entries
+    return [e for e in entries if e.machine == "experiment"]
 
 
 @dataclass(frozen=True, slots=True)
