@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lifecycle.actuators import SimulatedActuator
 from lifecycle.errors import ConflictError
 from lifecycle.service.feed import event
 from lifecycle.service.reconciler import Reconciler
@@ -115,3 +116,55 @@ def test_a_refused_request_leaves_no_variant_change(any_store: Store) -> None:
     else:  # pragma: no cover - the stop leaves no production variant
         raise AssertionError("the stop was not refused")
     assert read_all(any_store) == before
+
+
+def test_a_failed_step_puts_its_variants_rollbacks_after_the_fail(any_store: Store) -> None:
+    clock = VirtualClock(T0)
+    service = ExperimentService(any_store, clock=clock, settle_seconds=60)
+    actuator = SimulatedActuator()
+    reconciler = Reconciler(service, actuator)
+    service.invoke("CreateInferenceExperiment", create_payload(Name="exp", EndpointName="ep"))
+    for _ in range(2):
+        clock.advance(60)
+        reconciler.run_once()
+    service.stop_inference_experiment(
+        Name="exp", ModelVariantActions={"shadow": "Promote"}, DesiredState="Completed"
+    )
+    before = len(read_all(any_store))
+    actuator.fail("promote-variant", retryable=False)
+    clock.advance(60)
+    reconciler.run_once()
+    assert service.describe_inference_experiment(Name="exp")["Status"] == "Cancelled"
+    assert feed(any_store)[before:] == [
+        ("experiment", None, "fail", "Stopping", "Cancelled"),
+        ("variant", "prod", "rollback", "Deleting", "InService"),
+        ("variant", "shadow", "rollback", "Updating", "InService"),
+    ]
+
+
+def test_an_updates_variant_steps_are_changes(any_store: Store) -> None:
+    clock = VirtualClock(T0)
+    service = ExperimentService(any_store, clock=clock, settle_seconds=60)
+    reconciler = Reconciler(service)
+    service.invoke(
+        "CreateInferenceExperiment",
+        create_payload(
+            Name="exp", EndpointName="ep", Schedule={"StartTime": T0 + 3600, "EndTime": T0 + 7200}
+        ),
+    )
+    clock.advance(60)
+    reconciler.run_once()
+    assert service.describe_inference_experiment(Name="exp")["Status"] == "Created"
+    payload = create_payload(Name="exp", EndpointName="ep")
+    variants = payload["ModelVariants"]
+    variants[1] = {**variants[1], "ModelName": "model-c"}
+    before = len(read_all(any_store))
+    service.invoke("UpdateInferenceExperiment", {"Name": "exp", "ModelVariants": variants})
+    clock.advance(60)
+    reconciler.run_once()
+    assert feed(any_store)[before:] == [
+        ("experiment", None, "update", "Created", "Updating"),
+        ("variant", "shadow", "update", "InService", "Updating"),
+        ("variant", "shadow", "updated", "Updating", "InService"),
+        ("experiment", None, "updated", "Updating", "Created"),
+    ]
