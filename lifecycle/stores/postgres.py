@@ -512,7 +512,7 @@ class PostgresStore(SqlStore[_Conn]):
         history: builtins.list[tuple[Any, ...]],
         changes: builtins.list[tuple[Any, ...]],
     ) -> None:
-        if not history or len(changes) > _ENTRIES_AT_ONCE:
+        if not history or not changes or len(changes) > _ENTRIES_AT_ONCE:
             super()._insert_entries(conn, history, changes)
             return
         # one statement, one round trip: the history rows and their changes
