@@ -12,8 +12,9 @@ account. Every write is versioned:
 loaded, and writes the record and its history entries together, or nothing.
 Records handed out are private copies: changing one changes nothing stored.
 
-A store also keeps the change feed (the outbox): each history entry a create
-or a save writes becomes a :class:`Change` in the same transaction, with a
+A store also keeps the change feed (the outbox): each entry a create or a
+save writes (the experiment's history entries, and the variant machine's
+transitions that came with them) becomes a :class:`Change` in the same transaction, with a
 position in one order over the whole store. A reader that asks for the
 changes after a position it has seen never finds, later, one below it: a
 position becomes readable only when no transaction that could still commit
@@ -211,7 +212,9 @@ class Store(Protocol):
 
     def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         """Write ``exp`` (the experiment ``exp.name`` of ``exp.account``) as version
-        ``expected_version + 1`` with its history entries.
+        ``expected_version + 1`` with its entries: each one a change in the feed, in
+        order; those of the experiment machine (:func:`own_transitions`) its
+        history entries too (a variant machine's entry is a change only).
 
         Raises ``StaleVersionError`` (and writes nothing) when the stored
         version is not ``expected_version`` or the experiment is gone.
@@ -241,8 +244,8 @@ class Store(Protocol):
         ...
 
     def history(self, account: str, name: str) -> builtins.list[HistoryEntry]:
-        """The committed transitions of the experiment ``name`` of ``account``, oldest first
-        (none when there is no such experiment)."""
+        """The committed transitions of the experiment machine of the experiment ``name`` of
+        ``account``, oldest first (none when there is no such experiment)."""
         ...
 
     def due(self, now: float, limit: int = 100) -> builtins.list[ExperimentKey]:
