@@ -165,13 +165,21 @@ _experiment_fields = attrgetter(*(f.name for f in fields(Experiment)))
 
 
 class HistoryEntry(NamedTuple):
-    """One committed transition of one experiment (immutable)."""
+    """One committed transition of one experiment (immutable).
+
+    ``machine`` is the machine it fired on: ``experiment`` (the experiment's own
+    transition, kept in its history), or ``variant``, a transition of the
+    variant ``variant`` (its statuses are the variant's), which a commit writes
+    to the change feed beside the experiment transition it came with.
+    """
 
     name: str
     time: float
     event: str
-    from_status: ExperimentStatus | None
-    to_status: ExperimentStatus
+    from_status: ExperimentStatus | VariantStatus | None
+    to_status: ExperimentStatus | VariantStatus
     reason: str | None = None
     request_id: str | None = None
     version: int = 0
+    machine: str = "experiment"
+    variant: str | None = None

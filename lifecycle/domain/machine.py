@@ -35,7 +35,7 @@ from lifecycle.domain.effects import (
     after_experiment_change,
 )
 from lifecycle.domain.experiment import JSON, Experiment, Variant
-from lifecycle.domain.rules import ANY_STATUS_RULES, GUARDS, Firing, Refusal
+from lifecycle.domain.rules import ANY_STATUS_RULES, GUARDS, Firing, Refusal, VariantTransition
 from lifecycle.domain.table import EXPERIMENT_TABLE, VARIANT_TABLE, MachineTable
 from lifecycle.errors import ConflictError
 
@@ -74,7 +74,7 @@ def _experiment_after(effect: ExperimentEffect | None) -> _Callback:
         firing: Firing = event_data.kwargs["firing"]
         exp = firing.experiment
         for e in effect(exp, firing) or ():
-            _fire_variant_event(e)
+            firing.variants.append(_fire_variant_event(e))
         after_experiment_change(exp, firing)
 
     return after
@@ -182,10 +182,11 @@ def fire(exp: Experiment, event: str, firing: Firing) -> None:
     firing.refusals.clear()
 
 
-def _fire_variant_event(e: VariantEvent) -> None:
+def _fire_variant_event(e: VariantEvent) -> VariantTransition:
     variant, event = e.variant, e.event
     allowed = _VARIANT_SOURCES.get(event)
-    if allowed is None or variant.status not in allowed:
+    source = variant.status
+    if allowed is None or source not in allowed:
         raise ConflictError(
             f"Cannot {event} variant '{variant.name}' while it is {variant.status.value}",
             name=variant.name,
@@ -194,6 +195,7 @@ def _fire_variant_event(e: VariantEvent) -> None:
             rule=variant_status_rule(event),
         )
     VARIANT_MACHINE.events[event].trigger(variant, event=e)
+    return VariantTransition(variant.name, event, source, variant.status)
 
 
 def fire_variant(
@@ -203,7 +205,8 @@ def fire_variant(
     pending: str | None = None,
     model_name: str | None = None,
     infrastructure: JSON | None = None,
-) -> None:
+) -> VariantTransition:
     """Fire ``event`` on one variant, or raise ``ConflictError``; a step's event names the
-    event that ends it (``pending``) and the configuration the variant has once it is."""
-    _fire_variant_event(VariantEvent(variant, event, pending, model_name, infrastructure))
+    event that ends it (``pending``) and the configuration the variant has once it is.
+    Returns the transition it made."""
+    return _fire_variant_event(VariantEvent(variant, event, pending, model_name, infrastructure))

@@ -84,8 +84,8 @@ def _fire_when_passed(exp: Experiment, event: str, firing: Firing, gate: Gate) -
 def _fire_and_save(svc: ExperimentService, ready: _Firing, request_id: str | None) -> Response:
     exp = ready.exp
     version = exp.version
-    entry = svc.transition(exp, ready.event, ready.firing, request_id or svc.new_request_id())
-    svc.commit(exp, version, [entry])
+    entries = svc.transition(exp, ready.event, ready.firing, request_id or svc.new_request_id())
+    svc.commit(exp, version, entries)
     return {"InferenceExperimentArn": exp.arn}
 
 

@@ -42,7 +42,7 @@ from lifecycle.domain.table import EXPERIMENT_TABLE, RECONCILER
 from lifecycle.errors import StaleVersionError
 from lifecycle.service._attempt import PENDING_ORDER, Attempt, StepObserver, cut
 from lifecycle.service._logfields import log
-from lifecycle.service.service import ExperimentService
+from lifecycle.service.service import ExperimentService, variant_entry
 from lifecycle.stores.base import ExperimentKey, Save
 
 __all__ = ["STATUS_ACTIONS", "VARIANT_ACTIONS", "Observer", "Reconciler"]
@@ -266,8 +266,8 @@ class Reconciler:
         self._log_failure(exp, attempt, err, retry_in=None)
         entries: list[HistoryEntry] = []
         if exp.status is S.CREATED:  # the catch-up start: the start happened, its step failed
-            entries.append(self._fire(exp, "start", now))
-        entries.append(self._fire(exp, "fail", now, reason=reason))
+            entries.extend(self._fire(exp, "start", now))
+        entries.extend(self._fire(exp, "fail", now, reason=reason))
         return exp, loaded.version, entries
 
     @staticmethod
@@ -308,14 +308,16 @@ class Reconciler:
         now: float,
         plan: StopPlan | None = None,
         reason: str | None = None,
-    ) -> HistoryEntry:
+    ) -> list[HistoryEntry]:
         firing = Firing(exp, now, self.service.settle_seconds, plan, reason)
         return self.service.transition(exp, event, firing)
 
     @staticmethod
-    def _carry_variants(exp: Experiment, attempt: Attempt) -> None:
+    def _carry_variants(
+        exp: Experiment, now: float, entries: list[HistoryEntry], attempt: Attempt
+    ) -> None:
         """Carry out each variant's pending step (a promotion first, a removal last), then
-        fire the variant event that ends it."""
+        fire the variant event that ends it (its entry joins ``entries``)."""
         pending = sorted(
             (v for v in exp.variants if v.pending is not None),
             key=lambda v: PENDING_ORDER[v.pending or ""],
@@ -325,33 +327,33 @@ class Reconciler:
             model = v.pending_model_name or v.model_name
             infra = v.pending_infrastructure or v.infrastructure
             attempt.apply(exp, VARIANT_ACTIONS[v.pending], v.name, model, infra)
-            fire_variant(v, v.pending)
+            entries.append(variant_entry(exp.name, now, fire_variant(v, v.pending)))
 
     def _step(
         self, exp: Experiment, now: float, entries: list[HistoryEntry], attempt: Attempt
     ) -> None:
         status = exp.status
         if status is S.CREATING:
-            self._carry_variants(exp, attempt)
-            entries.append(self._fire(exp, "provisioned", now))
+            self._carry_variants(exp, now, entries, attempt)
+            entries.extend(self._fire(exp, "provisioned", now))
         elif status is S.CREATED:
             if exp.end_time <= now:
                 self._catch_up(exp, now, entries, attempt)
             else:
-                entries.append(self._fire(exp, "start", now))
+                entries.extend(self._fire(exp, "start", now))
         elif status is S.STARTING:
             attempt.apply(exp, STATUS_ACTIONS[status])
-            entries.append(self._fire(exp, "started", now))
+            entries.extend(self._fire(exp, "started", now))
         elif status is S.UPDATING:
-            self._carry_variants(exp, attempt)
+            self._carry_variants(exp, now, entries, attempt)
             attempt.apply(exp, STATUS_ACTIONS[status])
-            entries.append(self._fire(exp, "updated", now))
+            entries.extend(self._fire(exp, "updated", now))
         elif status is S.RUNNING:
-            entries.append(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
+            entries.extend(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
         elif status is S.STOPPING:
-            self._carry_variants(exp, attempt)
+            self._carry_variants(exp, now, entries, attempt)
             attempt.apply(exp, STATUS_ACTIONS[status])
-            entries.append(self._fire(exp, "stopped", now))
+            entries.extend(self._fire(exp, "stopped", now))
 
     @staticmethod
     def _automatic_stop(exp: Experiment) -> StopPlan:
@@ -366,11 +368,11 @@ class Reconciler:
         self, exp: Experiment, now: float, entries: list[HistoryEntry], attempt: Attempt
     ) -> None:
         """A Created experiment whose EndTime has passed: start and stop it at once."""
-        entries.append(self._fire(exp, "start", now))
+        entries.extend(self._fire(exp, "start", now))
         attempt.apply(exp, StepAction.START_SHADOW_TEST)
-        entries.append(self._fire(exp, "started", now))
-        entries.append(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
+        entries.extend(self._fire(exp, "started", now))
+        entries.extend(self._fire(exp, "stop", now, plan=self._automatic_stop(exp)))
         exp.status_reason = _CAUGHT_UP
-        self._carry_variants(exp, attempt)
+        self._carry_variants(exp, now, entries, attempt)
         attempt.apply(exp, StepAction.END_SHADOW_TEST)
-        entries.append(self._fire(exp, "stopped", now))
+        entries.extend(self._fire(exp, "stopped", now))

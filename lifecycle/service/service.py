@@ -29,7 +29,7 @@ from typing import Any
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry, is_account_id
 from lifecycle.domain.machine import fire
-from lifecycle.domain.rules import Firing, whole_ms
+from lifecycle.domain.rules import Firing, VariantTransition, whole_ms
 from lifecycle.domain.statuses import OPERATIONS, Operation
 from lifecycle.errors import LifecycleError, UnknownOperationError, ValidationError
 from lifecycle.service._checks import RAISE, Collect, OperationSpec
@@ -39,13 +39,23 @@ from lifecycle.service.feed import DEFAULT_PAGE, Retention, check_account, check
 from lifecycle.stores.base import ChangePage, Save, Store
 from lifecycle.wire.shapes import parse_request
 
-__all__ = ["OPERATIONS", "ExperimentService", "Listener"]
+__all__ = ["OPERATIONS", "ExperimentService", "Listener", "variant_entry"]
 
-#: called after each committed transition, with its history entry
+#: called after each committed transition of the experiment machine, with its history entry
 Listener = Callable[[HistoryEntry], None]
 
 #: the reason a history entry records for these events is the one the record holds after it
 _REASON_FROM_RECORD = frozenset({"stop", "fail", "stopped"})
+
+
+def variant_entry(
+    name: str, now: float, t: VariantTransition, request_id: str | None = None
+) -> HistoryEntry:
+    """The entry of a variant transition of the experiment ``name``: written to the change
+    feed with the experiment's transition it came with (not to the history)."""
+    return HistoryEntry(
+        name, now, t.event, t.source, t.dest, None, request_id, machine="variant", variant=t.variant
+    )
 
 
 def _check_account_id(account_id: str) -> str:
@@ -247,9 +257,11 @@ class ExperimentService:
         return written
 
     def tell(self, entries: Sequence[HistoryEntry]) -> None:
+        """Call the listeners with each committed entry of the experiment machine."""
         for listener in self._listeners:
             for entry in entries:
-                listener(entry)
+                if entry.machine == "experiment":
+                    listener(entry)
 
     def transition(
         self,
@@ -257,12 +269,19 @@ class ExperimentService:
         event: str,
         firing: Firing,
         request_id: str | None = None,
-    ) -> HistoryEntry:
-        """Fire ``event`` on ``exp`` (in place) and return the history entry to commit."""
+    ) -> list[HistoryEntry]:
+        """Fire ``event`` on ``exp`` (in place) and return the entries to commit: the
+        experiment's history entry, then one per variant transition its effect fired."""
         source = exp.status
         fire(exp, event, firing)
         reason = exp.status_reason if event in _REASON_FROM_RECORD else firing.reason
-        return HistoryEntry(exp.name, firing.now, event, source, exp.status, reason, request_id)
+        entry = HistoryEntry(exp.name, firing.now, event, source, exp.status, reason, request_id)
+        if not firing.variants:
+            return [entry]
+        return [
+            entry,
+            *(variant_entry(exp.name, firing.now, t, request_id) for t in firing.variants),
+        ]
 
     def new_request_id(self) -> str:
         """A request id for a history entry when the caller gave none."""

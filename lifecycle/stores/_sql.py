@@ -236,8 +236,8 @@ def change_params(account: str, arn: str, entry: HistoryEntry) -> tuple[Any, ...
         entry.to_status.value,
         entry.reason,
         entry.request_id,
-        "experiment",
-        None,
+        entry.machine,
+        entry.variant,
     )
 
 
@@ -257,6 +257,7 @@ def row_change(row: Sequence[Any]) -> Change:
         machine,
         variant,
     ) = row
+    status = VariantStatus if machine == "variant" else ExperimentStatus
     return Change(
         position,
         account,
@@ -264,8 +265,8 @@ def row_change(row: Sequence[Any]) -> Change:
         arn,
         time,
         event,
-        None if from_status is None else ExperimentStatus(from_status),
-        ExperimentStatus(to_status),
+        None if from_status is None else status(from_status),
+        status(to_status),
         reason,
         request_id,
         machine,

@@ -191,7 +191,7 @@ class Statements:
             f"SELECT position FROM {changes} WHERE position > 0{readable}"
             f" ORDER BY position DESC LIMIT 1 OFFSET {ph}"
         )
-        self._entries_inserts: dict[int, str] = {}
+        self._entries_inserts: dict[tuple[int, int], str] = {}
         self.select_newest_change = f"SELECT max(position) FROM {changes}"
         self.select_before_change = f"SELECT max(position) FROM {changes} WHERE position < {ph}"
         self.delete_changes = f"DELETE FROM {changes} WHERE position <= {ph}"
@@ -208,20 +208,20 @@ class Statements:
             f" position = {d.greatest}(c.position, excluded.position), updated_at = excluded.updated_at"
         )
 
-    def insert_entries(self, count: int) -> str:
-        """One statement that inserts ``count`` history rows and their ``count`` changes
-        (a dialect that numbers changes itself, and has ``INSERT`` in ``WITH``: PostgreSQL):
+    def insert_entries(self, count: int, changes: int) -> str:
+        """One statement that inserts ``count`` history rows and ``changes`` changes (a
+        dialect that numbers changes itself, and has ``INSERT`` in ``WITH``: PostgreSQL):
         the history rows' parameters, then the changes'. One round trip instead of two."""
-        sql = self._entries_inserts.get(count)
+        sql = self._entries_inserts.get((count, changes))
         if sql is None:
             ph = self.dialect.ph
             history = "(" + ", ".join([ph] * len(HISTORY_COLUMNS)) + ")"
             change = f"({self.change_position}, " + ", ".join([ph] * len(CHANGE_COLUMNS)) + ")"
-            sql = self._entries_inserts[count] = (
+            sql = self._entries_inserts[(count, changes)] = (
                 f"WITH h AS (INSERT INTO {self.history} ({', '.join(HISTORY_COLUMNS)})"
                 f" VALUES {', '.join([history] * count)})"
                 f" INSERT INTO {self.changes} (position, {', '.join(CHANGE_COLUMNS)})"
-                f" VALUES {', '.join([change] * count)}"
+                f" VALUES {', '.join([change] * changes)}"
             )
         return sql
 

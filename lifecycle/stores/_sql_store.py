@@ -58,6 +58,7 @@ from lifecycle.stores.base import (
     ListPage,
     ListQuery,
     Save,
+    own_transitions,
 )
 
 if TYPE_CHECKING:
@@ -266,7 +267,10 @@ class SqlStore(ABC, Generic[C]):
         if entries:
             self._insert_entries(
                 conn,
-                [entry_params(account, e, history_seq(version, i)) for i, e in enumerate(entries)],
+                [
+                    entry_params(account, e, history_seq(version, i))
+                    for i, e in enumerate(own_transitions(entries))
+                ],
                 self._change_rows(exp, entries, numbering),
             )
         if was_live:

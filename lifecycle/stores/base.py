@@ -12,8 +12,9 @@ account. Every write is versioned:
 loaded, and writes the record and its history entries together, or nothing.
 Records handed out are private copies: changing one changes nothing stored.
 
-A store also keeps the change feed (the outbox): each history entry a create
-or a save writes becomes a :class:`Change` in the same transaction, with a
+A store also keeps the change feed (the outbox): each entry a create or a
+save writes (the experiment's history entries, and the variant machine's
+transitions that came with them) becomes a :class:`Change` in the same transaction, with a
 position in one order over the whole store. A reader that asks for the
 changes after a position it has seen never finds, later, one below it: a
 position becomes readable only when no transaction that could still commit
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol, runtime_checkable
 
 from lifecycle.domain.experiment import Experiment, HistoryEntry
-from lifecycle.domain.statuses import ExperimentStatus
+from lifecycle.domain.statuses import ExperimentStatus, VariantStatus
 
 __all__ = [
     "TOKEN_SECRET_BYTES",
@@ -42,6 +43,7 @@ __all__ = [
     "Save",
     "SortBy",
     "Store",
+    "own_transitions",
     "sort_key",
 ]
 
@@ -120,9 +122,9 @@ class Change(NamedTuple):
     """One committed transition in the change feed: its position, the account of its
     experiment, and the history entry it is.
 
-    ``machine`` is the machine the transition fired on (``experiment``);
-    ``variant`` names the variant of a variant machine's transition (None for
-    the experiment's own).
+    ``machine`` is the machine the transition fired on (``experiment`` or
+    ``variant``); ``variant`` names the variant of a variant machine's
+    transition (None for the experiment's own), whose statuses are the variant's.
     """
 
     position: int
@@ -131,8 +133,8 @@ class Change(NamedTuple):
     arn: str
     time: float
     event: str
-    from_status: ExperimentStatus | None
-    to_status: ExperimentStatus
+    from_status: ExperimentStatus | VariantStatus | None
+    to_status: ExperimentStatus | VariantStatus
     reason: str | None = None
     request_id: str | None = None
     machine: str = "experiment"
@@ -153,7 +155,17 @@ class Change(NamedTuple):
             entry.to_status,
             entry.reason,
             entry.request_id,
+            entry.machine,
+            entry.variant,
         )
+
+
+def own_transitions(entries: Sequence[HistoryEntry]) -> Sequence[HistoryEntry]:
+    """The entries of the experiment machine's own transitions, the ones its history keeps
+    (``entries`` itself when it has no variant transition)."""
+    if all(e.machine == "experiment" for e in entries):
+        return entries
+    return [e for e in entries if e.machine == "experiment"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +212,9 @@ class Store(Protocol):
 
     def save(self, exp: Experiment, expected_version: int, entries: list[HistoryEntry]) -> None:
         """Write ``exp`` (the experiment ``exp.name`` of ``exp.account``) as version
-        ``expected_version + 1`` with its history entries.
+        ``expected_version + 1`` with its entries: each one a change in the feed, in
+        order; those of the experiment machine (:func:`own_transitions`) its
+        history entries too (a variant machine's entry is a change only).
 
         Raises ``StaleVersionError`` (and writes nothing) when the stored
         version is not ``expected_version`` or the experiment is gone.
@@ -230,8 +244,8 @@ class Store(Protocol):
         ...
 
     def history(self, account: str, name: str) -> builtins.list[HistoryEntry]:
-        """The committed transitions of the experiment ``name`` of ``account``, oldest first
-        (none when there is no such experiment)."""
+        """The committed transitions of the experiment machine of the experiment ``name`` of
+        ``account``, oldest first (none when there is no such experiment)."""
         ...
 
     def due(self, now: float, limit: int = 100) -> builtins.list[ExperimentKey]:

@@ -56,6 +56,7 @@ from lifecycle.stores.base import (
     ListPage,
     ListQuery,
     Save,
+    own_transitions,
 )
 
 __all__ = ["MemoryStore"]
@@ -268,7 +269,7 @@ class MemoryStore:
             current.assign(exp)  # in place: the stored objects stay, nothing old is freed
             if len(part.moved) >= _FILE_MOVES_AT:
                 part.file_moves()
-            part.history[exp.name].extend(entries)
+            part.history[exp.name].extend(own_transitions(entries))
             self._record(part, exp, entries)
 
     def _record(self, part: _Account, exp: Experiment, entries: Iterable[HistoryEntry]) -> None:

@@ -512,13 +512,13 @@ class PostgresStore(SqlStore[_Conn]):
         history: builtins.list[tuple[Any, ...]],
         changes: builtins.list[tuple[Any, ...]],
     ) -> None:
-        if len(changes) != len(history) or not 0 < len(history) <= _ENTRIES_AT_ONCE:
+        if not history or not changes or len(changes) > _ENTRIES_AT_ONCE:
             super()._insert_entries(conn, history, changes)
             return
         # one statement, one round trip: the history rows and their changes
         params = [value for row in history for value in row]
         params.extend(value for row in changes for value in row)
-        conn.execute(self._sql.insert_entries(len(history)), params)
+        conn.execute(self._sql.insert_entries(len(history), len(changes)), params)
 
     def _delete_row(
         self, conn: _Conn, account: str, name: str, expected_version: int

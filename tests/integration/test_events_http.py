@@ -82,7 +82,15 @@ def test_a_page_holds_each_transition_as_an_eventbridge_event_in_order(
     status, headers, page = get(url)
     assert status == 200 and headers["content-type"] == "application/json"
     events = page["Events"]
-    assert [e["detail"]["Event"] for e in events] == ["create", "provisioned", "started"]
+    assert [
+        (e["detail"]["Machine"], e["detail"]["Variant"], e["detail"]["Event"]) for e in events
+    ] == [
+        ("experiment", None, "create"),
+        ("variant", "prod", "provisioned"),
+        ("variant", "shadow", "provisioned"),
+        ("experiment", None, "provisioned"),
+        ("experiment", None, "started"),
+    ]
     first = events[0]
     arn = "arn:aws:sagemaker:us-east-1:123456789012:inference-experiment/exp-1"
     assert {k: first[k] for k in ("version", "detail-type", "source", "account", "region")} == {
@@ -107,7 +115,14 @@ def test_a_page_holds_each_transition_as_an_eventbridge_event_in_order(
         "Position": first["detail"]["Position"],
     }
     assert first["detail"]["RequestId"]  # the Create's x-amzn-RequestId
-    assert [e["detail"]["PreviousStatus"] for e in events[1:]] == ["Creating", "Starting"]
+    assert [(e["detail"]["PreviousStatus"], e["detail"]["Status"]) for e in events[1:]] == [
+        ("Creating", "InService"),
+        ("Creating", "InService"),
+        ("Creating", "Starting"),
+        ("Starting", "Running"),
+    ]
+    assert {e["resources"][0] for e in events} == {arn}
+    assert events[1]["detail"]["RequestId"] is None  # the reconciler's, as its experiment's
     positions = [e["detail"]["Position"] for e in events]
     assert positions == sorted(positions) and page["NextPosition"] == positions[-1]
 
@@ -145,7 +160,7 @@ def test_pages_go_on_from_next_position_and_the_ids_stay_the_same(
             break
         assert len(page["Events"]) <= 2
         after = page["NextPosition"]
-    assert walked == whole["Events"] and len(walked) == 6
+    assert walked == whole["Events"] and len(walked) == 10
 
 
 def test_an_empty_wait_answers_after_the_wait_with_the_position_it_was_given(url: str) -> None:
@@ -200,14 +215,14 @@ def test_a_reader_behind_the_retention_is_told_where_to_go_on(
     created(client_for(url), create_request, wait_for_status, "exp-1")
     _, _, page = get(url)
     positions = [e["detail"]["Position"] for e in page["Events"]]
-    assert service.store.trim_changes(keep=1) == 2
+    assert service.store.trim_changes(keep=1) == len(positions) - 1
     status, headers, body = get(url, "after=0")
     assert status == 410
     assert body["__type"] == "TrimmedDataAccessException" == headers["x-amzn-errortype"]
-    assert body["TrimmedThrough"] == positions[1] and body["OldestPosition"] == positions[2]
-    assert f"the oldest kept is {positions[2]}" in body["Message"]
+    assert body["TrimmedThrough"] == positions[-2] and body["OldestPosition"] == positions[-1]
+    assert f"the oldest kept is {positions[-1]}" in body["Message"]
     _, _, rest = get(url, f"after={body['TrimmedThrough']}")
-    assert [e["detail"]["Position"] for e in rest["Events"]] == positions[2:]
+    assert [e["detail"]["Position"] for e in rest["Events"]] == positions[-1:]
 
 
 # -- long polls -----------------------------------------------------------------------------------

@@ -71,19 +71,21 @@ def create_request(name: str) -> dict[str, Any]:
 
 
 def key(name: str, time_: float, event: str, source: str | None, to: str, reason: str | None,
-        request_id: str | None) -> tuple[Any, ...]:  # fmt: skip
+        request_id: str | None, machine: str, variant: str | None) -> tuple[Any, ...]:  # fmt: skip
     """What identifies a committed transition, in the feed and in a worker's report alike."""
-    return (name, round(time_, 3), event, source, to, reason, request_id)
+    return (name, round(time_, 3), event, source, to, reason, request_id, machine, variant)
 
 
 def entry_key(e: HistoryEntry) -> tuple[Any, ...]:
     source = None if e.from_status is None else e.from_status.value
-    return key(e.name, e.time, e.event, source, e.to_status.value, e.reason, e.request_id)
+    return key(e.name, e.time, e.event, source, e.to_status.value, e.reason, e.request_id,
+               e.machine, e.variant)  # fmt: skip
 
 
 def change_key(c: Change) -> tuple[Any, ...]:
     source = None if c.from_status is None else c.from_status.value
-    return key(c.name, c.time, c.event, source, c.to_status.value, c.reason, c.request_id)
+    return key(c.name, c.time, c.event, source, c.to_status.value, c.reason, c.request_id,
+               c.machine, c.variant)  # fmt: skip
 
 
 # -- the writers (run as a script) ----------------------------------------------------------------
@@ -99,6 +101,23 @@ class SlowSaves:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self.slow = 0
+        #: every entry of every write that committed, the variant machine's included
+        self.committed: list[tuple[Any, ...]] = []
+
+    def _committed(self, entries: list[HistoryEntry]) -> None:
+        with self._lock:
+            self.committed.extend(entry_key(e) for e in entries)
+
+    def create(self, exp: Any, entry: HistoryEntry, **kw: Any) -> None:
+        self._store.create(exp, entry, **kw)
+        self._committed([entry])
+
+    def save_many(self, saves: list[Any]) -> list[bool]:
+        written: list[bool] = self._store.save_many(saves)
+        for (_, _, entries), ok in zip(saves, written, strict=True):
+            if ok:
+                self._committed(entries)
+        return written
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(self._store, attr)
@@ -116,6 +135,7 @@ class SlowSaves:
             pause = self._random.uniform(0.01, 0.08)
         if not hold:
             self._store.save(exp, expected_version, entries)
+            self._committed(entries)
             return
 
         def work(conn: Any) -> int:
@@ -126,6 +146,7 @@ class SlowSaves:
             return version
 
         exp.version = self._store._transact(work)
+        self._committed(entries)
         with self._lock:
             self.slow += 1
 
@@ -135,10 +156,10 @@ def _worker_write(url: str, seed: str) -> dict[str, Any]:
     slow = SlowSaves(store, int(seed))
     service = ExperimentService(cast(Store, slow), settle_seconds=0.0, max_live_experiments=None)
     reconciler = Reconciler(service, batch=8)
-    committed: list[tuple[Any, ...]] = []
+    heard: list[tuple[Any, ...]] = []
     counts: Counter[str] = Counter()
     lock = threading.Lock()
-    service.add_listener(lambda e: committed.append(entry_key(e)))
+    service.add_listener(lambda e: heard.append(entry_key(e)))
     print("ready", flush=True)
     assert sys.stdin.readline().strip() == "go"
 
@@ -173,7 +194,12 @@ def _worker_write(url: str, seed: str) -> dict[str, Any]:
         t.join(120)
     assert not any(t.is_alive() for t in threads), "a writer thread did not finish in 120s"
     store.close()
-    return {"committed": committed, "outcomes": dict(counts), "slow": slow.slow}
+    return {
+        "committed": slow.committed,
+        "heard": heard,
+        "outcomes": dict(counts),
+        "slow": slow.slow,
+    }
 
 
 # -- the test ------------------------------------------------------------------------------------
@@ -266,11 +292,19 @@ def test_a_reader_sees_every_committed_transition_once_in_order_and_nothing_else
     # every committed transition exactly once, and nothing else (no stale or refused write)
     assert len({c.position for c in seen}) == len(seen)
     assert Counter(change_key(c) for c in seen) == committed
+    assert any(c.machine == "variant" for c in seen)  # the variants' transitions too
+    # the listeners heard each committed transition of the experiment machine
+    heard = Counter(tuple(k) for r in reports for k in r["heard"])
+    assert heard == Counter({k: n for k, n in committed.items() if k[7] == "experiment"})
 
-    # each experiment's changes in its history's order
+    # each experiment's changes in its history's order, each variant's in its own order
     for name in NAMES:
         history = [entry_key(e) for e in reader_store.history(ACCOUNT, name)]
-        assert [change_key(c) for c in seen if c.name == name] == history, name
+        mine = [c for c in seen if c.name == name]
+        assert [change_key(c) for c in mine if c.machine == "experiment"] == history, name
+        for variant in {c.variant for c in mine if c.variant is not None}:
+            statuses = [(c.from_status, c.to_status) for c in mine if c.variant == variant]
+            assert all(a[1] == b[0] for a, b in itertools.pairwise(statuses)), (name, variant)
 
 
 if __name__ == "__main__":

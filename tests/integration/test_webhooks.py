@@ -207,11 +207,11 @@ def test_a_receiver_down_for_a_while_gets_every_event_once_it_is_up(
     client = client_for(server.url)
     running(client, create_request, wait_for_status, "exp-a", "exp-b", "exp-c")
     feed = feed_of(server.url)
-    assert len(feed) == 9
+    assert len(feed) == 15  # each: create, two variants and itself provisioned, started
     time.sleep(1.5)  # deliveries fail: nothing listens
     assert receiver.all() == []
     receiver.start()
-    wait_until("every event taken", lambda: len({r.event["id"] for r in receiver.taken()}) == 9)
+    wait_until("every event taken", lambda: len({r.event["id"] for r in receiver.taken()}) == 15)
     check_delivered(feed, receiver.taken())
     sub = subscription_id(receiver.url)
     failed = [line for line in server.lines if "webhook delivery failed" in line]
@@ -249,7 +249,7 @@ def test_a_receiver_that_refuses_for_a_while_gets_every_event_in_order(
     assert {r.event["id"] for r in refused} == {feed_of(server.url)[0]["id"]}  # the first, again
     receiver.status = 200
     feed = feed_of(server.url)
-    wait_until("every event taken", lambda: len({r.event["id"] for r in receiver.taken()}) == 6)
+    wait_until("every event taken", lambda: len({r.event["id"] for r in receiver.taken()}) == 10)
     check_delivered(feed, receiver.taken())
     sub = subscription_id(receiver.url)
     assert f'lifecycle_webhook_failures_total{{status="500",subscription="{sub}"}}' in metrics_of(
@@ -398,7 +398,7 @@ def test_with_several_workers_each_event_is_delivered_once(
     wait_until("every event taken", lambda: len(receiver.taken()) >= len(feed))
     time.sleep(1.5)  # a second deliverer would have sent its copies by now
     check_delivered(feed, receiver.taken())
-    assert len(receiver.taken()) == len(feed) == 6  # once each: the parent delivers alone
+    assert len(receiver.taken()) == len(feed) == 10  # once each: the parent delivers alone
     server.signal(signal.SIGTERM)
     assert server.wait() == 0
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lifecycle.domain.rules.base import UNSET, Firing, Refusal, VariantConfig
+from lifecycle.domain.rules.base import UNSET, Firing, Refusal, VariantConfig, VariantTransition
 from lifecycle.domain.rules.routing import ROUTING_GUARDS
 from lifecycle.domain.rules.schedule import (
     DAY,
@@ -54,6 +54,7 @@ __all__ = [
     "StopPlan",
     "UpdatePlan",
     "VariantConfig",
+    "VariantTransition",
     "effective_schedule",
     "plan_stop",
     "schedule_refusals",

@@ -5,20 +5,37 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from lifecycle.domain.experiment import JSON, Experiment
-from lifecycle.domain.statuses import ExperimentStatus
+from lifecycle.domain.statuses import ExperimentStatus, VariantStatus
 from lifecycle.errors import Refusal, RuleId
 
 if TYPE_CHECKING:
     from lifecycle.domain.rules.stop import StopPlan
     from lifecycle.domain.rules.update import UpdatePlan
 
-__all__ = ["UNSET", "Firing", "Refusal", "Unset", "VariantConfig", "unknown_variants"]
+__all__ = [
+    "UNSET",
+    "Firing",
+    "Refusal",
+    "Unset",
+    "VariantConfig",
+    "VariantTransition",
+    "unknown_variants",
+]
 
 #: a variant's configuration: (ModelName, InfrastructureConfig)
 VariantConfig = tuple[str, JSON]
+
+
+class VariantTransition(NamedTuple):
+    """One transition of the variant machine: which variant, the event, from and to."""
+
+    variant: str
+    event: str
+    source: VariantStatus
+    dest: VariantStatus
 
 
 @dataclass(slots=True)
@@ -26,8 +43,9 @@ class Firing:
     """What one event is fired with: the record, the time, and the event's arguments.
 
     ``plan`` is what a stop or an update asks for; ``refusals`` collects why the
-    guards refused, and ``source`` is the status the event leaves (both set by
-    the machine while it fires).
+    guards refused, ``source`` is the status the event leaves, and ``variants``
+    the variant transitions the event's effect fired, in order (all set by the
+    machine while it fires).
     """
 
     experiment: Experiment
@@ -37,6 +55,7 @@ class Firing:
     reason: str | None = None
     refusals: list[Refusal] = field(default_factory=list)
     source: ExperimentStatus | None = None
+    variants: list[VariantTransition] = field(default_factory=list)
 
 
 class Unset(Enum):
