@@ -376,10 +376,15 @@ def _uvicorn_settings(log_level: str, limits: Limits) -> dict[str, Any]:
         "access_log": False,
         "lifespan": "on",
         "server_header": False,
-        "timeout_keep_alive": max(1, round(limits.idle_timeout)),
-        # requests drain within the bound less a second, kept for the reconciler's last step
-        # and its claims: the whole shutdown ends within shutdown_timeout
-        "timeout_graceful_shutdown": max(1, int(limits.shutdown_timeout) - 1),
+        # uvicorn's annotation says int, but it hands the value to loop.call_later: a
+        # fraction of a second (--idle-timeout 0.5) is kept, not rounded to a whole second
+        "timeout_keep_alive": limits.idle_timeout,
+        # requests drain within the bound less a second (less half of it, when it is under
+        # two), kept for the reconciler's last step and its claims: the whole shutdown ends
+        # within shutdown_timeout
+        "timeout_graceful_shutdown": max(
+            limits.shutdown_timeout - 1.0, limits.shutdown_timeout / 2
+        ),
     }
 
 
