@@ -252,6 +252,13 @@ def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
     """The ``logging.config.dictConfig`` of ``lifecycle serve``: our loggers and uvicorn's
     on standard error in ``fmt`` (``text`` or ``json``), storms held to a line per interval.
 
+    Every other library's records go through the same handler from the root logger, at
+    ``warning`` and above (the database pool's connection errors, say), or at every
+    level with ``debug``, which adds the state machines' line per transition
+    (``transitions.core``): without a handler of the root's, they went to logging's
+    last-resort handler, one bare line per record, in neither format nor held back in
+    a storm, and ``--log-level debug`` added nothing.
+
     It also turns off what every record would otherwise gather and no line of ours
     prints (the caller's file and line, thread and process names): the logging
     guide's advice for a process whose lines do not show them."""
@@ -269,6 +276,9 @@ def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
         "stream": "ext://sys.stderr",
     }
     logger = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    # other libraries' info lines are theirs to chat with (a pool's every checkout): not
+    # at info, only at debug, where everything is asked for
+    root_level = "WARNING" if level.upper() == "INFO" else level.upper()
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -281,4 +291,5 @@ def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
             "uvicorn.error": {"level": level.upper()},
             "asyncio": logger,
         },
+        "root": {"handlers": ["default"], "level": root_level},
     }

@@ -10,7 +10,7 @@ import logging.config
 import re
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -129,11 +129,7 @@ def test_log_config_sends_ours_and_uvicorns_through_one_formatter(
         ]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", json.loads(lines[0])["time"])
     finally:
-        for name in ("lifecycle", "uvicorn", "asyncio"):
-            logger = logging.getLogger(name)
-            logger.handlers.clear()
-            logger.propagate = True
-            logger.setLevel(logging.NOTSET)
+        _unconfigure()
 
 
 def test_log_config_refuses_an_unknown_format() -> None:
@@ -308,6 +304,74 @@ def _unconfigure() -> None:
         logger.handlers.clear()
         logger.propagate = True
         logger.setLevel(logging.NOTSET)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, LoopBatchingHandler):
+            root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+@pytest.fixture
+def serving_log() -> Iterator[Callable[[str, str], io.StringIO]]:
+    """Apply ``log_config(level, fmt)`` as ``lifecycle serve`` does, its lines into a
+    string; undone after the test."""
+
+    def configure(level: str, fmt: str) -> io.StringIO:
+        logging.config.dictConfig(log_config(level, fmt))
+        stream = io.StringIO()
+        handler = logging.getLogger("lifecycle").handlers[0]
+        assert isinstance(handler, LoopBatchingHandler)
+        handler.setStream(stream)
+        return stream
+
+    root = logging.getLogger()
+    kept = list(root.handlers)
+    try:
+        yield configure
+    finally:
+        _unconfigure()
+        for handler in kept:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+
+
+def test_another_librarys_warning_gets_the_servers_format_not_the_last_resort(
+    serving_log: Callable[[str, str], io.StringIO], capsys: pytest.CaptureFixture[str]
+) -> None:
+    stream = serving_log("info", "json")
+    logging.getLogger("psycopg.pool").warning("error connecting in %r: %s", "pool-1", "refused")
+    logging.getLogger("psycopg.pool").info("connection given by %r", "pool-1")  # below warning
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert (line["logger"], line["level"]) == ("psycopg.pool", "WARNING")
+    assert line["message"] == "error connecting in 'pool-1': refused"
+    assert "refused" not in capsys.readouterr().err  # nothing beside it, unformatted
+
+
+def test_log_level_debug_adds_the_machines_debug_lines(
+    serving_log: Callable[[str, str], io.StringIO],
+) -> None:
+    from lifecycle.testing import World
+
+    for level, expected in (("info", False), ("debug", True)):
+        stream = serving_log(level, "text")
+        World().running()
+        written = stream.getvalue()
+        assert ("DEBUG transitions.core provisioned: CREATING -> STARTING" in written) is expected
+        _unconfigure()
+
+
+def test_a_storm_from_another_library_is_held_to_a_line_per_interval(
+    serving_log: Callable[[str, str], io.StringIO],
+) -> None:
+    stream = serving_log("info", "text")
+    pool = logging.getLogger("psycopg.pool")
+    for _ in range(500):
+        pool.warning(
+            "error connecting in %r: %s",
+            "pool-1",
+            "connection failed: could not create socket: Too many open files",
+        )
+    assert stream.getvalue().count("Too many open files") == 1
 
 
 def test_serves_handler_writes_a_line_without_a_record_and_a_hosts_handler_gets_records(
