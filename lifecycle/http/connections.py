@@ -19,16 +19,38 @@ protocol class (h11's or httptools') so that:
 
 The default cap, :func:`default_max_connections`, leaves room under the
 process's descriptor limit for the store, the log and the reconciler.
+
+Past the limit all the same, the accepts fail. uvloop (what uvicorn runs on
+where it is installed) drops the waiting connections and goes on; asyncio's
+own selector loop logs each failed accept of a burst and schedules a retry
+of its own for each, thousands a second, every one of which fails again
+(and, at shutdown, raises a traceback on the closed socket). The loop
+:func:`new_event_loop` gives uvicorn when uvloop is missing,
+:class:`BoundedAcceptLoop`, ends a burst at its first failed accept: one
+line and one retry a second, and a retry that finds the socket closed does
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import resource
+import sys
 from typing import Any
 
-__all__ = ["PairedWrites", "default_max_connections", "guarded", "open_connections"]
+__all__ = [
+    "BoundedAcceptLoop",
+    "PairedWrites",
+    "default_max_connections",
+    "guarded",
+    "new_event_loop",
+    "open_connections",
+]
+
+#: the accept errors asyncio answers with a pause and a retry (out of descriptors, of memory)
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 #: descriptors kept back from connections: the store's files and sockets, logs, pipes
 _RESERVED_FDS = 64
@@ -191,3 +213,65 @@ def guarded(base: type[asyncio.Protocol], *, max_connections: int, header_timeou
 
     Guarded.__name__ = Guarded.__qualname__ = f"Guarded{base.__name__}"
     return Guarded
+
+
+class _BurstSocket:
+    """A listening socket as one of asyncio's accept bursts sees it: once an accept fails
+    for want of resources, the rest of the burst finds nothing waiting."""
+
+    __slots__ = ("_failed", "sock")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self._failed = False
+
+    def accept(self) -> Any:
+        if self._failed:
+            raise BlockingIOError(errno.EAGAIN, "the burst ended at a failed accept")
+        try:
+            return self.sock.accept()
+        except OSError as exc:
+            if exc.errno in _OUT_OF_RESOURCES:
+                self._failed = True
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+class BoundedAcceptLoop(asyncio.SelectorEventLoop):
+    """asyncio's selector loop, whose accepts stop at the first that runs out of descriptors.
+
+    asyncio accepts up to a backlog's worth of connections per readiness, and
+    for each accept that fails with EMFILE (ENFILE, ENOBUFS, ENOMEM) logs the
+    error and schedules a retry a second later, without leaving the burst: a
+    burst of 2,048 failures is 2,048 lines and 2,048 retries, each of which
+    does the same. Here the burst ends at its first failure: one line, one
+    retry. A retry that comes after the server closed its socket does nothing
+    (asyncio's raises ``ValueError`` on the closed socket).
+    """
+
+    def _accept_connection(self, protocol_factory: Any, sock: Any, *args: Any) -> None:
+        if isinstance(sock, _BurstSocket):
+            sock = sock.sock
+        super()._accept_connection(protocol_factory, _BurstSocket(sock), *args)  # type: ignore[misc]
+
+    def _start_serving(self, protocol_factory: Any, sock: Any, *args: Any) -> None:
+        if isinstance(sock, _BurstSocket):
+            sock = sock.sock
+        if sock.fileno() < 0:
+            return  # the server closed it while the retry waited
+        super()._start_serving(protocol_factory, sock, *args)  # type: ignore[misc]
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The event loop uvicorn runs ``lifecycle serve`` on (its ``loop`` setting): uvloop's
+    where it is installed, as uvicorn's own choice would be, else a
+    :class:`BoundedAcceptLoop` (on Windows, asyncio's default loop)."""
+    try:
+        import uvloop
+    except ImportError:
+        if sys.platform == "win32":
+            return asyncio.new_event_loop()
+        return BoundedAcceptLoop()
+    return uvloop.new_event_loop()

@@ -368,9 +368,15 @@ def _tuned_gc() -> Iterator[None]:
 
 def _uvicorn_settings(log_level: str, limits: Limits) -> dict[str, Any]:
     """What ``uvicorn.Config`` gets besides the app and the protocol, in every mode."""
+    import uvicorn
+
     from lifecycle.http.logs import log_config
 
+    loop = {}
+    if hasattr(uvicorn.Config, "get_loop_factory"):  # uvicorn 0.36 and later take a factory
+        loop["loop"] = "lifecycle.http.connections:new_event_loop"
     return {
+        **loop,
         "log_level": log_level.lower(),
         "log_config": log_config(log_level, limits.log_format),
         "access_log": False,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import os
 import resource
 import selectors
 import signal
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -329,3 +331,52 @@ def test_a_fractional_idle_timeout_closes_a_kept_alive_connection_that_soon(
     assert idle_timeout * 0.8 < lived < 0.8, f"closed {lived:.2f}s after the answer"
     server.signal(signal.SIGTERM)
     assert server.wait() == 0, server.output[-3000:]
+
+
+def test_out_of_descriptors_on_the_asyncio_loop_is_one_retry_and_few_lines_not_one_per_attempt(
+    serve_process: Any, tmp_path: Path
+) -> None:
+    # the stock asyncio loop (where uvloop is not installed: uvicorn without its extra, say):
+    # out of descriptors, each accept of a burst fails, and asyncio logged and scheduled a
+    # retry of its own for every one of them (thousands a second, and as many tracebacks
+    # when the socket closed under them at shutdown)
+    blocked = tmp_path / "no-uvloop"
+    blocked.mkdir()
+    (blocked / "uvloop.py").write_text('raise ImportError("uvloop is blocked for this test")\n')
+    repo = str(Path(__file__).resolve().parents[2])
+    server = serve_process(
+        "--store",
+        "memory://",
+        "--max-connections",
+        "1000",  # no cap below the limit: the accepts themselves run out
+        "--header-timeout",
+        "30",
+        env={"PYTHONPATH": os.pathsep.join([str(blocked), repo])},
+        preexec_fn=lowered_open_files(128),
+    ).wait_started()
+
+    def burst() -> list[socket.socket]:
+        held: list[socket.socket] = []
+        for _ in range(300):
+            with contextlib.suppress(OSError):
+                held.append(socket.create_connection(("127.0.0.1", server.port), timeout=2))
+        return held
+
+    for _ in range(3):
+        held = burst()
+        time.sleep(1.0)
+        # out of descriptors, a request may go unanswered: its connection is not accepted
+        with contextlib.suppress(OSError):
+            list_experiments(server.port, timeout=3.0)
+        for sock in held:
+            sock.close()
+        time.sleep(1.0)
+        assert answered(server.port, within=5.0)[0] == 200
+    server.signal(signal.SIGTERM)  # the retries asyncio scheduled are still waiting
+    assert server.wait() == 0, server.output[-3000:]
+    assert too_many_open_files(server.output) <= 3, server.output[-3000:]
+    # the one line per interval has its traceback; nothing else does (no retry left behind
+    # on the socket shutdown closed)
+    assert server.output.count("Traceback") <= 3, server.output[-3000:]
+    assert "Invalid file descriptor" not in server.output, server.output[-3000:]
+    assert log_bytes(server.lines) < 100_000, server.output[-3000:]
