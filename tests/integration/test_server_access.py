@@ -170,6 +170,14 @@ def test_a_read_only_key_is_denied_every_mutating_operation_and_nothing_changes(
     with pytest.raises(admin.exceptions.ResourceNotFound):
         admin.describe_inference_experiment(Name="exp-2")
     assert "key=AKIDREADER" in signed_serve.output  # each denial is logged with its key
+    # and an answered signed request's line ends with the key that signed it
+    answered = [
+        line
+        for line in signed_serve.lines
+        if " request op=DescribeInferenceExperiment name=exp-1 outcome=OK " in line
+    ]
+    keys = {line.rsplit(" ", 1)[1] for line in answered}
+    assert keys == {"key=AKIDADMIN", "key=AKIDREADER"}, answered
 
 
 def test_a_key_limited_to_a_list_may_call_those_and_no_others(
