@@ -462,7 +462,8 @@ class MemoryStore:
                     cut += 1
             if keep is not None:
                 cut = max(cut, len(self._changes) - keep)
-            cut = min(cut, len(self._changes) - 1)  # the newest is always kept, as SQL stores do
+            # the newest is always kept, as SQL stores do (and an empty feed loses nothing)
+            cut = max(0, min(cut, len(self._changes) - 1))
             if cut > 0:
                 self._trimmed_through = self._positions[cut - 1]
                 del self._changes[:cut], self._positions[:cut]

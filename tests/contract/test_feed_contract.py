@@ -153,6 +153,13 @@ def test_trimming_keeps_the_newest_and_says_where_it_cut(store: Store) -> None:
     assert store.trim_changes(keep=5) == 0
 
 
+def test_trimming_an_empty_feed_removes_nothing_and_says_so(store: Store) -> None:
+    assert store.trim_changes(before=T0 + 1000) == 0
+    assert store.trim_changes(keep=5) == 0
+    assert store.trim_changes(before=T0, keep=0) == 0
+    assert everything(store) == []
+
+
 def test_trimming_by_age_removes_the_oldest_run_older_than_the_instant(store: Store) -> None:
     for i in range(3):
         created_and_saved(store, f"exp-{i}", time=T0 + 10 * i)  # times T0+10i, +1, +2
