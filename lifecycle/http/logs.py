@@ -248,16 +248,21 @@ class LoopBatchingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().flush()
 
 
-def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
+def log_config(
+    level: str = "info", fmt: str = "text", *, root: bool | None = None
+) -> dict[str, Any]:
     """The ``logging.config.dictConfig`` of ``lifecycle serve``: our loggers and uvicorn's
     on standard error in ``fmt`` (``text`` or ``json``), storms held to a line per interval.
 
-    Every other library's records go through the same handler from the root logger, at
-    ``warning`` and above (the database pool's connection errors, say), or at every
-    level with ``debug``, which adds the state machines' line per transition
-    (``transitions.core``): without a handler of the root's, they went to logging's
-    last-resort handler, one bare line per record, in neither format nor held back in
-    a storm, and ``--log-level debug`` added nothing.
+    With ``root``, every other library's records go through the same handler from the
+    root logger, at ``warning`` and above (the database pool's connection errors, say),
+    or at every level with ``debug``, which adds the state machines' line per
+    transition (``transitions.core``): without a handler of the root's, they went to
+    logging's last-resort handler, one bare line per record, in neither format nor held
+    back in a storm, and ``--log-level debug`` added nothing. ``root=None`` (the
+    default) configures the root logger only while it has no handler: a program that
+    set up its own logging before it calls ``serve()`` keeps its root handlers, which
+    get those records.
 
     It also turns off what every record would otherwise gather and no line of ours
     prints (the caller's file and line, thread and process names): the logging
@@ -279,7 +284,9 @@ def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
     # other libraries' info lines are theirs to chat with (a pool's every checkout): not
     # at info, only at debug, where everything is asked for
     root_level = "WARNING" if level.upper() == "INFO" else level.upper()
-    return {
+    if root is None:
+        root = not logging.getLogger().handlers
+    config: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"lifecycle": {"()": f"{__name__}.{formatter.__name__}"}},
@@ -291,5 +298,7 @@ def log_config(level: str = "info", fmt: str = "text") -> dict[str, Any]:
             "uvicorn.error": {"level": level.upper()},
             "asyncio": logger,
         },
-        "root": {"handlers": ["default"], "level": root_level},
     }
+    if root:
+        config["root"] = {"handlers": ["default"], "level": root_level}
+    return config

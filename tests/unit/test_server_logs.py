@@ -317,7 +317,7 @@ def serving_log() -> Iterator[Callable[[str, str], io.StringIO]]:
     string; undone after the test."""
 
     def configure(level: str, fmt: str) -> io.StringIO:
-        logging.config.dictConfig(log_config(level, fmt))
+        logging.config.dictConfig(log_config(level, fmt, root=True))
         stream = io.StringIO()
         handler = logging.getLogger("lifecycle").handlers[0]
         assert isinstance(handler, LoopBatchingHandler)
@@ -345,6 +345,25 @@ def test_another_librarys_warning_gets_the_servers_format_not_the_last_resort(
     assert (line["logger"], line["level"]) == ("psycopg.pool", "WARNING")
     assert line["message"] == "error connecting in 'pool-1': refused"
     assert "refused" not in capsys.readouterr().err  # nothing beside it, unformatted
+
+
+def test_a_programs_own_root_handlers_are_kept_when_it_serves() -> None:
+    root = logging.getLogger()
+    theirs = logging.StreamHandler(io.StringIO())
+    root.addHandler(theirs)  # set up before serve(): the root logger is the program's
+    try:
+        assert "root" not in log_config("info", "text")
+        assert log_config("info", "text", root=True)["root"]["handlers"] == ["default"]
+    finally:
+        root.removeHandler(theirs)
+    kept = list(root.handlers)  # pytest's own, while a test runs
+    for handler in kept:
+        root.removeHandler(handler)
+    try:  # a process whose logging nobody set up: lifecycle serve's
+        assert log_config("debug", "json")["root"] == {"handlers": ["default"], "level": "DEBUG"}
+    finally:
+        for handler in kept:
+            root.addHandler(handler)
 
 
 def test_log_level_debug_adds_the_machines_debug_lines(
