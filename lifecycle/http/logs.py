@@ -264,15 +264,19 @@ def log_config(
     set up its own logging before it calls ``serve()`` keeps its root handlers, which
     get those records.
 
-    It also turns off what every record would otherwise gather and no line of ours
-    prints (the caller's file and line, thread and process names): the logging
-    guide's advice for a process whose lines do not show them."""
+    With ``root`` it also turns off what every record would otherwise gather and no
+    line of ours prints (the caller's file and line, thread and process names): the
+    logging guide's advice for a process whose lines do not show them (a program's own
+    formatter may show them: without ``root`` they are left on)."""
     if fmt not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
+    if root is None:
+        root = not logging.getLogger().handlers
+    if root:  # the process's logging is ours: a program's own lines may print these
+        logging._srcfile = None
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
     formatter = TextFormatter if fmt == "text" else JsonFormatter
     handler = {
         "class": f"{__name__}.LoopBatchingHandler",
@@ -284,8 +288,6 @@ def log_config(
     # other libraries' info lines are theirs to chat with (a pool's every checkout): not
     # at info, only at debug, where everything is asked for
     root_level = "WARNING" if level.upper() == "INFO" else level.upper()
-    if root is None:
-        root = not logging.getLogger().handlers
     config: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,

@@ -290,8 +290,15 @@ def test_a_line_rendered_from_the_facts_is_the_line_of_the_record(
     )
 
 
+#: the root logger's handlers (pytest's) while a test runs the server's configuration
+_kept_root: list[logging.Handler] = []
+
+
 def _configured(stream: io.StringIO) -> logging.Handler:
-    logging.config.dictConfig(log_config("info", "text"))
+    """``log_config`` applied as in ``lifecycle serve``'s process (the root logger its own);
+    :func:`_unconfigure` undoes it."""
+    _kept_root[:] = logging.getLogger().handlers
+    logging.config.dictConfig(log_config("info", "text", root=True))
     handler = logging.getLogger("lifecycle").handlers[0]
     assert isinstance(handler, LoopBatchingHandler)
     handler.setStream(stream)
@@ -309,6 +316,10 @@ def _unconfigure() -> None:
         if isinstance(handler, LoopBatchingHandler):
             root.removeHandler(handler)
     root.setLevel(logging.WARNING)
+    for handler in _kept_root:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    _kept_root.clear()
 
 
 @pytest.fixture
@@ -317,6 +328,8 @@ def serving_log() -> Iterator[Callable[[str, str], io.StringIO]]:
     string; undone after the test."""
 
     def configure(level: str, fmt: str) -> io.StringIO:
+        if not _kept_root:
+            _kept_root[:] = logging.getLogger().handlers
         logging.config.dictConfig(log_config(level, fmt, root=True))
         stream = io.StringIO()
         handler = logging.getLogger("lifecycle").handlers[0]
@@ -324,15 +337,10 @@ def serving_log() -> Iterator[Callable[[str, str], io.StringIO]]:
         handler.setStream(stream)
         return stream
 
-    root = logging.getLogger()
-    kept = list(root.handlers)
     try:
         yield configure
     finally:
         _unconfigure()
-        for handler in kept:
-            if handler not in root.handlers:
-                root.addHandler(handler)
 
 
 def test_another_librarys_warning_gets_the_servers_format_not_the_last_resort(
@@ -351,11 +359,17 @@ def test_a_programs_own_root_handlers_are_kept_when_it_serves() -> None:
     root = logging.getLogger()
     theirs = logging.StreamHandler(io.StringIO())
     root.addHandler(theirs)  # set up before serve(): the root logger is the program's
+    threads, files = logging.logThreads, logging._srcfile
+    logging.logThreads = True
+    logging._srcfile = logging.__file__
     try:
         assert "root" not in log_config("info", "text")
+        # and its records still say their thread and their caller, which its lines may show
+        assert logging.logThreads and logging._srcfile is not None
         assert log_config("info", "text", root=True)["root"]["handlers"] == ["default"]
     finally:
         root.removeHandler(theirs)
+        logging.logThreads, logging._srcfile = threads, files
     kept = list(root.handlers)  # pytest's own, while a test runs
     for handler in kept:
         root.removeHandler(handler)
