@@ -28,7 +28,9 @@ of its own for each, thousands a second, every one of which fails again
 :func:`new_event_loop` gives uvicorn when uvloop is missing,
 :class:`BoundedAcceptLoop`, ends a burst at its first failed accept: one
 line and one retry a second, and a retry that finds the socket closed does
-nothing.
+nothing. uvloop says nothing at all of the connections it drops:
+:class:`DescriptorWatch`, which ``lifecycle serve`` runs every second, says
+so once per interval.
 """
 
 from __future__ import annotations
@@ -36,14 +38,21 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
+import os
 import resource
 import sys
 from typing import Any
 
+from lifecycle.http.logs import OncePerInterval
+from lifecycle.service._logfields import log
+
 __all__ = [
     "BoundedAcceptLoop",
+    "DescriptorWatch",
     "PairedWrites",
     "default_max_connections",
+    "descriptors_open",
     "guarded",
     "new_event_loop",
     "open_connections",
@@ -275,3 +284,55 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
             return asyncio.new_event_loop()
         return BoundedAcceptLoop()
     return uvloop.new_event_loop()
+
+
+_log = logging.getLogger("lifecycle.server")
+#: descriptors short of the limit that count as out of them (libuv keeps one in reserve)
+_OUT_MARGIN = 2
+
+
+def descriptors_open(limit: int) -> int | None:
+    """How many file descriptors this process has open, where the system says (Linux's
+    ``/proc/self/fd``); ``limit`` when there is none left even to read that with; None
+    where it cannot be read."""
+    try:
+        return len(os.listdir("/proc/self/fd")) - 1  # less the listing's own
+    except OSError as exc:
+        return limit if exc.errno in (errno.EMFILE, errno.ENFILE) else None
+
+
+class DescriptorWatch:
+    """Says when the process is out of file descriptors, once per ``interval`` seconds.
+
+    Out of them, uvloop drops the connections it cannot accept and logs nothing;
+    :meth:`check` (called every second) logs a warning, with how many are open,
+    the limit and how many of them are HTTP connections, while the process is
+    within two of its ``RLIMIT_NOFILE``.
+    """
+
+    def __init__(self, interval: float = 10.0) -> None:
+        self._lines = OncePerInterval(interval)
+
+    def check(self) -> bool:
+        """Whether the process is out of descriptors now (and, once per interval, log it)."""
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft == resource.RLIM_INFINITY:
+            return False
+        used = descriptors_open(soft)
+        if used is None or used < soft - _OUT_MARGIN:
+            return False
+        held = self._lines.due("descriptors")
+        if held is not None:
+            log(
+                _log,
+                logging.WARNING,
+                "out of file descriptors (Too many open files): connections are dropped "
+                "unanswered until some close; lower --max-connections or raise the limit",
+                {
+                    "open": used,
+                    "limit": soft,
+                    "connections": _open,
+                    "held_back": held or None,
+                },
+            )
+        return True

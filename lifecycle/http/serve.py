@@ -25,6 +25,7 @@ themselves are in ``options.py``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import gc
 import importlib
@@ -592,12 +593,25 @@ def _server_class() -> type:
 
     class Server(uvicorn.Server):
         """uvicorn's server, which also asks the reconciler to stop the moment a signal comes,
-        so its pass ends while requests in flight finish, not after them, and says where it
-        listens once it does."""
+        so its pass ends while requests in flight finish, not after them, says where it
+        listens once it does, and says when the process runs out of descriptors."""
 
         def __init__(self, config: uvicorn.Config, app: LifecycleApp) -> None:
+            from lifecycle.http.connections import DescriptorWatch
+
             super().__init__(config)
             self.lifecycle_app = app
+            self.descriptors: DescriptorWatch | None = DescriptorWatch()
+
+        async def on_tick(self, counter: int) -> bool:
+            if counter % 10 == 0 and self.descriptors is not None:
+                # once a second: uvloop drops what it cannot accept unsaid (asyncio's own
+                # loops log their failed accepts themselves)
+                if isinstance(asyncio.get_running_loop(), asyncio.BaseEventLoop):
+                    self.descriptors = None
+                else:
+                    self.descriptors.check()
+            return await super().on_tick(counter)
 
         def handle_exit(self, sig: int, frame: Any) -> None:
             self.lifecycle_app.request_stop()

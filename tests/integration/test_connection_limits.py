@@ -380,3 +380,35 @@ def test_out_of_descriptors_on_the_asyncio_loop_is_one_retry_and_few_lines_not_o
     assert server.output.count("Traceback") <= 3, server.output[-3000:]
     assert "Invalid file descriptor" not in server.output, server.output[-3000:]
     assert log_bytes(server.lines) < 100_000, server.output[-3000:]
+
+
+def test_out_of_descriptors_on_uvloop_is_said_once_per_interval(serve_process: Any) -> None:
+    # uvloop (the default loop) drops the connections it cannot accept without a word: the
+    # server says it ran out, once per interval, with how many descriptors are open
+    server = serve_process(
+        "--store",
+        "memory://",
+        "--max-connections",
+        "1000",  # no cap below the limit: the accepts themselves run out
+        "--header-timeout",
+        "30",
+        preexec_fn=lowered_open_files(128),
+    ).wait_started()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(2):
+            for _ in range(200):
+                with contextlib.suppress(OSError):
+                    held.append(socket.create_connection(("127.0.0.1", server.port), timeout=2))
+            time.sleep(1.5)
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(1.0)
+    assert answered(server.port, within=5.0)[0] == 200
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output[-3000:]
+    said = [line for line in server.lines if "out of file descriptors" in line]
+    assert 1 <= len(said) <= 2, server.output[-3000:]
+    assert "limit=128" in said[0]
+    assert too_many_open_files(server.output) <= 3, server.output[-3000:]
