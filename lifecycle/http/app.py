@@ -36,7 +36,8 @@
 - Logs (:mod:`lifecycle.http.logs`), on ``lifecycle.server``: one line per
   request (request id, client, operation, experiment, outcome, rule, HTTP
   status, milliseconds, access key when signed) and one per committed
-  transition; the reconciler logs one per failed step attempt.
+  transition of either machine (an experiment's, or a variant's, which names the
+  variant); the reconciler logs one per failed step attempt.
 
 Mounted in a host app (:meth:`LifecycleApp.mount_on`, or ``app.mount`` in
 FastAPI or Starlette) it answers under the mount's prefix, ASGI's
@@ -281,7 +282,7 @@ class LifecycleApp:
         self.feed = self._feed_workers(webhooks, retention)
         add_listener = getattr(service, "add_listener", None)
         if add_listener is not None:
-            add_listener(self._committed)
+            add_listener(self._committed, variants=True)
         if self.metrics is not None and getattr(reconciler, "observer", False) is None:
             reconciler.observer = self.metrics  # type: ignore[union-attr]
 
@@ -311,8 +312,8 @@ class LifecycleApp:
         return Metrics(count_by_status=count, open_connections=open_connections)
 
     def _committed(self, entry: HistoryEntry) -> None:
-        """The service's listener: a log line and a count per committed transition, and a
-        wake-up for the feed's readers."""
+        """The service's listener: a log line and a count per committed transition of
+        either machine (each a change of the feed), and a wake-up for the feed's readers."""
         if self.events is not None:
             self.events.notify()
         if self.feed is not None:
@@ -325,7 +326,8 @@ class LifecycleApp:
             "transition",
             {
                 "experiment": entry.name,
-                "machine": "experiment",
+                "machine": entry.machine,
+                "variant": entry.variant,
                 "event": entry.event,
                 "from": None if entry.from_status is None else str(entry.from_status),
                 "to": str(entry.to_status),

@@ -11,8 +11,9 @@ metric                                         what it counts
 =============================================  ==========================================
 ``lifecycle_requests_total{operation,code}``   answered requests, by outcome code
 ``lifecycle_request_duration_seconds``         latency histogram, by ``operation``
-``lifecycle_transitions_total``                committed transitions, by ``machine``,
-                                               ``event``, ``from`` and ``to``
+``lifecycle_transitions_total``                committed transitions, by ``machine``
+                                               (``experiment``, ``variant``), ``event``,
+                                               ``from`` and ``to``
 ``lifecycle_step_attempts_total{action}``      actuator calls
 ``lifecycle_step_failures_total{action}``      actuator calls that failed
 ``lifecycle_reconciler_pass_seconds``          how long each reconciler pass took
@@ -198,7 +199,9 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
 
-    def transition(self, entry: HistoryEntry, machine: str = "experiment") -> None:
+    def transition(self, entry: HistoryEntry) -> None:
+        """Count a committed transition under its machine (``entry.machine``)."""
+        machine = entry.machine
         key = (machine, entry.event, entry.from_status, entry.to_status)
         child = self._transition_children.get(key)
         if child is None:  # once per transition of the table: labels() is a lookup under a lock

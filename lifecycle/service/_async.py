@@ -159,10 +159,11 @@ class AsyncExperimentService:
             lambda at: self._call(self.service.changes, at, limit, account), after, float(wait)
         )
 
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(entry)`` after each committed transition (in the worker thread
-        that committed it: hand it to the loop with ``loop.call_soon_threadsafe``)."""
-        self.service.add_listener(listener)
+    def add_listener(self, listener: Listener, *, variants: bool = False) -> None:
+        """Call ``listener(entry)`` after each committed transition, the variant machine's
+        too with ``variants=True`` (:meth:`ExperimentService.add_listener`), in the worker
+        thread that committed it: hand it to the loop with ``loop.call_soon_threadsafe``."""
+        self.service.add_listener(listener, variants=variants)
 
     def arn(self, name: str) -> str:
         return self.service.arn(name)

@@ -41,7 +41,7 @@ from lifecycle.wire.shapes import parse_request
 
 __all__ = ["OPERATIONS", "ExperimentService", "Listener", "variant_entry"]
 
-#: called after each committed transition of the experiment machine, with its history entry
+#: called after each committed transition (see :meth:`ExperimentService.add_listener`)
 Listener = Callable[[HistoryEntry], None]
 
 #: the reason a history entry records for these events is the one the record holds after it
@@ -97,7 +97,7 @@ class ExperimentService:
         hexed = uuid.uuid4().hex
         self._id_prefix = f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-"
         self._id_counter = itertools.count()
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, bool]] = []
         #: the service of each account over this store, this one's own among them
         self._accounts: dict[str, ExperimentService] = {account_id: self}
         self._accounts_lock = threading.Lock()
@@ -183,9 +183,12 @@ class ExperimentService:
         spec.check(self, req, whole_ms(self.clock()), gate)
         return gate.errors
 
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(entry)`` after each committed transition."""
-        self._listeners.append(listener)
+    def add_listener(self, listener: Listener, *, variants: bool = False) -> None:
+        """Call ``listener(entry)`` after each committed transition of the experiment
+        machine; with ``variants=True`` after each of the variant machine's too (an
+        entry whose ``machine`` is ``"variant"`` and whose ``variant`` names it, told
+        after the experiment transition it came with)."""
+        self._listeners.append((listener, variants))
 
     def changes(
         self, after: int | None = None, limit: int = DEFAULT_PAGE, account: str | None = None
@@ -257,10 +260,11 @@ class ExperimentService:
         return written
 
     def tell(self, entries: Sequence[HistoryEntry]) -> None:
-        """Call the listeners with each committed entry of the experiment machine."""
-        for listener in self._listeners:
+        """Call the listeners with each committed entry: every listener the experiment
+        machine's, those that asked the variant machine's too."""
+        for listener, variants in self._listeners:
             for entry in entries:
-                if entry.machine == "experiment":
+                if variants or entry.machine == "experiment":
                     listener(entry)
 
     def transition(

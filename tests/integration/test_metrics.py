@@ -4,7 +4,7 @@ A real uvicorn server (with ``lifecycle serve``'s connection guard) over a
 memory store and a reconciler answers a scripted mix of requests from boto3
 and raw HTTP; the scrape, read by ``prometheus_client``'s own parser, must
 show per operation and outcome code exactly the requests that were sent,
-the transitions the store's history holds, the actuator calls the actuator
+the transitions the store's history holds (and the variants' the feed holds), the actuator calls the actuator
 saw, the experiments per status that Describe shows, and no experiment name
 in any label. A store outage is counted by kind, and its client got a 503
 with Retry-After.
@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lifecycle.actuators import SimulatedActuator
 from lifecycle.domain.experiment import Experiment
 from lifecycle.domain.statuses import StepAction
-from lifecycle.domain.table import EXPERIMENT_TABLE
+from lifecycle.domain.table import EXPERIMENT_TABLE, VARIANT_TABLE
 from lifecycle.errors import StoreUnavailableError
 from lifecycle.http.app import LifecycleApp
 from lifecycle.http.connections import guarded
@@ -167,20 +167,28 @@ def test_metrics_count_exactly_the_requests_transitions_and_steps_of_a_scripted_
         per_operation[(operation,)] += n
     count = by_label(samples, "lifecycle_request_duration_seconds_count", "operation")
     assert count == dict(per_operation)
-    # transitions: what the store's history holds, each a row of the experiment table
+    # transitions: what the store's history holds, each a row of the experiment table, and
+    # the variant machine's that the change feed holds beside them, each a row of its table
     history: Counter[tuple[str, ...]] = Counter()
     for name in NAMES:
         for entry in store.history(ACCOUNT, name):
             source = "" if entry.from_status is None else str(entry.from_status)
             history["experiment", entry.event, source, str(entry.to_status)] += 1
+    for change in store.changes(None, 10_000).changes:
+        if change.machine == "variant":
+            source = change.from_status or ""
+            history["variant", change.event, source, change.to_status] += 1
     transitions = by_label(samples, "lifecycle_transitions_total", "machine", "event", "from", "to")
     assert transitions == dict(history)
     assert transitions["experiment", "create", "", "Creating"] == len(NAMES)
-    rows = {
-        (t.event, "" if t.source is None else str(t.source), str(t.dest))
-        for t in EXPERIMENT_TABLE.transitions
-    }
-    assert {key[1:] for key in transitions} <= rows
+    assert transitions["variant", "provisioned", "Creating", "InService"] == 2 * len(NAMES)
+    assert transitions["variant", "removed", "Deleting", "Deleted"] >= 1
+    for machine, table in (("experiment", EXPERIMENT_TABLE), ("variant", VARIANT_TABLE)):
+        rows = {
+            (t.event, "" if t.source is None else str(t.source), str(t.dest))
+            for t in table.transitions
+        }
+        assert {key[1:] for key in transitions if key[0] == machine} <= rows
     # step attempts: every call the actuator was handed, one of them failed
     calls = Counter((str(step.action),) for step in actuator.calls)
     assert by_label(samples, "lifecycle_step_attempts_total", "action") == dict(calls)

@@ -128,6 +128,55 @@ def test_serve_logs_each_request_and_exits_0_on_sigterm(
     assert "Traceback" not in server.output
 
 
+def test_serve_logs_one_line_per_committed_transition_of_either_machine(
+    serve_process: Any, client_for: Any, create_request: Any, wait_for_status: Any
+) -> None:
+    server = serve_process("--store", "memory://", "--log-format", "json").wait_started()
+    client = client_for(server.url)
+    client.create_inference_experiment(**create_request("logged-1"))
+    wait_for_status(client, "logged-1", "Running")
+    client.stop_inference_experiment(
+        Name="logged-1",
+        ModelVariantActions={"prod": "Remove", "shadow": "Promote"},
+        DesiredState="Completed",
+        Reason="shadow won",
+    )
+    wait_for_status(client, "logged-1", "Completed")
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output
+    lines = [json.loads(line) for line in server.lines if line.startswith("{")]
+    transitions = [line for line in lines if line["message"] == "transition"]
+    assert {line["experiment"] for line in transitions} == {"logged-1"}
+    experiment = [
+        (t["event"], t.get("from"), t["to"]) for t in transitions if t["machine"] == "experiment"
+    ]
+    assert experiment == [
+        ("create", None, "Creating"),
+        ("provisioned", "Creating", "Starting"),
+        ("started", "Starting", "Running"),
+        ("stop", "Running", "Stopping"),
+        ("stopped", "Stopping", "Completed"),
+    ]
+    variants = [
+        (t["variant"], t["event"], t.get("from"), t["to"])
+        for t in transitions
+        if t["machine"] == "variant"
+    ]
+    assert sorted(variants) == [
+        ("prod", "provisioned", "Creating", "InService"),
+        ("prod", "remove", "InService", "Deleting"),
+        ("prod", "removed", "Deleting", "Deleted"),
+        ("shadow", "promote", "InService", "Updating"),
+        ("shadow", "promoted", "Updating", "InService"),
+        ("shadow", "provisioned", "Creating", "InService"),
+    ]
+    # a variant transition a request fired carries that request's id
+    [stop] = [t for t in transitions if t["event"] == "stop"]
+    fired_by_stop = [t for t in transitions if t["event"] in ("promote", "remove")]
+    assert {t["request_id"] for t in fired_by_stop} == {stop["request_id"]}
+    assert all("variant" not in t for t in transitions if t["machine"] == "experiment")
+
+
 def test_serve_exits_0_on_sigint(serve_process: Any) -> None:
     server = serve_process("--store", "memory://").wait_started()
     server.signal(signal.SIGINT)

@@ -452,6 +452,80 @@ def test_listeners_hear_each_committed_transition(world: World) -> None:
     assert heard == [("create", "Creating"), ("provisioned", "Starting"), ("started", "Running")]
 
 
+def _heard(e: Any) -> tuple[str, str | None, str, str | None, str]:
+    source = None if e.from_status is None else e.from_status.value
+    return (e.machine, e.variant, e.event, source, e.to_status.value)
+
+
+def test_a_listener_that_asks_hears_each_committed_variant_transition_as_the_feed_has_it(
+    world: World,
+) -> None:
+    heard: list[tuple[str, str | None, str, str | None, str]] = []
+    world.service.add_listener(lambda e: heard.append(_heard(e)), variants=True)
+    world.running()
+    world.service.invoke(
+        "StopInferenceExperiment",
+        {
+            "Name": "exp",
+            "ModelVariantActions": {"prod": "Remove", "shadow": "Promote"},
+            "DesiredState": "Completed",
+            "Reason": "shadow won",
+        },
+    )
+    world.settle()
+    assert [h[2:] for h in heard if h[0] == "experiment"] == [
+        ("create", None, "Creating"),
+        ("provisioned", "Creating", "Starting"),
+        ("started", "Starting", "Running"),
+        ("stop", "Running", "Stopping"),
+        ("stopped", "Stopping", "Completed"),
+    ]
+    variants = [h[1:] for h in heard if h[0] == "variant"]
+    assert ("shadow", "promote", "InService", "Updating") in variants
+    assert ("shadow", "promoted", "Updating", "InService") in variants
+    assert ("prod", "remove", "InService", "Deleting") in variants
+    assert ("prod", "removed", "Deleting", "Deleted") in variants
+    # what the listener heard is the change feed, entry for entry and in its order
+    feed = world.service.changes(limit=100).changes
+    assert heard == [(c.machine, c.variant, c.event, c.from_status, c.to_status) for c in feed]
+    # the history holds the experiment's own transitions only
+    assert [e.event for e in world.history()] == [h[2] for h in heard if h[0] == "experiment"]
+
+
+def test_a_variant_transition_carries_its_experiment_time_and_request_id(world: World) -> None:
+    heard: list[Any] = []
+    world.running()
+    world.service.add_listener(heard.append, variants=True)
+    world.service.invoke(
+        "StopInferenceExperiment",
+        {"Name": "exp", "ModelVariantActions": {"prod": "Retain", "shadow": "Remove"}},
+        request_id="req-1",
+    )
+    [stop, *variants] = heard
+    assert (stop.machine, stop.variant, stop.event) == ("experiment", None, "stop")
+    assert sorted((v.variant, v.event) for v in variants) == [
+        ("prod", "retain"),
+        ("shadow", "remove"),
+    ]
+    for v in variants:
+        assert (v.machine, v.name, v.time, v.request_id) == ("variant", "exp", stop.time, "req-1")
+
+
+def test_a_listener_that_does_not_ask_hears_only_the_experiments_transitions(
+    world: World,
+) -> None:
+    heard: list[Any] = []
+    world.service.add_listener(heard.append)
+    world.running()
+    world.service.invoke(
+        "StopInferenceExperiment",
+        {"Name": "exp", "ModelVariantActions": {"prod": "Retain", "shadow": "Remove"}},
+    )
+    world.settle()
+    assert {e.machine for e in heard} == {"experiment"}
+    assert [e.event for e in heard] == ["create", "provisioned", "started", "stop", "stopped"]
+
+
 def test_history_holds_time_event_statuses_and_request_id(world: World) -> None:
     world.create()
     world.service.invoke("DescribeInferenceExperiment", {"Name": "exp"})
