@@ -92,9 +92,10 @@ def change_key(c: Change) -> tuple[Any, ...]:
 
 
 class SlowSaves:
-    """The store, with one save in three (every save, until one such has committed) held open a while after it wrote (its transaction
-    commits after others that began and wrote after it), and one load in three slow to come
-    back (a concurrent save makes what was loaded stale)."""
+    """The store, with one save in three (and every save until one such has committed)
+    held open a while after it wrote (its transaction commits after others that began and
+    wrote after it), and one load in three slow to come back (a concurrent save makes what
+    was loaded stale)."""
 
     def __init__(self, store: Any, seed: int) -> None:
         self._store = store
