@@ -58,7 +58,8 @@ class TokenCodec:
             body = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
         except (binascii.Error, ValueError):
             raise _invalid() from None
-        if not sig or not hmac.compare_digest(sig, self._sign(body)):
+        # bytes, not str: compare_digest refuses a str with characters outside ASCII
+        if not sig or not hmac.compare_digest(sig.encode(), self._sign(body).encode()):
             raise _invalid()
         try:
             content = json.loads(body)

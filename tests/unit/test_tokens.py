@@ -124,3 +124,12 @@ def test_a_token_signed_by_another_deployment_is_a_validation_error(world: World
     paged(other)
     with pytest.raises(ValidationError):
         other.service.invoke("ListInferenceExperiments", {"NextToken": token})
+
+
+@pytest.mark.parametrize("token", [".\x80", "e30.\u00e9t\u00e9", "\u00e9.abc"])
+def test_a_token_with_characters_outside_ascii_is_a_validation_error(
+    world: World, token: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        world.service.invoke("ListInferenceExperiments", {"NextToken": token})
+    assert info.value.field == "nextToken"
