@@ -139,17 +139,16 @@ _T = TypeVar("_T")
 class _Pending:
     """One write waiting for a group commit: its work, and how it went."""
 
-    __slots__ = ("error", "finished", "leads", "result", "woken", "work")
+    __slots__ = ("error", "leads", "result", "woken", "work")
 
     def __init__(self, work: Callable[[sqlite3.Connection], Any]) -> None:
         self.work = work
         self.result: Any = None
         self.error: BaseException | None = None
-        #: set once the transaction holding this write has ended
-        self.finished = threading.Event()
         #: this write's caller commits the next group (it holds the turn)
         self.leads = False
-        #: set when the write is finished or its caller given the turn
+        #: set when the transaction holding this write has ended, or its caller is given
+        #: the turn (only a write still queued is: never one in a group under way)
         self.woken = threading.Event()
 
     def outcome(self) -> Any:
@@ -536,7 +535,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             if not mine.leads:
                 # in a group whose transaction is under way: answered when it ends (as long
                 # as that group's own wait, no longer)
-                mine.finished.wait()
+                mine.woken.wait()
                 return cast(_T, mine.outcome())
         try:
             self._lead(mine, started)
@@ -598,7 +597,6 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         finally:
             self._local.writing = False
             for pending in batch:
-                pending.finished.set()
                 pending.woken.set()
 
     def _fetch(self, sql: str, params: Iterable[Any] = ()) -> builtins.list[Any]:
