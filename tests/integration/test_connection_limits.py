@@ -333,6 +333,39 @@ def test_a_fractional_idle_timeout_closes_a_kept_alive_connection_that_soon(
     assert server.wait() == 0, server.output[-3000:]
 
 
+def health_on(sock: socket.socket) -> None:
+    """GET /health on a kept-alive ``sock``, read to the end of its answer."""
+    sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    data = b""
+    while b'"ok"' not in data:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before the answer: {data[:200]!r}"
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+
+
+def test_the_header_deadline_runs_from_the_last_answer_not_the_first(
+    serve_process: Any,
+) -> None:
+    header_timeout = 1.0
+    server = serve_process(
+        "--store", "memory://", "--header-timeout", str(header_timeout), "--idle-timeout", "30"
+    ).wait_started()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        opened = time.monotonic()
+        # a request every 0.6 s for 2.4 s: each answer gives the next head another second
+        for _ in range(5):
+            health_on(sock)
+            answered_at = time.monotonic()
+            time.sleep(0.6 * header_timeout)
+        assert time.monotonic() - opened > 2 * header_timeout
+        assert read_until_closed(sock, timeout=5.0) == b""  # then idle: closed, unasked
+        lived = time.monotonic() - answered_at
+    assert header_timeout * 0.9 < lived < header_timeout + MARGIN, f"closed {lived:.2f}s after"
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output[-3000:]
+
+
 def test_out_of_descriptors_on_the_asyncio_loop_is_one_retry_and_few_lines_not_one_per_attempt(
     serve_process: Any, tmp_path: Path
 ) -> None:
