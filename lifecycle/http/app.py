@@ -14,7 +14,11 @@
 - Nothing blocks the event loop: a store that waits on a disk or a network
   (``store.blocking``: SQLite, PostgreSQL) is called in bounded worker
   pools, one for reads (Describe, List) and one for writes, so a read never
-  queues behind a writer waiting for a lock. A request that waited in the
+  queues behind a writer waiting for a lock. A store that can read without
+  waiting (``store.without_waiting()``: SQLite in WAL mode, whose reads wait
+  for no writer) has Describe and List read on the loop, with no hand-off
+  to a thread and back; the rare read that would wait (``WouldWait``) is
+  made again in the read pool. A request that waited in the
   pool's queue longer than ``lock_timeout`` is answered 503 without
   touching the store; a store outage is 503 ``ServiceUnavailable`` with
   ``Retry-After``, and nothing is written.
@@ -61,6 +65,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -93,6 +98,7 @@ from lifecycle.http.protocol import (
 )
 from lifecycle.http.throttle import RateLimit, RateLimiter
 from lifecycle.service._logfields import log
+from lifecycle.stores.base import WouldWait
 
 if TYPE_CHECKING:
     from lifecycle.service.feed import Retention
@@ -233,6 +239,7 @@ class LifecycleApp:
         webhooks: Sequence[WebhookSubscription] = (),
         retention: Retention | None = None,
         rate_limit: RateLimit | None = None,
+        loop_reads: bool | None = None,
     ) -> None:
         """``offload`` runs each request in the worker pools instead of on the event loop;
         None (the default) decides by ``service.store.blocking`` (True unless the store says
@@ -243,7 +250,9 @@ class LifecycleApp:
         subscriptions to deliver the change feed to, ``retention`` what the feed keeps
         (None: the app trims nothing). ``rate_limit`` throttles each client (its access
         key with ``auth``, else its address) past that many requests a second
-        (:mod:`lifecycle.http.throttle`)."""
+        (:mod:`lifecycle.http.throttle`). ``loop_reads``: whether Describe and List are
+        read on the event loop when the store can read without waiting (None, the
+        default: when it can; False: always in the read pool)."""
         self.service = service
         self.reconciler = reconciler
         self.auth = auth
@@ -259,6 +268,10 @@ class LifecycleApp:
         self.tick_seconds = tick_seconds
         store = service.store
         self.offload = getattr(store, "blocking", True) if offload is None else offload
+        #: the store's ``without_waiting``, when reads are made on the loop with it
+        self._loop_reads: Callable[[], AbstractContextManager[None]] | None = None
+        if self.offload and loop_reads is not False:
+            self._loop_reads = getattr(store, "without_waiting", None)
         self.workers = workers
         self.lock_timeout = lock_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -530,7 +543,15 @@ class LifecycleApp:
         return await asyncio.get_running_loop().run_in_executor(self._pool("read"), call)
 
     async def _offloaded(self, kind: str, call: Callable[[], WireResponse]) -> WireResponse:
-        """``call()`` in the ``kind`` pool; 503 when it waited for a worker past the bound."""
+        """``call()`` in the ``kind`` pool; 503 when it waited for a worker past the bound.
+        A read is made on the loop first when the store can read without waiting."""
+        loop_reads = self._loop_reads
+        if loop_reads is not None and kind == "read":
+            try:
+                with loop_reads():
+                    return call()
+            except WouldWait:
+                pass  # it read nothing: the pool's thread may wait, within the bound
         queued = time.monotonic()
         bound = self.lock_timeout
 

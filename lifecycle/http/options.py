@@ -323,7 +323,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         default=8,
         metavar="N",
         help="worker threads for store calls: N for reads (Describe, List) and N for writes, "
-        "so reads never queue behind writers waiting for a lock (default 8)",
+        "so reads never queue behind writers waiting for a lock; on SQLite, reads are made "
+        "on the event loop and only one that would wait goes to a thread (default 8)",
     )
     parser.add_argument(
         "--max-connections",

@@ -59,6 +59,7 @@ from lifecycle.errors import (
     not_an_object,
 )
 from lifecycle.http.access import Principal
+from lifecycle.stores.base import WouldWait
 
 __all__ = [
     "JSON_CONTENT_TYPE",
@@ -337,7 +338,8 @@ def dispatch(
     service: Service, admission: Admission, *, headers: Mapping[str, str], body: bytes
 ) -> WireResponse:
     """Steps 5 to 7 for an admitted request: the content type, the body, ``invoke``, the
-    answer. Never raises."""
+    answer. Never raises, but ``WouldWait`` from a store call made under the store's
+    ``without_waiting()``: that request read and wrote nothing, to be made again."""
     rid = admission.request_id
     operation = admission.operation
     principal = admission.principal
@@ -354,6 +356,8 @@ def dispatch(
             out = encoded(operation, payload, _encode, request_id=rid)
         else:
             out = _encode(service.invoke(operation, payload, request_id=rid))
+    except WouldWait:
+        raise  # asked not to wait (the store's without_waiting): the caller makes it again
     except Exception as exc:
         return refusal(exc, rid, operation, name, key)
     return WireResponse(

@@ -26,7 +26,15 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lifecycle.errors import StoreError
 from lifecycle.stores._migrations import MigrationReport
-from lifecycle.stores.base import Change, ChangePage, ExperimentKey, ListPage, ListQuery, Store
+from lifecycle.stores.base import (
+    Change,
+    ChangePage,
+    ExperimentKey,
+    ListPage,
+    ListQuery,
+    Store,
+    WouldWait,
+)
 from lifecycle.stores.memory import MemoryStore
 from lifecycle.stores.sqlite import SqliteStore
 
@@ -44,6 +52,7 @@ __all__ = [
     "PostgresStore",
     "SqliteStore",
     "Store",
+    "WouldWait",
     "migrate_store",
     "open_store",
 ]

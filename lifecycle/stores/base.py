@@ -43,6 +43,7 @@ __all__ = [
     "Save",
     "SortBy",
     "Store",
+    "WouldWait",
     "own_transitions",
     "sort_key",
 ]
@@ -54,6 +55,13 @@ TOKEN_SECRET_BYTES = 32
 Save = tuple[Experiment, int, list[HistoryEntry]]
 
 SortBy = Literal["Name", "CreationTime", "Status"]
+
+
+class WouldWait(Exception):
+    """A call made under a store's ``without_waiting()`` that would have waited: a read
+    for a lock held elsewhere, or any write (for its turn, its lock, its flush to disk).
+    It read or wrote nothing; make it again where waiting is allowed (a worker thread).
+    Not an answer to a request: a caller that asked not to wait catches it."""
 
 
 class ExperimentKey(NamedTuple):

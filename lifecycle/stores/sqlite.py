@@ -63,7 +63,7 @@ from lifecycle.stores._migrations import migrate as _migrate
 from lifecycle.stores._sql import entry_params, history_seq, row_params
 from lifecycle.stores._sql_statements import Dialect, Statements
 from lifecycle.stores._sql_store import SqlStore
-from lifecycle.stores.base import ExperimentKey
+from lifecycle.stores.base import ExperimentKey, WouldWait
 
 __all__ = ["SqliteStore"]
 
@@ -109,6 +109,8 @@ _OUTAGES = {
     13: "disk_full",  # SQLITE_FULL
     14: "io",  # SQLITE_CANTOPEN
 }
+#: the result codes of a read that would have waited for a lock (SQLITE_BUSY, SQLITE_LOCKED)
+_WAITS = frozenset({5, 6})
 #: below this much free space on the store's disk, the store says it cannot take a write
 MIN_FREE_BYTES = 1 << 20
 
@@ -155,6 +157,24 @@ class _Pending:
         if self.error is not None:
             raise self.error
         return self.result
+
+
+class _NoWaiting:
+    """:meth:`SqliteStore.without_waiting`: a flag on the thread's state, set while in it."""
+
+    __slots__ = ("_local", "_outer")
+
+    def __init__(self, local: threading.local) -> None:
+        self._local = local
+        self._outer = False
+
+    def __enter__(self) -> None:
+        local = self._local
+        self._outer = getattr(local, "nowait", False)
+        local.nowait = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._local.nowait = self._outer
 
 
 #: the longest the checkpoint thread holds writers off to start the WAL over
@@ -390,6 +410,42 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             self._conns.append(conn)
         return conn
 
+    def without_waiting(self) -> _NoWaiting:
+        """A block in which this thread's calls on the store never wait: reads go to a
+        connection of the thread's own whose busy timeout is 0 (a read that would wait
+        for a lock raises :class:`WouldWait` at once), and a write raises
+        :class:`WouldWait` before it starts. Other threads' calls are not affected.
+
+        In WAL mode a read waits for no writer, this process's or another's, so the
+        server reads Describe and List so on its event loop; the rare read that would
+        wait (SQLite recovering the WAL of a process that died, a file opened elsewhere
+        in ``locking_mode=EXCLUSIVE``) is made again in a worker thread."""
+        return _NoWaiting(self._local)
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's connection for reads without waiting: busy timeout 0, reads only."""
+        local = self._local
+        conn: sqlite3.Connection | None = getattr(local, "reader", None)
+        if conn is not None and local.reader_pid == os.getpid():
+            return conn
+        if self._closed:
+            raise StoreError(f"SQLite store {self.path!r} is closed")
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 0")
+        conn.execute("PRAGMA query_only = 1")
+        local.reader, local.reader_pid = conn, os.getpid()
+        with self._conns_lock:
+            self._conns.append(conn)
+        return conn
+
+    def _would_wait(self, err: sqlite3.Error | None = None) -> WouldWait:
+        if err is None:
+            return WouldWait(
+                f"a write to the SQLite store {self.path!r} waits for its turn and its flush "
+                "to disk: not made without waiting"
+            )
+        return WouldWait(f"a read of the SQLite store {self.path!r} would wait: {err}")
+
     def _error(self, err: sqlite3.Error, failed: str = "SQLite store") -> StoreError:
         """What ``err`` is to a caller: an outage (503, retry) or a store error.
 
@@ -489,6 +545,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         The wait for the lock is bounded by ``timeout`` in all: this process's
         other writers first, then SQLite's busy handler for another process's.
         """
+        if getattr(self._local, "nowait", False):
+            raise self._would_wait()
         started = self._acquire()
         try:
             with self._transaction(
@@ -516,8 +574,11 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         only to find its write already committed. A write still waiting once
         ``timeout`` has passed is taken out and refused, writing nothing.
         """
-        if getattr(self._local, "writing", False):  # a write inside a write: same transaction
+        local = self._local
+        if getattr(local, "writing", False):  # a write inside a write: same transaction
             return work(self._conn())
+        if getattr(local, "nowait", False):
+            raise self._would_wait()
         started = time.monotonic()
         mine = _Pending(work)
         with self._queue_lock:
@@ -600,8 +661,20 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
                 pending.woken.set()
 
     def _fetch(self, sql: str, params: Iterable[Any] = ()) -> builtins.list[Any]:
+        if getattr(self._local, "nowait", False):
+            return self._fetch_without_waiting(sql, params)
         try:
             return self._conn().execute(sql, tuple(params)).fetchall()
+        except sqlite3.Error as err:
+            raise self._error(err) from err
+
+    def _fetch_without_waiting(self, sql: str, params: Iterable[Any]) -> builtins.list[Any]:
+        try:
+            return self._reader().execute(sql, tuple(params)).fetchall()
+        except sqlite3.OperationalError as err:
+            if getattr(err, "sqlite_errorcode", 0) & 0xFF in _WAITS:
+                raise self._would_wait(err) from err
+            raise self._error(err) from err
         except sqlite3.Error as err:
             raise self._error(err) from err
 

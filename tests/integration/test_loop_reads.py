@@ -1,0 +1,181 @@
+"""Describe and List on SQLite are read on the event loop, never waiting there.
+
+A read on a SQLite file in WAL mode waits for no writer, so the server answers
+Describe and List on its event loop, under ``store.without_waiting()``: on a
+connection of their own that never waits, where a read that would have waited
+for a lock, or any write, raises ``WouldWait`` having read or written nothing,
+and the app runs that request again in its read pool, where waiting (within the
+lock bound) is allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lifecycle.http.app import LifecycleApp
+from lifecycle.service.service import ExperimentService
+from lifecycle.stores import SqliteStore, WouldWait
+from lifecycle.stores.base import ListQuery
+from lifecycle.testing import create_payload
+
+#: a write: a Create of an experiment of its own
+CREATE = create_payload(Name="exp-new", EndpointName="endpoint-new")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(tmp_path / "reads.db")
+    yield store
+    store.close()
+
+
+def _service(store: SqliteStore, count: int = 3) -> ExperimentService:
+    service = ExperimentService(store, settle_seconds=0.0)
+    for i in range(1, count + 1):
+        service.invoke(
+            "CreateInferenceExperiment",
+            create_payload(Name=f"exp-{i}", EndpointName=f"endpoint-{i}"),
+        )
+    return service
+
+
+def test_reads_without_waiting_answer_what_reads_answer(store: SqliteStore) -> None:
+    _service(store)
+    query = ListQuery(account="123456789012", limit=10)
+    waited = (store.get(query.account, "exp-2"), store.list(query).items)
+    with store.without_waiting():
+        unwaited = (store.get(query.account, "exp-2"), store.list(query).items)
+    assert unwaited == waited
+    assert sorted(e.name for e in unwaited[1]) == ["exp-1", "exp-2", "exp-3"]
+
+
+def test_a_write_without_waiting_is_refused_before_it_writes(store: SqliteStore) -> None:
+    service = _service(store)
+    commits = store.commits
+    with store.without_waiting(), pytest.raises(WouldWait, match="write"):
+        service.invoke("CreateInferenceExperiment", CREATE)
+    assert store.commits == commits
+    assert store.get("123456789012", "exp-new") is None
+    assert len(store) == 3
+    # and the flag is this block's alone: the same write, after it, is made
+    service.invoke("CreateInferenceExperiment", CREATE)
+    assert store.commits == commits + 1
+    assert store.get("123456789012", "exp-new") is not None
+
+
+def test_without_waiting_is_the_calling_thread_s_alone(store: SqliteStore) -> None:
+    service = _service(store, count=1)
+    written: list[BaseException | None] = []
+
+    def other_thread() -> None:
+        try:
+            service.invoke("CreateInferenceExperiment", CREATE)
+            written.append(None)
+        except BaseException as exc:  # what the test reports
+            written.append(exc)
+
+    with store.without_waiting():
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join(10)
+    assert written == [None]
+    assert store.get("123456789012", "exp-new") is not None
+
+
+class _BusyReader(SqliteStore):
+    """A store whose reads without waiting meet SQLite's "database is locked", as a read
+    on a file another process holds in locking_mode=EXCLUSIVE does."""
+
+    busy = True
+    read_threads: list[str]
+
+    def _fetch(self, sql: str, params: Any = ()) -> Any:
+        if getattr(self._local, "nowait", False):
+            self.read_threads.append(threading.current_thread().name)
+            if self.busy:
+                err = sqlite3.OperationalError("database is locked")
+                err.sqlite_errorcode = sqlite3.SQLITE_BUSY
+                raise self._would_wait(err) from err
+        elif sql == self._sql.select_one:
+            self.read_threads.append(threading.current_thread().name)
+        return super()._fetch(sql, params)
+
+
+def test_a_read_that_would_wait_raises_would_wait(tmp_path: Path) -> None:
+    store = _BusyReader(tmp_path / "busy.db")
+    store.read_threads = []
+    try:
+        _service(store, count=1)
+        with store.without_waiting(), pytest.raises(WouldWait, match="locked"):
+            store.get("123456789012", "exp-1")
+    finally:
+        store.close()
+
+
+def _describe(app: LifecycleApp, name: str, *, within: float) -> tuple[int, dict[str, Any]]:
+    """One Describe through the ASGI app; TimeoutError past ``within`` seconds."""
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"x-amz-target", b"SageMaker.DescribeInferenceExperiment"),
+            (b"content-type", b"application/x-amz-json-1.1"),
+        ],
+        "client": ("127.0.0.1", 5555),
+    }
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": json.dumps({"Name": name}).encode()}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    async def ask() -> None:
+        await asyncio.wait_for(app(scope, receive, send), within)
+
+    asyncio.run(ask())
+    return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+def test_describe_on_sqlite_is_answered_while_every_read_worker_is_busy(
+    store: SqliteStore,
+) -> None:
+    app = LifecycleApp(_service(store), workers=1, metrics=None)
+    held = threading.Event()
+    app._pool("read").submit(held.wait, 30)  # the read pool's one thread, taken
+    try:
+        status, body = _describe(app, "exp-2", within=5.0)
+    finally:
+        held.set()
+        app.close_pools()
+    assert status == 200, body
+    assert body["Name"] == "exp-2"
+
+
+def test_a_describe_that_would_wait_is_answered_from_the_read_pool(tmp_path: Path) -> None:
+    store = _BusyReader(tmp_path / "busy.db")
+    store.read_threads = []
+    try:
+        app = LifecycleApp(_service(store, count=1), workers=1, metrics=None)
+        status, body = _describe(app, "exp-1", within=5.0)
+        assert status == 200, body
+        assert body["Name"] == "exp-1"
+        loop_thread = threading.current_thread().name
+        # tried on the loop, where it would have waited; then read in the pool
+        assert store.read_threads[0] == loop_thread
+        assert store.read_threads[-1].startswith("lifecycle-read")
+        app.close_pools()
+    finally:
+        store.close()
