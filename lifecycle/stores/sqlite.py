@@ -111,6 +111,10 @@ _OUTAGES = {
 }
 #: the result codes of a read that would have waited for a lock (SQLITE_BUSY, SQLITE_LOCKED)
 _WAITS = frozenset({5, 6})
+#: SQLITE_INTERRUPT: a read stopped by its progress handler, past its budget
+_INTERRUPTED = 9
+#: how often (in SQLite's virtual machine steps) a read without waiting checks its budget
+_BUDGET_OPCODES = 2000
 #: below this much free space on the store's disk, the store says it cannot take a write
 MIN_FREE_BYTES = 1 << 20
 
@@ -331,6 +335,10 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         self.checkpoint_commits = checkpoint_commits
         #: the longest a commit waits to be checkpointed
         self.checkpoint_seconds = checkpoint_seconds
+        #: the longest a read without waiting runs (on the server's event loop) before it
+        #: is stopped and made again where it may take its time: a Describe takes some
+        #: microseconds; a List whose filter scans many rows can take far longer
+        self.read_budget = 0.002
         #: the WAL's size in pages past which a checkpoint makes writers wait to start it
         #: over (four times SQLite's own checkpoint threshold)
         self.checkpoint_restart_pages = 4000
@@ -419,7 +427,8 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         In WAL mode a read waits for no writer, this process's or another's, so the
         server reads Describe and List so on its event loop; the rare read that would
         wait (SQLite recovering the WAL of a process that died, a file opened elsewhere
-        in ``locking_mode=EXCLUSIVE``) is made again in a worker thread."""
+        in ``locking_mode=EXCLUSIVE``) is made again in a worker thread, and so is one
+        that runs past :attr:`read_budget` (SQLite stops it, having changed nothing)."""
         return _NoWaiting(self._local)
 
     def _reader(self) -> sqlite3.Connection:
@@ -433,6 +442,13 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 0")
         conn.execute("PRAGMA query_only = 1")
+        local.read_deadline = 0.0
+
+        def over_budget() -> bool:  # every _BUDGET_OPCODES of SQLite's work on the read
+            deadline: float = local.read_deadline
+            return time.monotonic() > deadline
+
+        conn.set_progress_handler(over_budget, _BUDGET_OPCODES)
         local.reader, local.reader_pid = conn, os.getpid()
         with self._conns_lock:
             self._conns.append(conn)
@@ -669,11 +685,19 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             raise self._error(err) from err
 
     def _fetch_without_waiting(self, sql: str, params: Iterable[Any]) -> builtins.list[Any]:
+        reader = self._reader()
+        self._local.read_deadline = time.monotonic() + self.read_budget
         try:
-            return self._reader().execute(sql, tuple(params)).fetchall()
+            return reader.execute(sql, tuple(params)).fetchall()
         except sqlite3.OperationalError as err:
-            if getattr(err, "sqlite_errorcode", 0) & 0xFF in _WAITS:
+            code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+            if code in _WAITS:
                 raise self._would_wait(err) from err
+            if code == _INTERRUPTED:
+                raise WouldWait(
+                    f"a read of the SQLite store {self.path!r} ran past its "
+                    f"{self.read_budget * 1000:g} ms without waiting (a List that scans)"
+                ) from err
             raise self._error(err) from err
         except sqlite3.Error as err:
             raise self._error(err) from err

@@ -38,7 +38,7 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
 
 
 def _service(store: SqliteStore, count: int = 3) -> ExperimentService:
-    service = ExperimentService(store, settle_seconds=0.0)
+    service = ExperimentService(store, settle_seconds=0.0, max_live_experiments=None)
     for i in range(1, count + 1):
         service.invoke(
             "CreateInferenceExperiment",
@@ -122,6 +122,13 @@ def test_a_read_that_would_wait_raises_would_wait(tmp_path: Path) -> None:
 
 def _describe(app: LifecycleApp, name: str, *, within: float) -> tuple[int, dict[str, Any]]:
     """One Describe through the ASGI app; TimeoutError past ``within`` seconds."""
+    return _ask(app, "SageMaker.DescribeInferenceExperiment", {"Name": name}, within=within)
+
+
+def _ask(
+    app: LifecycleApp, target: str, request: dict[str, Any], *, within: float
+) -> tuple[int, dict[str, Any]]:
+    """One request through the ASGI app; TimeoutError past ``within`` seconds."""
     scope = {
         "type": "http",
         "method": "POST",
@@ -129,7 +136,7 @@ def _describe(app: LifecycleApp, name: str, *, within: float) -> tuple[int, dict
         "root_path": "",
         "query_string": b"",
         "headers": [
-            (b"x-amz-target", b"SageMaker.DescribeInferenceExperiment"),
+            (b"x-amz-target", target.encode()),
             (b"content-type", b"application/x-amz-json-1.1"),
         ],
         "client": ("127.0.0.1", 5555),
@@ -137,7 +144,7 @@ def _describe(app: LifecycleApp, name: str, *, within: float) -> tuple[int, dict
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": json.dumps({"Name": name}).encode()}
+        return {"type": "http.request", "body": json.dumps(request).encode()}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
@@ -177,5 +184,31 @@ def test_a_describe_that_would_wait_is_answered_from_the_read_pool(tmp_path: Pat
         assert store.read_threads[0] == loop_thread
         assert store.read_threads[-1].startswith("lifecycle-read")
         app.close_pools()
+    finally:
+        store.close()
+
+
+def _list(app: LifecycleApp, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return _ask(app, "SageMaker.ListInferenceExperiments", body, within=10.0)
+
+
+def test_a_read_past_its_budget_is_stopped_and_made_again_in_the_pool(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "many.db", synchronous="OFF")
+    try:
+        _service(store, count=600)
+        store.read_budget = 0.0  # every read that checks its budget is past it
+        scan = ListQuery(account="123456789012", name_contains="nothing-matches", limit=10)
+        with store.without_waiting():
+            # a point read ends long before SQLite first checks the budget
+            assert store.get("123456789012", "exp-7") is not None
+            with pytest.raises(WouldWait, match="ran past"):
+                store.list(scan)  # 600 rows scanned for a name
+        assert store.list(scan).items == []  # waiting allowed: read whole
+        app = LifecycleApp(ExperimentService(store, settle_seconds=0.0), metrics=None)
+        status, body = _list(app, {"NameContains": "exp-59", "MaxResults": 100})
+        app.close_pools()
+        assert status == 200, body
+        names = sorted(e["Name"] for e in body["InferenceExperiments"])
+        assert names == ["exp-59", *[f"exp-59{i}" for i in range(10)]]
     finally:
         store.close()
