@@ -212,3 +212,17 @@ def test_a_read_past_its_budget_is_stopped_and_made_again_in_the_pool(tmp_path: 
         assert names == ["exp-59", *[f"exp-59{i}" for i in range(10)]]
     finally:
         store.close()
+
+
+def test_loop_reads_false_sends_every_read_to_the_read_pool(store: SqliteStore) -> None:
+    app = LifecycleApp(_service(store, count=1), workers=1, metrics=None, loop_reads=False)
+    held = threading.Event()
+    app._pool("read").submit(held.wait, 30)
+    try:
+        with pytest.raises(TimeoutError):  # queued behind the pool's one busy thread
+            _describe(app, "exp-1", within=0.5)
+    finally:
+        held.set()
+    status, _ = _describe(app, "exp-1", within=5.0)
+    app.close_pools()
+    assert status == 200
