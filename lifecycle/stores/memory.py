@@ -272,15 +272,17 @@ class MemoryStore:
             part.history[exp.name].extend(own_transitions(entries))
             self._record(part, exp, entries)
 
-    def _record(self, part: _Account, exp: Experiment, entries: Iterable[HistoryEntry]) -> None:
+    def _record(self, part: _Account, exp: Experiment, entries: Sequence[HistoryEntry]) -> None:
         """Put ``entries`` in the change feed, each at the next position (under the lock)."""
-        for entry in entries:
-            self._last_position += 1
-            change = Change.of(self._last_position, exp.account, exp.arn, entry)
-            self._changes.append(change)
-            self._positions.append(self._last_position)
-            part.changes.append(change)
-            part.positions.append(self._last_position)
+        first = self._last_position + 1
+        account, arn = exp.account, exp.arn
+        changes = [Change.of(p, account, arn, e) for p, e in enumerate(entries, first)]
+        self._last_position = last = first + len(changes) - 1
+        positions = range(first, last + 1)
+        self._changes.extend(changes)
+        self._positions.extend(positions)
+        part.changes.extend(changes)
+        part.positions.extend(positions)
 
     def save_many(self, saves: Sequence[Save]) -> builtins.list[bool]:
         out: builtins.list[bool] = []
