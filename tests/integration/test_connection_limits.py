@@ -309,30 +309,6 @@ def test_max_connections_caps_at_n_and_the_next_is_refused_503_then_closed(
     assert server.wait() == 0, server.output[-3000:]
 
 
-def test_a_fractional_idle_timeout_closes_a_kept_alive_connection_that_soon(
-    serve_process: Any,
-) -> None:
-    idle_timeout = 0.3
-    server = serve_process(
-        "--store", "memory://", "--idle-timeout", str(idle_timeout), "--header-timeout", "30"
-    ).wait_started()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        data = b""
-        while b'"ok"' not in data:
-            chunk = sock.recv(65536)
-            assert chunk, data
-            data += chunk
-        answered_at = time.monotonic()
-        assert data.startswith(b"HTTP/1.1 200 "), data[:200]
-        assert read_until_closed(sock, timeout=5.0) == b""  # kept alive, then closed, unasked
-        lived = time.monotonic() - answered_at
-    # 0.3 s, not a whole second: the flag's fraction reaches uvicorn
-    assert idle_timeout * 0.8 < lived < 0.8, f"closed {lived:.2f}s after the answer"
-    server.signal(signal.SIGTERM)
-    assert server.wait() == 0, server.output[-3000:]
-
-
 def health_on(sock: socket.socket) -> None:
     """GET /health on a kept-alive ``sock``, read to the end of its answer."""
     sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
@@ -342,6 +318,24 @@ def health_on(sock: socket.socket) -> None:
         assert chunk, f"closed before the answer: {data[:200]!r}"
         data += chunk
     assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+
+
+def test_a_fractional_idle_timeout_closes_a_kept_alive_connection_that_soon(
+    serve_process: Any,
+) -> None:
+    idle_timeout = 0.3
+    server = serve_process(
+        "--store", "memory://", "--idle-timeout", str(idle_timeout), "--header-timeout", "30"
+    ).wait_started()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        health_on(sock)
+        answered_at = time.monotonic()
+        assert read_until_closed(sock, timeout=5.0) == b""  # kept alive, then closed, unasked
+        lived = time.monotonic() - answered_at
+    # 0.3 s, not a whole second: the flag's fraction reaches uvicorn
+    assert idle_timeout * 0.8 < lived < 0.8, f"closed {lived:.2f}s after the answer"
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0, server.output[-3000:]
 
 
 def test_the_header_deadline_runs_from_the_last_answer_not_the_first(
