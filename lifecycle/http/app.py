@@ -542,11 +542,15 @@ class LifecycleApp:
             return call()
         return await asyncio.get_running_loop().run_in_executor(self._pool("read"), call)
 
-    async def _offloaded(self, kind: str, call: Callable[[], WireResponse]) -> WireResponse:
+    async def _offloaded(
+        self, kind: str, call: Callable[[], WireResponse], *, on_loop: bool = False
+    ) -> WireResponse:
         """``call()`` in the ``kind`` pool; 503 when it waited for a worker past the bound.
-        A read is made on the loop first when the store can read without waiting."""
+        With ``on_loop`` (a Describe, a List: the request's answer is all that a
+        ``WouldWait`` stops) it is made on the loop first when the store can read
+        without waiting."""
         loop_reads = self._loop_reads
-        if loop_reads is not None and kind == "read":
+        if on_loop and loop_reads is not None:
             try:
                 with loop_reads():
                     return call()
@@ -637,7 +641,10 @@ class LifecycleApp:
                     root_path=root_path,
                 )
                 if self.offload:
-                    response = await self._offloaded("read" if target in _READS else "write", call)
+                    read = target in _READS
+                    response = await self._offloaded(
+                        "read" if read else "write", call, on_loop=read
+                    )
                 else:
                     response = call()
 
@@ -695,7 +702,8 @@ class LifecycleApp:
             )
         call = partial(dispatch, service, admitted, headers=headers, body=body)
         if self.offload:
-            return await self._offloaded("read" if operation in _READS else "write", call), False
+            read = operation in _READS
+            return await self._offloaded("read" if read else "write", call, on_loop=read), False
         return call(), False
 
     def _service_for(self, principal: Principal | None, operation: str) -> ServedService:

@@ -109,8 +109,9 @@ _OUTAGES = {
     13: "disk_full",  # SQLITE_FULL
     14: "io",  # SQLITE_CANTOPEN
 }
-#: the result codes of a read that would have waited for a lock (SQLITE_BUSY, SQLITE_LOCKED)
-_WAITS = frozenset({5, 6})
+#: the result codes of a read that would have waited for a lock (SQLITE_BUSY, SQLITE_LOCKED,
+#: and SQLITE_PROTOCOL: SQLite's own retries for the WAL's locks ran out)
+_WAITS = frozenset({5, 6, 15})
 #: SQLITE_INTERRUPT: a read stopped by its progress handler, past its budget
 _INTERRUPTED = 9
 #: how often (in SQLite's virtual machine steps) a read without waiting checks its budget
@@ -164,21 +165,20 @@ class _Pending:
 
 
 class _NoWaiting:
-    """:meth:`SqliteStore.without_waiting`: a flag on the thread's state, set while in it."""
+    """:meth:`SqliteStore.without_waiting`: how deep the thread is in such blocks (its
+    ``nowait``), one more while in this one; nested, or entered again, it counts each."""
 
-    __slots__ = ("_local", "_outer")
+    __slots__ = ("_local",)
 
     def __init__(self, local: threading.local) -> None:
         self._local = local
-        self._outer = False
 
     def __enter__(self) -> None:
         local = self._local
-        self._outer = getattr(local, "nowait", False)
-        local.nowait = True
+        local.nowait = getattr(local, "nowait", 0) + 1
 
     def __exit__(self, *exc: object) -> None:
-        self._local.nowait = self._outer
+        self._local.nowait -= 1
 
 
 #: the longest the checkpoint thread holds writers off to start the WAL over
@@ -428,7 +428,9 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         server reads Describe and List so on its event loop; the rare read that would
         wait (SQLite recovering the WAL of a process that died, a file opened elsewhere
         in ``locking_mode=EXCLUSIVE``) is made again in a worker thread, and so is one
-        that runs past :attr:`read_budget` (SQLite stops it, having changed nothing)."""
+        that runs past :attr:`read_budget` (SQLite stops it, having changed nothing). The
+        budget is checked between SQLite's steps: it does not bound a wait on the disk
+        itself (a page not in the OS's cache), which a read in a thread would wait too."""
         return _NoWaiting(self._local)
 
     def _reader(self) -> sqlite3.Connection:
@@ -685,7 +687,12 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
             raise self._error(err) from err
 
     def _fetch_without_waiting(self, sql: str, params: Iterable[Any]) -> builtins.list[Any]:
-        reader = self._reader()
+        try:
+            reader = self._reader()
+        except sqlite3.Error as err:  # out of descriptors, say: where it may wait, it may say
+            raise WouldWait(
+                f"cannot open a reader of the SQLite store {self.path!r}: {err}"
+            ) from err
         self._local.read_deadline = time.monotonic() + self.read_budget
         try:
             return reader.execute(sql, tuple(params)).fetchall()

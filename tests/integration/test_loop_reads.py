@@ -13,14 +13,19 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import threading
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lifecycle.errors import StoreError
 from lifecycle.http.app import LifecycleApp
+from lifecycle.http.throttle import RateLimit
 from lifecycle.service.service import ExperimentService
 from lifecycle.stores import SqliteStore, WouldWait
 from lifecycle.stores.base import ListQuery
@@ -126,9 +131,15 @@ def _describe(app: LifecycleApp, name: str, *, within: float) -> tuple[int, dict
 
 
 def _ask(
-    app: LifecycleApp, target: str, request: dict[str, Any], *, within: float
+    app: LifecycleApp,
+    target: str,
+    request: dict[str, Any],
+    *,
+    within: float,
+    before: Callable[[], None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """One request through the ASGI app; TimeoutError past ``within`` seconds."""
+    """One request through the ASGI app; TimeoutError past ``within`` seconds. ``before``
+    runs on the loop just before the request."""
     scope = {
         "type": "http",
         "method": "POST",
@@ -150,16 +161,21 @@ def _ask(
         sent.append(message)
 
     async def ask() -> None:
+        if before is not None:
+            before()
         await asyncio.wait_for(app(scope, receive, send), within)
 
     asyncio.run(ask())
     return sent[0]["status"], json.loads(sent[1]["body"])
 
 
+@pytest.mark.parametrize("gated", [False, True], ids=["plain", "rate-limited"])
 def test_describe_on_sqlite_is_answered_while_every_read_worker_is_busy(
-    store: SqliteStore,
+    store: SqliteStore, gated: bool
 ) -> None:
-    app = LifecycleApp(_service(store), workers=1, metrics=None)
+    # a rate limit sends a request through the gated path (admitted on the loop first)
+    limit = RateLimit(100, 100) if gated else None
+    app = LifecycleApp(_service(store), workers=1, metrics=None, rate_limit=limit)
     held = threading.Event()
     app._pool("read").submit(held.wait, 30)  # the read pool's one thread, taken
     try:
@@ -226,3 +242,134 @@ def test_loop_reads_false_sends_every_read_to_the_read_pool(store: SqliteStore) 
     status, _ = _describe(app, "exp-1", within=5.0)
     app.close_pools()
     assert status == 200
+
+
+class _Refusing:
+    """A reader connection whose every statement fails with SQLite's result ``code``."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    def execute(self, *args: Any) -> Any:
+        err = sqlite3.OperationalError(f"result code {self.code}")
+        err.sqlite_errorcode = self.code
+        raise err
+
+
+@pytest.mark.parametrize(
+    ("code", "waits"),
+    [
+        (sqlite3.SQLITE_BUSY, True),
+        (sqlite3.SQLITE_LOCKED, True),
+        (sqlite3.SQLITE_PROTOCOL, True),  # SQLite's own retries for the WAL's locks ran out
+        (sqlite3.SQLITE_BUSY | (1 << 8), True),  # an extended code: SQLITE_BUSY_RECOVERY
+        (sqlite3.SQLITE_CORRUPT, False),
+    ],
+)
+def test_which_read_failures_are_a_read_that_would_wait(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch, code: int, waits: bool
+) -> None:
+    _service(store, count=1)
+    monkeypatch.setattr(store, "_reader", lambda: _Refusing(code))
+    with store.without_waiting(), pytest.raises(WouldWait if waits else StoreError) as caught:
+        store.get("123456789012", "exp-1")
+    assert isinstance(caught.value, WouldWait) is waits
+
+
+def test_a_reader_that_cannot_be_opened_is_a_read_that_would_wait(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _service(store, count=1)
+
+    def cannot_open(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(sqlite3, "connect", cannot_open)
+    with store.without_waiting(), pytest.raises(WouldWait, match="unable to open"):
+        store.get("123456789012", "exp-1")
+    monkeypatch.undo()
+    assert store.get("123456789012", "exp-1") is not None  # the thread's own connection
+
+
+def test_without_waiting_nests_and_one_block_may_be_entered_again(store: SqliteStore) -> None:
+    _service(store, count=1)
+    block = store.without_waiting()
+    with block:
+        with block, pytest.raises(WouldWait):
+            ExperimentService(store, settle_seconds=0.0).invoke("CreateInferenceExperiment", CREATE)
+        with pytest.raises(WouldWait):  # still inside the outer block
+            ExperimentService(store, settle_seconds=0.0).invoke("CreateInferenceExperiment", CREATE)
+    ExperimentService(store, settle_seconds=0.0).invoke("CreateInferenceExperiment", CREATE)
+    assert store.get("123456789012", "exp-new") is not None
+
+
+def test_metrics_count_every_status_whatever_a_read_on_the_loop_may_take(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "metrics.db", synchronous="OFF")
+    try:
+        _service(store, count=600)
+        store.read_budget = 0.0  # any read on the loop that checks its budget is past it
+        app = LifecycleApp(ExperimentService(store, settle_seconds=0.0))
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/metrics",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [],
+            "client": ("127.0.0.1", 5555),
+        }
+        sent: list[MutableMapping[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            sent.append(message)
+
+        asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+        app.close_pools()
+        text = sent[1]["body"].decode()
+        assert sent[0]["status"] == 200
+        assert 'lifecycle_experiments{status="Creating"} 600.0' in text, text[:2000]
+    finally:
+        store.close()
+
+
+def test_a_describe_with_no_descriptor_left_for_a_connection_is_503_not_500(
+    tmp_path: Path,
+) -> None:
+    """A real fault: the process is out of file descriptors when the loop's reader is to
+    be opened (and so is the pool's thread): an outage a client retries, not a bug."""
+    script = textwrap.dedent(
+        f"""
+        import asyncio, json, os, resource, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_loop_reads import _ask, _service
+        from lifecycle.http.app import LifecycleApp
+        from lifecycle.stores import SqliteStore
+
+        store = SqliteStore({str(tmp_path / "fds.db")!r})
+        app = LifecycleApp(_service(store, count=1), workers=1, metrics=None)
+        app._pool("read").submit(lambda: None).result()  # its thread, before the limit
+
+        def no_descriptor_left():  # on the loop, once it has its own
+            used = len(os.listdir("/proc/self/fd"))
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (used - 1, hard))  # listdir had one
+
+        status, body = _ask(
+            app, "SageMaker.DescribeInferenceExperiment", {{"Name": "exp-1"}}, within=10.0,
+            before=no_descriptor_left,
+        )
+        print(json.dumps([status, body.get("__type")]))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    status, kind = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (status, kind) == (503, "ServiceUnavailable"), done.stderr[-3000:]
+    assert "bug:" not in done.stderr, done.stderr[-3000:]
