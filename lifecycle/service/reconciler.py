@@ -102,6 +102,7 @@ class Reconciler:
         max_retry_seconds: float = 300.0,
         jitter: float = 0.0,
         batch: int = 100,
+        commit_chunk: int | None = None,
         owner: str | None = None,
         lease_seconds: float = 30.0,
         observer: Observer | None = None,
@@ -123,6 +124,10 @@ class Reconciler:
         self.jitter = jitter
         self._random = random.Random()
         self.batch = batch
+        #: saves of one round committed together at most: the store's ``save_chunk`` (SQLite:
+        #: a transaction of a hundred saves holds its one write lock, and the interpreter,
+        #: while requests' writes wait behind it), else the whole round
+        self.commit_chunk = commit_chunk or getattr(service.store, "save_chunk", None) or batch
         #: told of each step attempt and each pass
         self.observer = observer
         self._stopping = threading.Event()
@@ -197,8 +202,10 @@ class Reconciler:
         """Carry out the due steps of the experiments ``keys``; how many were saved.
 
         Steps out of a status no request can change (Creating, Starting,
-        Updating, Stopping) are saved together, in one transaction: one
-        flush to disk for the round instead of one per experiment. A step
+        Updating, Stopping) are saved together, in transactions of up to
+        ``commit_chunk`` saves: one flush to disk for many experiments instead
+        of one each, and no transaction so long that requests' writes queue
+        behind it (on SQLite, which has one writer at a time). A step
         out of a status a request can change too (Created, Running) is saved
         at once, so a request that lands meanwhile finds it saved, or makes
         it stale before its actuator calls are long past.
@@ -223,6 +230,9 @@ class Reconciler:
                 moved += self._commit(save)
             else:
                 batch.append(save)
+                if len(batch) >= self.commit_chunk:
+                    moved += sum(self.service.commit_many(batch))
+                    batch = []
         if batch:
             moved += sum(self.service.commit_many(batch))
         return moved
