@@ -542,6 +542,15 @@ class LifecycleApp:
             return call()
         return await asyncio.get_running_loop().run_in_executor(self._pool("read"), call)
 
+    async def _offloaded_request(
+        self, operation: str, call: Callable[[], WireResponse]
+    ) -> WireResponse:
+        """An operation's ``call()``: a read (Describe, List) in the read pool, or on the
+        loop when the store can read without waiting; anything else in the write pool."""
+        if operation in _READS:
+            return await self._offloaded("read", call, on_loop=True)
+        return await self._offloaded("write", call)
+
     async def _offloaded(
         self, kind: str, call: Callable[[], WireResponse], *, on_loop: bool = False
     ) -> WireResponse:
@@ -641,10 +650,7 @@ class LifecycleApp:
                     root_path=root_path,
                 )
                 if self.offload:
-                    read = target in _READS
-                    response = await self._offloaded(
-                        "read" if read else "write", call, on_loop=read
-                    )
+                    response = await self._offloaded_request(target, call)
                 else:
                     response = call()
 
@@ -702,8 +708,7 @@ class LifecycleApp:
             )
         call = partial(dispatch, service, admitted, headers=headers, body=body)
         if self.offload:
-            read = operation in _READS
-            return await self._offloaded("read" if read else "write", call, on_loop=read), False
+            return await self._offloaded_request(operation, call), False
         return call(), False
 
     def _service_for(self, principal: Principal | None, operation: str) -> ServedService:

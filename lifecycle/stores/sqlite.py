@@ -412,15 +412,24 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is not None and local.pid == os.getpid():
             return conn
+        conn = self._connect(
+            self._timeout,
+            f"PRAGMA busy_timeout = {int(self._timeout * 1000)}",
+            f"PRAGMA synchronous = {self.synchronous}",
+            "PRAGMA wal_autocheckpoint = 0",  # the checkpoint thread's work
+        )
+        local.conn, local.pid = conn, os.getpid()
+        return conn
+
+    def _connect(self, timeout: float, *pragmas: str) -> sqlite3.Connection:
+        """A new connection to the file, set up by ``pragmas``, closed with the store."""
         if self._closed:
             raise StoreError(f"SQLite store {self.path!r} is closed")
         conn = sqlite3.connect(
-            self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
+            self.path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
-        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpoint thread's work
-        local.conn, local.pid = conn, os.getpid()
+        for pragma in pragmas:
+            conn.execute(pragma)
         with self._conns_lock:
             self._conns.append(conn)
         return conn
@@ -446,11 +455,7 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
         conn: sqlite3.Connection | None = getattr(local, "reader", None)
         if conn is not None and local.reader_pid == os.getpid():
             return conn
-        if self._closed:
-            raise StoreError(f"SQLite store {self.path!r} is closed")
-        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 0")
-        conn.execute("PRAGMA query_only = 1")
+        conn = self._connect(0, "PRAGMA busy_timeout = 0", "PRAGMA query_only = 1")
         local.read_deadline = 0.0
 
         def over_budget() -> bool:  # every _BUDGET_OPCODES of SQLite's work on the read
@@ -459,8 +464,6 @@ class SqliteStore(SqlStore[sqlite3.Connection]):
 
         conn.set_progress_handler(over_budget, _BUDGET_OPCODES)
         local.reader, local.reader_pid = conn, os.getpid()
-        with self._conns_lock:
-            self._conns.append(conn)
         return conn
 
     def _would_wait(self, err: sqlite3.Error | None = None) -> WouldWait:

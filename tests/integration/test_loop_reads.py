@@ -140,22 +140,36 @@ def _ask(
 ) -> tuple[int, dict[str, Any]]:
     """One request through the ASGI app; TimeoutError past ``within`` seconds. ``before``
     runs on the loop just before the request."""
+    headers = [(b"x-amz-target", target.encode()), (b"content-type", b"application/x-amz-json-1.1")]
+    body = json.dumps(request).encode()
+    status, answer = _http(app, "POST", "/", headers, body, within=within, before=before)
+    return status, json.loads(answer)
+
+
+def _http(
+    app: LifecycleApp,
+    method: str,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    within: float,
+    before: Callable[[], None] | None = None,
+) -> tuple[int, bytes]:
+    """One HTTP request through the ASGI app: its status and body."""
     scope = {
         "type": "http",
-        "method": "POST",
-        "path": "/",
+        "method": method,
+        "path": path,
         "root_path": "",
         "query_string": b"",
-        "headers": [
-            (b"x-amz-target", target.encode()),
-            (b"content-type", b"application/x-amz-json-1.1"),
-        ],
+        "headers": headers,
         "client": ("127.0.0.1", 5555),
     }
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": json.dumps(request).encode()}
+        return {"type": "http.request", "body": body}
 
     async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
@@ -166,7 +180,7 @@ def _ask(
         await asyncio.wait_for(app(scope, receive, send), within)
 
     asyncio.run(ask())
-    return sent[0]["status"], json.loads(sent[1]["body"])
+    return sent[0]["status"], sent[1]["body"]
 
 
 @pytest.mark.parametrize("gated", [False, True], ids=["plain", "rate-limited"])
@@ -311,27 +325,10 @@ def test_metrics_count_every_status_whatever_a_read_on_the_loop_may_take(
         _service(store, count=600)
         store.read_budget = 0.0  # any read on the loop that checks its budget is past it
         app = LifecycleApp(ExperimentService(store, settle_seconds=0.0))
-        scope = {
-            "type": "http",
-            "method": "GET",
-            "path": "/metrics",
-            "root_path": "",
-            "query_string": b"",
-            "headers": [],
-            "client": ("127.0.0.1", 5555),
-        }
-        sent: list[MutableMapping[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b""}
-
-        async def send(message: MutableMapping[str, Any]) -> None:
-            sent.append(message)
-
-        asyncio.run(asyncio.wait_for(app(scope, receive, send), 10))
+        status, body = _http(app, "GET", "/metrics", [], b"", within=10)
         app.close_pools()
-        text = sent[1]["body"].decode()
-        assert sent[0]["status"] == 200
+        text = body.decode()
+        assert status == 200
         assert 'lifecycle_experiments{status="Creating"} 600.0' in text, text[:2000]
     finally:
         store.close()
